@@ -1,0 +1,150 @@
+"""Settings (prefix ``PROOFPIX_``) and the secrets the embedded default generates once.
+
+Settings are built in the app factory and the CLI, never at import time. In production mode the
+platform refuses to start with generated or default secrets: an operator must supply them.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from enum import StrEnum
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class SandboxMode(StrEnum):
+    """``enforce`` refuses untrusted plugins when a sandbox layer is missing."""
+
+    enforce = "enforce"
+    insecure_dev = "insecure-dev"
+
+
+class InsecureConfiguration(RuntimeError):
+    """Production mode was asked to run with generated or default secrets."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROOFPIX_", extra="ignore")
+
+    env: Environment = Environment.development
+    data_dir: Path = Path(".data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default: SQLite in the data dir"
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for shared rate limits and event fan-out"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    jwt_secret: SecretStr | None = Field(default=None, description="HS256 key; generated if unset")
+    config_key: SecretStr | None = Field(
+        default=None, description="Fernet key encrypting x-secret config values; generated if unset"
+    )
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=3600)
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    rate_limit_default: str = "300/minute"
+    rate_limit_auth: str = "20/minute"
+    rate_limit_plugin_ops: str = "10/15minutes"
+    rate_limit_hooks: str = "6000/minute"
+    rate_limit_uploads: str = "120/minute"
+
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+
+    sandbox: SandboxMode = SandboxMode.enforce
+    worker_max_live: int = Field(default=64, ge=1)
+    worker_idle_seconds: float = Field(default=600.0, gt=0)
+    worker_recycle_calls: int = Field(default=10_000, ge=1)
+    worker_recycle_rss_mb: int = Field(default=512, ge=16)
+    circuit_breaker_threshold: int = Field(default=5, ge=1)
+    # Test-only: hosts the http capability may reach even on loopback. Never set in production.
+    http_test_allow_loopback: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", "http_test_allow_loopback", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'proofpix.db').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def plugin_dir(self) -> Path:
+        return self.data_dir / "plugins"
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.data_dir / "scratch"
+
+    def ensure_secrets(self) -> Settings:
+        """Fill unset secrets from files in the data dir, generating them once.
+
+        Returns a copy; production refuses any generated secret.
+        """
+        generated: list[str] = []
+        jwt = self.jwt_secret
+        if jwt is None:
+            jwt = SecretStr(self._kept_secret("jwt_secret", lambda: secrets.token_urlsafe(48)))
+            generated.append("PROOFPIX_JWT_SECRET")
+        key = self.config_key
+        if key is None:
+            key = SecretStr(
+                self._kept_secret("config_key", lambda: base64.urlsafe_b64encode(
+                    os.urandom(32)).decode())
+            )
+            generated.append("PROOFPIX_CONFIG_KEY")
+        if self.env is Environment.production:
+            if generated:
+                raise InsecureConfiguration(
+                    "production mode needs explicit secrets; unset: " + ", ".join(generated)
+                )
+            if len(jwt.get_secret_value()) < 32:
+                raise InsecureConfiguration("PROOFPIX_JWT_SECRET must be at least 32 characters")
+            if self.sandbox is SandboxMode.insecure_dev:
+                raise InsecureConfiguration("PROOFPIX_SANDBOX=insecure-dev is refused in production")
+            if self.http_test_allow_loopback:
+                raise InsecureConfiguration(
+                    "PROOFPIX_HTTP_TEST_ALLOW_LOOPBACK is a test switch, refused in production"
+                )
+        return self.model_copy(update={"jwt_secret": jwt, "config_key": key})
+
+    def _kept_secret(self, name: str, make: Callable[[], str]) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / name
+        if path.exists():
+            return path.read_text().strip()
+        value = make()
+        # O_EXCL so two processes starting together agree on one secret.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        return value

@@ -1,0 +1,1 @@
+"""Plugin SDK: what plugin code imports inside the sandbox."""
