@@ -1,0 +1,54 @@
+"""Runtime settings: where scratch dirs live, pool limits, and test-only switches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Every layer the test-only ``disabled_layers`` switch may name.
+LAYERS: tuple[str, ...] = (
+    "netns",
+    "landlock",
+    "seccomp",
+    "rlimits",
+    "uid",
+    "nnp",
+    "cgroup",
+    "import_policy",
+)
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How the worker pool behaves; built by the app factory from Settings."""
+
+    #: Plugins' scratch dirs live under it; it must be traversable (o+x) by plugin uids.
+    base_dir: Path
+    max_live_workers: int = 64
+    idle_seconds: float = 600.0
+    recycle_calls: int = 10_000
+    recycle_rss_mb: int = 512
+    #: Run plugins even when Landlock or seccomp is missing; logged loudly on every load.
+    insecure_dev: bool = False
+    #: TEST-ONLY: switch one layer off to show what it alone stops (names in LAYERS).
+    disabled_layers: frozenset[str] = frozenset()
+    #: TEST-ONLY: host names the http capability may reach on loopback.
+    http_test_allow_loopback: tuple[str, ...] = ()
+    circuit_breaker_threshold: int = 5
+    max_frame_bytes: int = 64 * 1024 * 1024
+    max_hook_depth: int = 4
+    #: Plugin log lines per second per worker the host keeps; the rest are counted and dropped.
+    log_rate_per_second: float = 50.0
+    #: How long a worker may take to start and import its plugin.
+    load_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.disabled_layers) - set(LAYERS)
+        if unknown:
+            raise ValueError(
+                f"disabled_layers: unknown layer(s) {sorted(unknown)}; known: {list(LAYERS)}"
+            )
+        if self.max_live_workers < 1:
+            raise ValueError("max_live_workers: must be at least 1")
+        if self.max_frame_bytes < 1024:
+            raise ValueError("max_frame_bytes: must be at least 1024")
