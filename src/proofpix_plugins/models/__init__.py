@@ -1,1 +1,79 @@
-"""models."""
+"""ORM models, one module per table group; importing this package registers every table.
+
+``Base.metadata`` is what Alembic autogenerates from, so every model module is imported here.
+"""
+
+from __future__ import annotations
+
+from proofpix_plugins.models.accounts import (
+    Membership,
+    Organization,
+    RefreshToken,
+    Role,
+    Tier,
+    User,
+)
+from proofpix_plugins.models.audit import AuditLog
+from proofpix_plugins.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
+from proofpix_plugins.models.files import Blob, File, FilePluginResult
+from proofpix_plugins.models.marketplace import (
+    ApiKey,
+    Developer,
+    ListingStatus,
+    MarketplaceDownload,
+    MarketplaceListing,
+    MarketplaceReview,
+    MarketplaceSearchTerm,
+    MarketplaceVersion,
+    Submission,
+    SubmissionStatus,
+)
+from proofpix_plugins.models.plugins import (
+    PermissionKind,
+    Plugin,
+    PluginConfiguration,
+    PluginDependency,
+    PluginEvent,
+    PluginHook,
+    PluginMarketplaceCache,
+    PluginMetric,
+    PluginStatus,
+    PluginStorage,
+)
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "ApiKey",
+    "AuditLog",
+    "Base",
+    "Blob",
+    "Developer",
+    "File",
+    "FilePluginResult",
+    "ListingStatus",
+    "MarketplaceDownload",
+    "MarketplaceListing",
+    "MarketplaceReview",
+    "MarketplaceSearchTerm",
+    "MarketplaceVersion",
+    "Membership",
+    "Organization",
+    "PermissionKind",
+    "Plugin",
+    "PluginConfiguration",
+    "PluginDependency",
+    "PluginEvent",
+    "PluginHook",
+    "PluginMarketplaceCache",
+    "PluginMetric",
+    "PluginStatus",
+    "PluginStorage",
+    "RefreshToken",
+    "Role",
+    "Submission",
+    "SubmissionStatus",
+    "Tier",
+    "UTCDateTime",
+    "User",
+    "utcnow",
+]
