@@ -1,0 +1,563 @@
+"""The hook bus: which plugins a hook reaches, in what order, and what each one answered.
+
+``execute_hook(org, name, data, options)`` (SPEC §4) calls every registered plugin of the org that
+bound ``name``, highest priority first (ties by plugin id), through the :class:`WorkerPool`. It
+never raises because of a plugin: each plugin gets its own :class:`PluginResult` with a status
+(``ok``, ``error``, ``timeout``, ``denied``, ``crashed``), and a circuit breaker disables a plugin
+after ``config.circuit_breaker_threshold`` consecutive failures.
+
+Permission rule for host hooks (see docs/security-model.md): ``file:uploaded`` and
+``file:process`` are about a file, so they are delivered only to plugins holding ``files``. A
+plugin that bound such a hook without the grant is *not* called; it gets status ``denied`` in
+every result (so the admin sees why it never runs), a ``permission_denied`` event is recorded
+once per (plugin, hook) registration, and it does not count towards the circuit breaker: the
+plugin did nothing wrong at run time, the grant is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import structlog
+
+from proofpix_plugins.errors import FieldError, ValidationFailed
+from proofpix_plugins.runtime.broker import Broker
+from proofpix_plugins.runtime.config import RuntimeConfig
+from proofpix_plugins.runtime.errors import CapabilityDenied, CapabilityError, NotLoaded
+from proofpix_plugins.runtime.metrics import MetricsRegistry
+from proofpix_plugins.runtime.outcome import CallOutcome, CallStatus
+from proofpix_plugins.runtime.pool import WorkerPool
+from proofpix_plugins.runtime.spec import CallInfo, PluginSpec
+
+__all__ = [
+    "HOOK_NAME_PATTERN",
+    "HOOK_PERMISSIONS",
+    "MAX_TIMEOUT_MS",
+    "CallRecord",
+    "HookBus",
+    "HookMode",
+    "HookOptions",
+    "HookRecursionLimit",
+    "HookResult",
+    "PluginResult",
+]
+
+log = structlog.get_logger(__name__)
+
+HookMode = Literal["parallel", "sequential", "waterfall"]
+MODES: Final[tuple[HookMode, ...]] = ("parallel", "sequential", "waterfall")
+
+#: SPEC §4: the ``timeout`` option is capped at 30 s.
+MAX_TIMEOUT_MS: Final = 30_000
+#: SPEC §2: ``namespace:event`` names, lower case.
+HOOK_NAME_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_-]*(:[a-z][a-z0-9_-]*)+$")
+_HANDLER_PATTERN: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_HOOK_NAME: Final = 128
+
+#: Permissions a plugin must hold to receive a host hook at all.
+HOOK_PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
+    "file:uploaded": frozenset({"files"}),
+    "file:process": frozenset({"files"}),
+}
+
+#: Statuses that count as a failure for the circuit breaker.
+_BREAKER_FAILURES: Final = frozenset({"error", "timeout", "crashed", "denied"})
+
+
+class HookRecursionLimit(CapabilityError):
+    """A plugin's ``ctx.events.call`` went deeper than ``config.max_hook_depth``."""
+
+
+@dataclass(frozen=True)
+class HookOptions:
+    """Per-call options of SPEC §4 (``timeout``, ``mode``, ``stopOnError``).
+
+    ``stop_on_error`` stops a ``sequential`` or ``waterfall`` run at the first result that is not
+    ``ok`` (the plugins after it are not called and not listed). In ``parallel`` mode every call
+    is already in flight, so it changes nothing: all results are reported.
+    """
+
+    timeout_ms: int | None = None
+    mode: HookMode = "parallel"
+    stop_on_error: bool = False
+
+    def __post_init__(self) -> None:
+        errors: list[FieldError] = []
+        t = self.timeout_ms
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int)):
+            errors.append(FieldError("options.timeout", "must be an integer (ms)", "type", t))
+        elif t is not None and not 1 <= t <= MAX_TIMEOUT_MS:
+            errors.append(
+                FieldError("options.timeout", f"must be between 1 and {MAX_TIMEOUT_MS} ms",
+                           "range", t)
+            )
+        if self.mode not in MODES:
+            errors.append(
+                FieldError("options.mode", f"must be one of {', '.join(MODES)}", "enum", self.mode)
+            )
+        if not isinstance(self.stop_on_error, bool):
+            errors.append(
+                FieldError("options.stopOnError", "must be a boolean", "type", self.stop_on_error)
+            )
+        if errors:
+            raise ValidationFailed("invalid hook options", errors)
+
+    @classmethod
+    def from_wire(cls, raw: Any) -> HookOptions:
+        """Parse the camelCase ``options`` object of the REST API; unknown keys are errors."""
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise ValidationFailed(
+                "invalid hook options", [FieldError("options", "must be an object", "type")]
+            )
+        known = {"timeout", "mode", "stopOnError"}
+        unknown = sorted(str(k) for k in raw if k not in known)
+        if unknown:
+            raise ValidationFailed(
+                "invalid hook options",
+                [FieldError(f"options.{k}", "unknown option", "additionalProperties")
+                 for k in unknown],
+            )
+        return cls(
+            timeout_ms=raw.get("timeout"),
+            mode=raw.get("mode", "parallel"),
+            stop_on_error=raw.get("stopOnError", False),
+        )
+
+
+@dataclass
+class PluginResult:
+    """What one plugin answered to one hook call."""
+
+    plugin_id: str
+    status: CallStatus
+    duration_ms: float
+    result: Any = None
+    error: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "pluginId": self.plugin_id,
+            "status": self.status,
+            "durationMs": round(self.duration_ms, 3),
+        }
+        if self.status == "ok":
+            out["result"] = self.result
+        else:
+            out["error"] = self.error or self.status
+        return out
+
+
+@dataclass
+class HookResult:
+    """SPEC §4 result of one ``execute_hook``; ``output`` is the waterfall's final value."""
+
+    hook: str
+    duration_ms: float
+    results: list[PluginResult] = field(default_factory=list)
+    mode: HookMode = "parallel"
+    output: Any = None
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "hook": self.hook,
+            "durationMs": round(self.duration_ms, 3),
+            "results": [r.to_wire() for r in self.results],
+        }
+        if self.mode == "waterfall":
+            out["output"] = self.output
+        return out
+
+    def by_plugin(self) -> dict[str, PluginResult]:
+        return {r.plugin_id: r for r in self.results}
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One finished plugin call, as handed to ``on_metrics`` (e.g. Prometheus counters)."""
+
+    org_id: str
+    plugin_id: str
+    hook: str
+    status: CallStatus
+    duration_ms: float
+    cpu_ms: float | None = None
+    peak_rss_kb: int | None = None
+    http_calls: int = 0
+    storage_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One plugin bound to one hook, with what it lacks to receive it."""
+
+    plugin_id: str
+    priority: int
+    spec: PluginSpec
+    missing: frozenset[str]
+    nests: bool  # holds ``events``, so it may call hooks from inside its call
+
+
+OnDisabled = Callable[[str, str, str], Awaitable[None] | None]
+
+
+class HookBus:
+    """Routes hooks to the warm workers of the plugins that bound them; see the module doc."""
+
+    def __init__(
+        self,
+        pool: WorkerPool,
+        broker: Broker,
+        config: RuntimeConfig,
+        on_metrics: Callable[[CallRecord], None] | None = None,
+        *,
+        on_disabled: OnDisabled | None = None,
+        metrics: MetricsRegistry | None = None,
+        hook_permissions: Mapping[str, frozenset[str]] = HOOK_PERMISSIONS,
+    ) -> None:
+        self.pool = pool
+        self.broker = broker
+        self.config = config
+        self.metrics = metrics if metrics is not None else MetricsRegistry()
+        self.on_metrics = on_metrics
+        self.on_disabled = on_disabled
+        self._hook_permissions = dict(hook_permissions)
+        self._specs: dict[tuple[str, str], PluginSpec] = {}
+        # org -> hook -> entries in call order; rebuilt on (un)register, read on every call.
+        self._routes: dict[str, dict[str, tuple[_Entry, ...]]] = {}
+        self._failures: dict[tuple[str, str], int] = {}
+        self._disabling: set[tuple[str, str]] = set()
+        self._denied_noted: set[tuple[str, str, str]] = set()
+        # call id -> plugins in the call chain, for calls a plugin may nest hooks into.
+        self._chains: dict[str, frozenset[str]] = {}
+        self._call_prefix = os.urandom(4).hex()
+        self._call_seq = itertools.count(1)
+        pool.set_hook_caller(self._nested_call)
+
+    # -- registration ---------------------------------------------------------------------
+
+    def register(self, spec: PluginSpec) -> None:
+        """Route ``spec``'s hooks to it (replacing an earlier registration); validated here."""
+        errors: list[FieldError] = []
+        for name, binding in spec.hooks.items():
+            where = f"hooks.{name}"
+            if not isinstance(name, str) or len(name) > _MAX_HOOK_NAME or not (
+                HOOK_NAME_PATTERN.match(name)
+            ):
+                errors.append(FieldError(where, "hook name must look like 'file:uploaded'",
+                                         "pattern", name))
+            if not isinstance(binding.handler, str) or not _HANDLER_PATTERN.match(
+                binding.handler
+            ):
+                errors.append(FieldError(f"{where}.handler", "must be a Python identifier",
+                                         "pattern", binding.handler))
+            p = binding.priority
+            if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p <= 100:
+                errors.append(FieldError(f"{where}.priority", "must be an integer 0-100",
+                                         "range", p))
+        if errors:
+            raise ValidationFailed(f"plugin {spec.plugin_id} cannot be registered", errors)
+        key = spec.key
+        self._specs[key] = spec
+        self._failures.pop(key, None)
+        self._denied_noted = {d for d in self._denied_noted if (d[0], d[1]) != key}
+        self._rebuild(spec.org_id)
+
+    def unregister(self, org_id: str, plugin_id: str) -> None:
+        """Stop routing hooks to a plugin; unknown plugins are ignored."""
+        if self._specs.pop((org_id, plugin_id), None) is not None:
+            self._failures.pop((org_id, plugin_id), None)
+            self._rebuild(org_id)
+
+    def is_registered(self, org_id: str, plugin_id: str) -> bool:
+        return (org_id, plugin_id) in self._specs
+
+    def registered(self, org_id: str, hook: str) -> list[str]:
+        """Plugin ids a hook reaches in this org, in call order."""
+        return [e.plugin_id for e in self._routes.get(org_id, {}).get(hook, ())]
+
+    async def activate(self, spec: PluginSpec) -> None:
+        """Start the plugin's worker, then route hooks to it (a failed load routes nothing)."""
+        self.register(spec)  # validate before paying for a worker
+        try:
+            await self.pool.load(spec)
+        except BaseException:
+            self.unregister(spec.org_id, spec.plugin_id)
+            raise
+
+    async def deactivate(self, org_id: str, plugin_id: str) -> None:
+        """Stop routing, then stop the worker."""
+        self.unregister(org_id, plugin_id)
+        await self.pool.unload(org_id, plugin_id)
+
+    def _rebuild(self, org_id: str) -> None:
+        routes: dict[str, list[_Entry]] = {}
+        for (org, _), spec in self._specs.items():
+            if org != org_id:
+                continue
+            for name, binding in spec.hooks.items():
+                needed = self._hook_permissions.get(name, frozenset())
+                routes.setdefault(name, []).append(
+                    _Entry(
+                        plugin_id=spec.plugin_id,
+                        priority=binding.priority,
+                        spec=spec,
+                        missing=needed - spec.permissions,
+                        nests="events" in spec.permissions,
+                    )
+                )
+        for entries in routes.values():
+            entries.sort(key=lambda e: (-e.priority, e.plugin_id))
+        if routes:
+            self._routes[org_id] = {k: tuple(v) for k, v in routes.items()}
+        else:
+            self._routes.pop(org_id, None)
+
+    # -- execution ------------------------------------------------------------------------
+
+    async def execute_hook(
+        self,
+        org_id: str,
+        name: str,
+        data: Any,
+        options: HookOptions | None = None,
+        *,
+        file_id: str | None = None,
+        depth: int = 0,
+    ) -> HookResult:
+        """Call every plugin of ``org_id`` bound to ``name``; one result per plugin, in order."""
+        if not isinstance(name, str) or len(name) > _MAX_HOOK_NAME or not (
+            HOOK_NAME_PATTERN.match(name)
+        ):
+            raise ValidationFailed(
+                "invalid hook name",
+                [FieldError("hook", "must look like 'file:uploaded'", "pattern", name)],
+            )
+        if depth > self.config.max_hook_depth:
+            raise HookRecursionLimit(
+                f"hook {name!r}: nested hook calls are limited to depth "
+                f"{self.config.max_hook_depth}"
+            )
+        return await self._execute(
+            org_id, name, data, options or _DEFAULT_OPTIONS, file_id, depth, frozenset()
+        )
+
+    async def _execute(
+        self,
+        org_id: str,
+        name: str,
+        data: Any,
+        options: HookOptions,
+        file_id: str | None,
+        depth: int,
+        chain: frozenset[str],
+    ) -> HookResult:
+        started = time.perf_counter()
+        entries = self._routes.get(org_id, {}).get(name, ())
+        result = HookResult(name, 0.0, mode=options.mode)
+        timeout = options.timeout_ms
+        if options.mode == "parallel":
+            if len(entries) == 1:
+                result.results.append(
+                    await self._call_one(entries[0], name, data, timeout, file_id, depth, chain)
+                )
+            elif entries:
+                result.results.extend(
+                    await asyncio.gather(
+                        *(self._call_one(e, name, data, timeout, file_id, depth, chain)
+                          for e in entries)
+                    )
+                )
+        else:
+            current = data
+            for entry in entries:
+                one = await self._call_one(entry, name, current, timeout, file_id, depth, chain)
+                result.results.append(one)
+                if one.status == "ok":
+                    if options.mode == "waterfall":
+                        current = one.result
+                elif options.stop_on_error:
+                    break
+            result.output = current if options.mode == "waterfall" else None
+        result.duration_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    async def _call_one(
+        self,
+        entry: _Entry,
+        name: str,
+        data: Any,
+        option_timeout: int | None,
+        file_id: str | None,
+        depth: int,
+        chain: frozenset[str],
+    ) -> PluginResult:
+        spec = entry.spec
+        if entry.plugin_id in chain:
+            # Its worker is busy waiting for this very nested call: calling it would deadlock
+            # until the timeout. Not the plugin's failure, so no metrics and no breaker count.
+            return PluginResult(
+                entry.plugin_id, "error", 0.0,
+                error=f"re-entrant hook call refused: {entry.plugin_id} is already in this chain",
+            )
+        if entry.missing:
+            await self._note_hook_denied(entry, name)
+            self._account(spec, name, "denied", 0.0, None)
+            return PluginResult(
+                entry.plugin_id, "denied", 0.0,
+                error=f"hook {name} requires permission(s) {', '.join(sorted(entry.missing))}, "
+                "not granted",
+            )
+        timeout = spec.timeout_ms
+        if option_timeout is not None and option_timeout < timeout:
+            timeout = option_timeout
+        call_id = f"{self._call_prefix}-{next(self._call_seq):x}"
+        info = CallInfo(
+            org_id=spec.org_id,
+            plugin_id=entry.plugin_id,
+            hook=name,
+            call_id=call_id,
+            file_id=file_id,
+            depth=depth,
+            deadline=time.time() + timeout / 1000,
+        )
+        if entry.nests:
+            self._chains[call_id] = chain | {entry.plugin_id}
+        started = time.perf_counter()
+        outcome: CallOutcome | None = None
+        try:
+            outcome = await self.pool.call(spec.key, name, data, timeout_ms=timeout, info=info)
+            status: CallStatus = outcome.status
+            value, error = outcome.result, outcome.error
+        except NotLoaded as exc:
+            status, value, error = "error", None, f"plugin is not loaded: {exc.detail}"
+        except Exception as exc:  # the runtime itself failed this call; others go on
+            log.exception("hook call failed in the runtime", plugin=entry.plugin_id, hook=name)
+            status, value, error = "crashed", None, f"runtime failure: {type(exc).__name__}"
+        finally:
+            if entry.nests:
+                self._chains.pop(call_id, None)
+        elapsed = (time.perf_counter() - started) * 1000
+        self._account(spec, name, status, elapsed, outcome)
+        if status == "ok":
+            if self._failures.get(spec.key):
+                self._failures[spec.key] = 0
+        elif status in _BREAKER_FAILURES:
+            await self._count_failure(spec, status, error)
+        return PluginResult(entry.plugin_id, status, elapsed, value, error)
+
+    def _account(
+        self, spec: PluginSpec, hook: str, status: CallStatus, elapsed: float,
+        outcome: CallOutcome | None,
+    ) -> None:
+        cpu = outcome.cpu_ms if outcome else None
+        rss = outcome.peak_rss_kb if outcome else None
+        http = outcome.http_calls if outcome else 0
+        stored = outcome.storage_bytes if outcome else 0
+        self.metrics.record(
+            spec.org_id, spec.plugin_id, status, elapsed,
+            cpu_ms=cpu, peak_rss_kb=rss, http_calls=http, storage_bytes=stored,
+        )
+        if self.on_metrics is not None:
+            try:
+                self.on_metrics(
+                    CallRecord(spec.org_id, spec.plugin_id, hook, status, elapsed, cpu, rss,
+                               http, stored)
+                )
+            except Exception:  # a metrics sink must never fail a hook call
+                log.exception("on_metrics callback failed", plugin=spec.plugin_id)
+
+    # -- permissions, circuit breaker ------------------------------------------------------
+
+    async def _note_hook_denied(self, entry: _Entry, hook: str) -> None:
+        mark = (entry.spec.org_id, entry.plugin_id, hook)
+        if mark in self._denied_noted:
+            return
+        self._denied_noted.add(mark)
+        await self._record(
+            entry.spec.org_id, entry.plugin_id, "permission_denied",
+            {"hook": hook, "permissions": sorted(entry.missing),
+             "reason": "hook requires a permission the plugin was not granted; not called"},
+        )
+
+    async def _count_failure(self, spec: PluginSpec, status: str, error: str | None) -> None:
+        key = spec.key
+        if key not in self._specs or key in self._disabling:
+            return
+        n = self._failures.get(key, 0) + 1
+        self._failures[key] = n
+        if n < self.config.circuit_breaker_threshold:
+            return
+        self._disabling.add(key)
+        try:
+            reason = (
+                f"circuit breaker: {n} consecutive failures (last: {status}"
+                + (f": {error}" if error else "")
+                + ")"
+            )
+            self.unregister(*key)
+            try:
+                await self.pool.unload(*key)
+            except Exception:
+                log.exception("unloading a disabled plugin failed", plugin=spec.plugin_id)
+            await self._record(
+                spec.org_id, spec.plugin_id, "disabled",
+                {"reason": reason, "consecutiveFailures": n, "lastStatus": status,
+                 "lastError": error},
+            )
+            log.warning("plugin disabled", org=spec.org_id, plugin=spec.plugin_id, reason=reason)
+            if self.on_disabled is not None:
+                try:
+                    maybe = self.on_disabled(spec.org_id, spec.plugin_id, reason)
+                    if inspect.isawaitable(maybe):
+                        await maybe
+                except Exception:
+                    log.exception("on_disabled callback failed", plugin=spec.plugin_id)
+        finally:
+            self._disabling.discard(key)
+
+    async def _record(
+        self, org_id: str, plugin_id: str, event_type: str, details: dict[str, Any]
+    ) -> None:
+        try:
+            await self.broker.record_event(org_id, plugin_id, event_type, details)
+        except Exception:  # losing an event must not fail the hook call that caused it
+            log.exception("recording an event failed", plugin=plugin_id, event=event_type)
+
+    # -- nested calls from plugins (ctx.events.call) ---------------------------------------
+
+    async def _nested_call(self, info: CallInfo, hook: str, data: Any) -> Any:
+        """What a plugin's ``ctx.events.call(hook, data)`` runs; returns the wire result."""
+        caller = self._specs.get((info.org_id, info.plugin_id))
+        if caller is None or "events" not in caller.permissions:
+            raise CapabilityDenied(f"{info.plugin_id} may not call hooks without 'events'")
+        if not isinstance(hook, str) or len(hook) > _MAX_HOOK_NAME or not (
+            HOOK_NAME_PATTERN.match(hook)
+        ):
+            raise CapabilityError("events.call: hook name must look like 'acme:done'")
+        if info.depth > self.config.max_hook_depth:
+            raise HookRecursionLimit(
+                f"events.call({hook!r}): nested hook calls are limited to depth "
+                f"{self.config.max_hook_depth}"
+            )
+        remaining_ms = int((info.deadline - time.time()) * 1000) if info.deadline else 0
+        if info.deadline and remaining_ms < 1:
+            raise CapabilityError(f"events.call({hook!r}): the calling hook's deadline has passed")
+        options = HookOptions(timeout_ms=min(remaining_ms, MAX_TIMEOUT_MS) or None)
+        chain = self._chains.get(info.call_id, frozenset({info.plugin_id}))
+        result = await self._execute(
+            info.org_id, hook, data, options, info.file_id, info.depth, chain
+        )
+        return result.to_wire()
+
+
+_DEFAULT_OPTIONS: Final = HookOptions()
