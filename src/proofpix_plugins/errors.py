@@ -45,6 +45,8 @@ class ProofPixError(Exception):
     detail: str
     errors: Sequence[FieldError] = field(default_factory=tuple)
     headers: dict[str, str] = field(default_factory=dict)
+    #: Extra problem+json members (RFC 9457 extensions), e.g. a scan report or a permission diff.
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal Server Error"
