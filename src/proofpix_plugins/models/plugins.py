@@ -84,6 +84,9 @@ class Plugin(Base):
     artifact_sha256: Mapped[str] = mapped_column(String(64), index=True)
     install_path: Mapped[str] = mapped_column(String(1024))
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # Permissions / network hosts an upgrade asks for that no admin has consented to yet;
+    # while non-empty the plugin cannot be loaded.
+    pending_consent: Mapped[list[str]] = mapped_column(default=list)
     installed_by: Mapped[uuid.UUID | None] = mapped_column(
         Uuid(), ForeignKey("users.id", ondelete="SET NULL")
     )
