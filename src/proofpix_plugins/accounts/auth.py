@@ -1,0 +1,172 @@
+"""Authentication and authorization dependencies every router reuses.
+
+``current_user`` trusts the signed access token (15 minutes). Guards re-read role, tier and
+platform-admin from the database for mutating requests, so a demotion or downgrade takes effect
+at once for every write, while reads stay one signature check (see docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from proofpix_plugins.accounts.repository import AccountRepository
+from proofpix_plugins.accounts.tokens import AccessClaims, AccessTokens
+from proofpix_plugins.db import SessionDep
+from proofpix_plugins.errors import Forbidden, Unauthorized
+from proofpix_plugins.models.accounts import Role, Tier
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_CLAIMS_KEY = "access_claims"
+_CONFIRMED_KEY = "principal_confirmed"
+
+bearer_scheme = HTTPBearer(auto_error=False, description="JWT access token from /api/auth/login")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, in which organization, with which role and tier."""
+
+    user_id: uuid.UUID
+    org_id: uuid.UUID
+    role: Role
+    tier: Tier
+    is_platform_admin: bool
+    email: str
+
+
+def _access_tokens(request: Request) -> AccessTokens:
+    tokens: AccessTokens = request.app.state.access_tokens
+    return tokens
+
+
+def _claims(request: Request, token: str) -> AccessClaims:
+    cached = getattr(request.state, _CLAIMS_KEY, None)
+    if isinstance(cached, AccessClaims):
+        return cached
+    claims = _access_tokens(request).decode(token)
+    setattr(request.state, _CLAIMS_KEY, claims)
+    return claims
+
+
+def _missing() -> Unauthorized:
+    return Unauthorized(
+        detail="authentication required: send Authorization: Bearer <access token>",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _missing()
+    claims = _claims(request, credentials.credentials)
+    try:
+        role, tier = Role(claims.role), Tier(claims.tier)
+    except ValueError:
+        raise Unauthorized(detail="the access token carries an unknown role or tier") from None
+    principal = Principal(
+        user_id=claims.user_id,
+        org_id=claims.org_id,
+        role=role,
+        tier=tier,
+        is_platform_admin=claims.is_platform_admin,
+        email=claims.email,
+    )
+    request.state.principal = principal
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def confirmed_principal(
+    request: Request, principal: CurrentUser, session: SessionDep
+) -> Principal:
+    """The principal with role, tier and admin flag as the database says now (writes only)."""
+    if request.method in SAFE_METHODS:
+        return principal
+    cached = getattr(request.state, _CONFIRMED_KEY, None)
+    if isinstance(cached, Principal):
+        return cached
+    repo = AccountRepository(session)
+    user = await repo.user_by_id(principal.user_id)
+    found = await repo.membership(principal.user_id, principal.org_id)
+    if user is None or not user.is_active or found is None:
+        raise Unauthorized(detail="the account or its membership no longer exists")
+    membership, org = found
+    fresh = replace(
+        principal, role=membership.role, tier=org.tier, is_platform_admin=user.is_platform_admin
+    )
+    setattr(request.state, _CONFIRMED_KEY, fresh)
+    request.state.principal = fresh
+    return fresh
+
+
+ConfirmedUser = Annotated[Principal, Depends(confirmed_principal)]
+
+
+def require_role(*roles: Role | str) -> Callable[..., Awaitable[Principal]]:
+    """Dependency: the caller's role in the current organization is one of ``roles``."""
+    if not roles:
+        raise ValueError("require_role needs at least one role")
+    allowed = frozenset(Role(r) for r in roles)
+    names = " or ".join(sorted(r.value for r in allowed))
+
+    async def dependency(principal: ConfirmedUser) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(
+                detail=f"this action needs the {names} role in the organization; "
+                f"you are {principal.role.value}"
+            )
+        return principal
+
+    dependency.__name__ = f"require_role_{'_'.join(sorted(r.value for r in allowed))}"
+    return dependency
+
+
+def require_tier(*tiers: Tier | str) -> Callable[..., Awaitable[Principal]]:
+    """Dependency: the current organization's subscription tier is one of ``tiers``."""
+    if not tiers:
+        raise ValueError("require_tier needs at least one tier")
+    allowed = frozenset(Tier(t) for t in tiers)
+    names = " or ".join(sorted(t.value for t in allowed))
+
+    async def dependency(principal: ConfirmedUser) -> Principal:
+        if principal.tier not in allowed:
+            raise Forbidden(
+                detail=f"this feature needs an organization on the {names} plan; "
+                f"yours is on {principal.tier.value}"
+            )
+        return principal
+
+    dependency.__name__ = f"require_tier_{'_'.join(sorted(t.value for t in allowed))}"
+    return dependency
+
+
+async def require_platform_admin(principal: ConfirmedUser) -> Principal:
+    if not principal.is_platform_admin:
+        raise Forbidden(detail="this action is reserved to platform administrators")
+    return principal
+
+
+PlatformAdmin = Annotated[Principal, Depends(require_platform_admin)]
+
+
+async def rate_limit_identity(request: Request) -> str | None:
+    """The user id behind a valid bearer token, for per-user rate limits; else None (by IP)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        return str(_claims(request, token.strip()).user_id)
+    except Unauthorized:
+        return None

@@ -1,0 +1,116 @@
+"""``/api/auth``: register, login, refresh, logout, me (thin: parse, delegate, shape)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from proofpix_plugins.accounts.auth import CurrentUser
+from proofpix_plugins.accounts.schemas import (
+    LoginIn,
+    LogoutIn,
+    MeOut,
+    OrganizationOut,
+    RefreshIn,
+    RegisteredOut,
+    RegisterIn,
+    TokenOut,
+    UserOut,
+)
+from proofpix_plugins.accounts.service import Account, AccountService, RefreshTokenReused, TokenPair
+from proofpix_plugins.db import SessionDep
+from proofpix_plugins.errors import Unauthorized
+from proofpix_plugins.kit.audit import ACTOR_KEY
+from proofpix_plugins.kit.problem import error_response
+from proofpix_plugins.kit.rate_limit import rate_limit
+
+router = APIRouter(prefix="/api/auth", tags=["auth"], dependencies=[Depends(rate_limit("auth"))])
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+def service(request: Request, session: SessionDep) -> AccountService:
+    state = request.app.state
+    return AccountService(
+        session, state.passwords, state.access_tokens, state.settings.refresh_token_ttl_seconds
+    )
+
+
+Service = Annotated[AccountService, Depends(service)]
+
+
+def _user_out(account: Account) -> UserOut:
+    return UserOut.model_validate(account.user)
+
+
+def _org_out(account: Account) -> OrganizationOut:
+    org = account.organization
+    return OrganizationOut(
+        id=org.id, name=org.name, slug=org.slug, tier=org.tier, role=account.membership.role
+    )
+
+
+def _token_out(pair: TokenPair) -> TokenOut:
+    return TokenOut(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+def _no_store(response: Response) -> None:
+    # RFC 6749 §5.1: token responses must not be cached.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=RegisteredOut,
+    responses={409: _PROBLEM, 422: _PROBLEM, 429: _PROBLEM},
+)
+async def register(body: RegisterIn, request: Request, svc: Service) -> RegisteredOut:
+    account = await svc.register(email=body.email, password=body.password, name=body.name)
+    setattr(request.state, ACTOR_KEY, (account.user.id, account.organization.id))
+    return RegisteredOut(user=_user_out(account), organization=_org_out(account))
+
+
+@router.post("/login", response_model=TokenOut, responses={401: _PROBLEM, 429: _PROBLEM})
+async def login(body: LoginIn, request: Request, response: Response, svc: Service) -> TokenOut:
+    account, pair = await svc.login(
+        email=body.email, password=body.password, organization_id=body.organization_id
+    )
+    setattr(request.state, ACTOR_KEY, (account.user.id, account.organization.id))
+    _no_store(response)
+    return _token_out(pair)
+
+
+@router.post("/refresh", response_model=TokenOut, responses={401: _PROBLEM, 429: _PROBLEM})
+async def refresh(
+    body: RefreshIn, request: Request, response: Response, svc: Service
+) -> TokenOut | Response:
+    try:
+        account, pair = await svc.refresh(body.refresh_token)
+    except RefreshTokenReused as exc:
+        # Answer 401 without raising, so the request transaction commits the family's
+        # revocation instead of rolling it back.
+        return error_response(request, exc)
+    setattr(request.state, ACTOR_KEY, (account.user.id, account.organization.id))
+    _no_store(response)
+    return _token_out(pair)
+
+
+@router.post("/logout", status_code=204, responses={401: _PROBLEM})
+async def logout(principal: CurrentUser, svc: Service, body: LogoutIn | None = None) -> Response:
+    await svc.logout(principal.user_id, body.refresh_token if body else None)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=MeOut, responses={401: _PROBLEM})
+async def me(principal: CurrentUser, svc: Service) -> MeOut:
+    account = await svc.account(principal.user_id, principal.org_id)
+    if account is None:
+        raise Unauthorized(detail="the account or its membership no longer exists")
+    return MeOut(user=_user_out(account), organization=_org_out(account))
+
+

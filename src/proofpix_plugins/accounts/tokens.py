@@ -1,0 +1,103 @@
+"""Access tokens (JWT, HS256) and opaque refresh tokens (random, stored as sha256)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from proofpix_plugins.errors import Unauthorized
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ("sub", "org", "role", "tier", "exp", "iat", "jti")
+# A few seconds of tolerance for clocks of several API nodes.
+LEEWAY_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    org_id: uuid.UUID
+    role: str
+    tier: str
+    is_platform_admin: bool
+    email: str
+    issued_at: datetime
+    expires_at: datetime
+    token_id: str
+
+
+class AccessTokens:
+    def __init__(self, secret: str, ttl_seconds: int) -> None:
+        self._secret = secret
+        self.ttl_seconds = ttl_seconds
+
+    def issue(
+        self,
+        *,
+        user_id: uuid.UUID,
+        org_id: uuid.UUID,
+        role: str,
+        tier: str,
+        is_platform_admin: bool,
+        email: str,
+        now: datetime | None = None,
+    ) -> str:
+        issued = now or datetime.now(UTC)
+        payload = {
+            "sub": str(user_id),
+            "org": str(org_id),
+            "role": role,
+            "tier": tier,
+            "adm": is_platform_admin,
+            "email": email,
+            "iat": issued,
+            "exp": issued + timedelta(seconds=self.ttl_seconds),
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+
+    def decode(self, token: str) -> AccessClaims:
+        """Verify signature (HS256 only), expiry and every required claim."""
+        try:
+            data = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": list(REQUIRED_CLAIMS)},
+                leeway=LEEWAY_SECONDS,
+            )
+        except jwt.ExpiredSignatureError:
+            raise _invalid("the access token has expired") from None
+        except jwt.PyJWTError:
+            raise _invalid("the access token is invalid") from None
+        try:
+            return AccessClaims(
+                user_id=uuid.UUID(str(data["sub"])),
+                org_id=uuid.UUID(str(data["org"])),
+                role=str(data["role"]),
+                tier=str(data["tier"]),
+                is_platform_admin=data.get("adm") is True,
+                email=str(data.get("email", "")),
+                issued_at=datetime.fromtimestamp(int(data["iat"]), UTC),
+                expires_at=datetime.fromtimestamp(int(data["exp"]), UTC),
+                token_id=str(data["jti"]),
+            )
+        except (ValueError, TypeError):
+            raise _invalid("the access token carries malformed claims") from None
+
+
+def _invalid(detail: str) -> Unauthorized:
+    return Unauthorized(detail=detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,0 +1,171 @@
+"""The application factory and its lifespan.
+
+Nothing here runs at import time: :func:`create_app` builds the app from settings, and the
+lifespan creates the engine, migrates the embedded SQLite database, opens the rate-limit storage
+and runs the startup hooks of later subsystems (sandbox worker pool, plugin service).
+
+Extension points for later subsystems:
+
+* ``_include_routers`` is where each domain's router is mounted;
+* ``startup_hooks`` / ``shutdown_hooks`` (arguments of :func:`create_app`, kept on
+  ``app.state``) run in order after the core is up and in reverse order before it goes down;
+* ``app.state.sandbox_report`` is the dict ``GET /api/health`` reports as ``sandbox``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from proofpix_plugins import __version__
+from proofpix_plugins.accounts.auth import rate_limit_identity
+from proofpix_plugins.accounts.endpoints import router as accounts_router
+from proofpix_plugins.accounts.passwords import Passwords
+from proofpix_plugins.accounts.tokens import AccessTokens
+from proofpix_plugins.config import Settings
+from proofpix_plugins.db import create_engine, create_session_factory
+from proofpix_plugins.kit.audit import AuditWriter
+from proofpix_plugins.kit.logging import configure_logging
+from proofpix_plugins.kit.metrics import HttpMetrics, metrics_endpoint
+from proofpix_plugins.kit.middleware import RequestMiddleware
+from proofpix_plugins.kit.problem import install_problem_handlers
+from proofpix_plugins.kit.rate_limit import RateLimiter
+from proofpix_plugins.migrations import upgrade_async
+
+LifecycleHook = Callable[[FastAPI], Awaitable[None]]
+
+log = structlog.get_logger("proofpix.app")
+
+HEALTH_DB_TIMEOUT_SECONDS = 2.0
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    migrate: bool | None = None,
+    startup_hooks: Sequence[LifecycleHook] = (),
+    shutdown_hooks: Sequence[LifecycleHook] = (),
+) -> FastAPI:
+    """Build the API.
+
+    ``migrate``: upgrade the database schema at startup. ``None`` (default) migrates the
+    embedded SQLite database only; PostgreSQL is migrated by ``proofpix-plugins db upgrade``
+    so several API processes never race a schema change.
+    """
+    settings = settings if settings is not None else Settings()
+    app = FastAPI(
+        title="ProofPix Plugin Platform",
+        version=__version__,
+        lifespan=_lifespan,
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    app.state.settings = settings
+    app.state.migrate = migrate
+    app.state.startup_hooks = list(startup_hooks)
+    app.state.shutdown_hooks = list(shutdown_hooks)
+    # The runtime fills this at startup with what isolation the host really offers.
+    app.state.sandbox_report = {"level": "unknown"}
+    app.state.http_metrics = HttpMetrics()
+    app.state.rate_limit_identity = rate_limit_identity
+
+    install_problem_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,  # bearer tokens, not cookies
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-API-Key"],
+            expose_headers=[
+                "X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+                "Retry-After", "X-Checksum-SHA256", "X-Signature",
+            ],
+            max_age=600,
+        )
+    # Added last, so outermost: every response, CORS preflights included, passes through it.
+    app.add_middleware(RequestMiddleware)
+
+    app.add_api_route("/api/health", health, methods=["GET"], tags=["ops"])
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    """Mount each domain's router (plugins, marketplace, developers, files join here)."""
+    app.include_router(accounts_router)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state = app.state
+    settings: Settings = state.settings.ensure_secrets()
+    state.settings = settings
+    configure_logging(settings)
+    engine = create_engine(settings)
+    limiter: RateLimiter | None = None
+    try:
+        migrate = state.migrate
+        if migrate is None:
+            migrate = engine.dialect.name == "sqlite"
+        if migrate:
+            await upgrade_async(settings)
+        state.engine = engine
+        state.session_factory = create_session_factory(engine)
+        state.audit_writer = AuditWriter(state.session_factory)
+        limiter = RateLimiter.from_settings(settings)
+        state.rate_limiter = limiter
+        secret = settings.jwt_secret
+        assert secret is not None  # ensure_secrets filled it
+        state.access_tokens = AccessTokens(
+            secret.get_secret_value(), settings.access_token_ttl_seconds
+        )
+        state.passwords = Passwords.for_settings(settings)
+        for hook in state.startup_hooks:
+            await hook(app)
+        log.info(
+            "started",
+            version=__version__,
+            env=settings.env.value,
+            database=engine.dialect.name,
+            rate_limit_storage="redis" if settings.redis_url else "memory",
+            sandbox=state.sandbox_report,
+        )
+        yield
+    finally:
+        for hook in reversed(state.shutdown_hooks):
+            try:
+                await hook(app)
+            except Exception:
+                log.exception("shutdown_hook_failed", hook=getattr(hook, "__name__", repr(hook)))
+        if limiter is not None:
+            await limiter.close()
+        await engine.dispose()
+
+
+async def health(request: Request) -> JSONResponse:
+    """Liveness and readiness: database reachable, version, sandbox isolation level."""
+    database = "ok"
+    try:
+        async with asyncio.timeout(HEALTH_DB_TIMEOUT_SECONDS):
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver or network failure means "not ready"
+        log.warning("health_database_error", error=type(exc).__name__)
+        database = "error"
+    body: dict[str, Any] = {
+        "status": "ok" if database == "ok" else "degraded",
+        "version": __version__,
+        "database": database,
+        "sandbox": request.app.state.sandbox_report,
+    }
+    return JSONResponse(body, status_code=200 if database == "ok" else 503)

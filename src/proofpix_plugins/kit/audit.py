@@ -1,0 +1,101 @@
+"""The audit trail: one ``audit_log`` row per mutating request, success or failure.
+
+Each row is written in its own short transaction after the request finished, so a request whose
+own transaction rolled back is still recorded. The actor comes from the request state: the
+authenticated principal, or what login/registration put in ``audit_actor``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import Scope
+
+from proofpix_plugins.models.audit import AuditLog
+
+log = structlog.get_logger("proofpix.audit")
+
+# Request-state keys: the principal set by the auth dependency, or an explicit (user, org) pair.
+PRINCIPAL_KEY = "principal"
+ACTOR_KEY = "audit_actor"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    actor_user_id: uuid.UUID | None
+    organization_id: uuid.UUID | None
+    action: str
+    target: str
+    client_address: str | None
+    status_code: int
+    request_id: str
+
+    @property
+    def outcome(self) -> str:
+        return "success" if self.status_code < 400 else "failure"
+
+    @classmethod
+    def from_scope(
+        cls,
+        scope: Scope,
+        state: dict[str, Any],
+        method: str,
+        route_template: str,
+        status: int,
+        request_id: str,
+    ) -> AuditRecord:
+        actor: uuid.UUID | None = None
+        org: uuid.UUID | None = None
+        explicit = state.get(ACTOR_KEY)
+        principal = state.get(PRINCIPAL_KEY)
+        if isinstance(explicit, tuple) and len(explicit) == 2:
+            actor, org = explicit
+        elif principal is not None:
+            actor = getattr(principal, "user_id", None)
+            org = getattr(principal, "org_id", None)
+        params: dict[str, Any] = scope.get("path_params") or {}
+        target = ",".join(f"{k}={v}" for k, v in sorted(params.items()))
+        client = scope.get("client")
+        return cls(
+            actor_user_id=actor,
+            organization_id=org,
+            action=f"{method} {route_template}"[:100],
+            target=target[:500],
+            client_address=str(client[0])[:64] if client else None,
+            status_code=status,
+            request_id=request_id,
+        )
+
+
+class AuditWriter:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = session_factory
+
+    async def write(self, record: AuditRecord) -> None:
+        # Auditing must never turn an answered request into a crash: log and carry on.
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(
+                    AuditLog(
+                        actor_user_id=record.actor_user_id,
+                        organization_id=record.organization_id,
+                        action=record.action,
+                        target=record.target,
+                        client_address=record.client_address,
+                        outcome=record.outcome,
+                        status_code=record.status_code,
+                        request_id=record.request_id,
+                        details={},
+                    )
+                )
+        except Exception:
+            log.exception("audit_write_failed", action=record.action, status=record.status_code)
+
+
+def audit_writer_of(app_state: Any) -> AuditWriter | None:
+    writer = getattr(app_state, "audit_writer", None)
+    return writer if isinstance(writer, AuditWriter) else None

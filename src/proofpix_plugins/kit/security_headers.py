@@ -1,0 +1,30 @@
+"""Security headers for every response; the interactive docs get a CSP that lets them run."""
+
+from __future__ import annotations
+
+# API responses are data, never documents: nothing may load, frame or run from them.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# Swagger UI and ReDoc load their bundles from jsDelivr and start with an inline script.
+DOCS_CSP = (
+    "default-src 'none'; "
+    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "worker-src blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+
+_COMMON: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+_API = (*_COMMON, (b"content-security-policy", API_CSP.encode()))
+_DOCS = (*_COMMON, (b"content-security-policy", DOCS_CSP.encode()))
+
+
+def headers_for(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    return _DOCS if path in DOCS_PATHS else _API
