@@ -1,0 +1,98 @@
+"""The schema comes from the Alembic migrations, and the migrations match the models."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from proofpix_plugins.migrations import check_async, upgrade_async
+from proofpix_plugins.migrations.runner import alembic_config
+from proofpix_plugins.models import Base
+
+BRIEF_TABLES = {
+    "plugins",
+    "plugin_permissions",
+    "plugin_hooks",
+    "plugin_configurations",
+    "plugin_metrics",
+    "plugin_events",
+    "plugin_dependencies",
+    "plugin_marketplace_cache",
+    "plugin_storage",
+}
+
+
+def _head() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+async def _table_names(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+
+
+async def test_migrations_create_every_model_table(engine: AsyncEngine) -> None:
+    assert await _table_names(engine) == set(Base.metadata.tables) | {"alembic_version"}
+
+
+def test_models_include_the_briefs_nine_plugin_tables() -> None:
+    assert set(Base.metadata.tables) >= BRIEF_TABLES
+
+
+async def test_migrated_database_is_at_the_single_head(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+    assert [v for (v,) in versions] == [_head()]
+
+
+async def test_models_and_migrations_do_not_drift(db_url: str) -> None:
+    assert await check_async(db_url) == []
+
+
+async def test_upgrade_twice_is_a_no_op(db_url: str, engine: AsyncEngine) -> None:
+    before = await _table_names(engine)
+    await upgrade_async(db_url)
+    assert await _table_names(engine) == before
+
+
+async def test_upgrade_builds_a_fresh_sqlite_file_from_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "fresh.db"
+    await upgrade_async(f"sqlite+aiosqlite:///{path}")
+    conn = sqlite3.connect(path)
+    try:
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+    finally:
+        conn.close()
+    assert tables == set(Base.metadata.tables) | {"alembic_version"}
+
+
+async def test_drift_is_reported_naming_the_missing_index(
+    sqlite_db_url: str,
+) -> None:
+    # SQLite only: the per-test copy may be damaged; the session's PostgreSQL database may not.
+    path = sqlite_db_url.removeprefix("sqlite+aiosqlite:///")
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("DROP INDEX ix_plugins_organization_id_status")
+        conn.commit()
+    finally:
+        conn.close()
+    drift = await check_async(sqlite_db_url)
+    assert any("ix_plugins_organization_id_status" in line for line in drift)
+
+
+def test_every_revision_file_has_an_upgrade_and_a_downgrade() -> None:
+    script = ScriptDirectory.from_config(alembic_config())
+    revisions = list(script.walk_revisions())
+    assert revisions
+    for rev in revisions:
+        assert callable(getattr(rev.module, "upgrade", None)), rev.revision
+        assert callable(getattr(rev.module, "downgrade", None)), rev.revision
