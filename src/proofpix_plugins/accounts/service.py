@@ -151,6 +151,15 @@ class AccountService:
         await self.repo.session.flush()
         return found[0]
 
+    async def set_password(self, user_id: uuid.UUID, password: str) -> None:
+        """A new password ends every session: all refresh tokens of the user are revoked."""
+        user = await self.repo.user_by_id(user_id)
+        if user is None:
+            raise NotFound(detail="no such user")
+        user.password_hash = await anyio.to_thread.run_sync(self.passwords.hash, password)
+        await self.repo.revoke_all_for_user(user_id, datetime.now(UTC))
+        await self.repo.session.flush()
+
     async def account(self, user_id: uuid.UUID, org_id: uuid.UUID | None) -> Account | None:
         user = await self.repo.user_by_id(user_id)
         if user is None or not user.is_active:
