@@ -287,6 +287,30 @@ async def test_dns_rebinding_cannot_move_the_connection(servers: ServerFactory) 
     assert dns.asked == ["api.test"]
 
 
+async def test_ipv6_answer_is_dialled_at_that_address(servers: ServerFactory) -> None:
+    server = await servers(reply(200, b"six"), host="::1")
+    response = await fetch(
+        policy("api.test"),
+        "GET",
+        f"http://api.test:{server.port}/",
+        resolver=DNS({"api.test": [["::1"]]}),
+    )
+    assert response.body == b"six"
+    assert server.seen[0].headers["host"] == f"api.test:{server.port}"
+
+
+async def test_unreachable_first_answer_falls_back_to_the_next_checked_one(
+    servers: ServerFactory,
+) -> None:
+    server = await servers(reply(200, b"second"), host="127.0.0.1")
+    dns = DNS({"api.test": [["::1", "127.0.0.1"]]})  # nothing listens on ::1 at that port
+    response = await fetch(
+        policy("api.test"), "GET", f"http://api.test:{server.port}/", resolver=dns
+    )
+    assert response.body == b"second"
+    assert dns.asked == ["api.test"]
+
+
 async def test_rebinding_to_loopback_after_a_public_answer_never_reaches_loopback(
     servers: ServerFactory,
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 
 from proofpix_plugins.errors import ValidationFailed
@@ -129,6 +131,14 @@ def test_bad_policy_limits_are_refused_with_their_fields() -> None:
         "allowed_schemes",
         "allowed_ports",
     }
+
+
+def test_policy_refuses_a_tls_context_that_does_not_verify() -> None:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    with pytest.raises(ValidationFailed) as caught:
+        HttpPolicy(allow_hosts=("api.example.com",), ssl_context=context)
+    assert [(e.field, e.rule) for e in caught.value.errors] == [("ssl_context", "tls")]
 
 
 async def _denied(url: str, policy: HttpPolicy | None = None, **kwargs: object) -> EgressDenied:

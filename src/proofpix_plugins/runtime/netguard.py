@@ -144,6 +144,13 @@ class HttpPolicy:
             )
         if self.allowed_ports is not None and not all(0 < p < 65536 for p in self.allowed_ports):
             errors.append(FieldError("allowed_ports", "ports are 1-65535", "range"))
+        if self.ssl_context is not None and not (
+            self.ssl_context.check_hostname and self.ssl_context.verify_mode == ssl.CERT_REQUIRED
+        ):
+            # A custom context may add trust anchors, never switch verification off.
+            errors.append(
+                FieldError("ssl_context", "must verify certificates and host names", "tls")
+            )
         loopback_ok: set[str] = set()
         for index, name in enumerate(self.test_allow_loopback):
             try:
