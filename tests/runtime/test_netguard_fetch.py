@@ -180,16 +180,20 @@ async def test_post_with_json_body_arrives_intact(servers: ServerFactory) -> Non
     assert seen.headers["authorization"] == "Bearer t0k"
 
 
-async def test_head_returns_no_body(servers: ServerFactory) -> None:
+async def test_head_returns_no_body_whatever_length_it_declares(servers: ServerFactory) -> None:
     async def head(seen: Seen, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 104857600\r\n\r\n")
         await writer.drain()
 
     server = await servers(head)
     response = await fetch(
-        policy("api.test"), "HEAD", f"http://api.test:{server.port}/", resolver=loop_dns("api.test")
+        policy("api.test", max_response_bytes=1000),
+        "HEAD",
+        f"http://api.test:{server.port}/",
+        resolver=loop_dns("api.test"),
     )
     assert (response.status, response.body) == (200, b"")
+    assert response.headers["content-length"] == "104857600"
 
 
 async def test_headers_the_guard_owns_are_replaced_not_forwarded(servers: ServerFactory) -> None:

@@ -445,7 +445,10 @@ async def _exchange(
             return _RedirectOutcome(response.status_code, location)
         declared = response.headers.get("content-length")
         if (
-            declared is not None
+            # HEAD, 204 and 304 declare a length they never send.
+            method != "HEAD"
+            and response.status_code not in (204, 304)
+            and declared is not None
             and declared.isdigit()
             and int(declared) > policy.max_response_bytes
         ):
