@@ -37,6 +37,7 @@ from proofpix_plugins.models.plugins import (
     PluginHook,
     PluginMarketplaceCache,
     PluginMetric,
+    PluginPermission,
     PluginStatus,
     PluginStorage,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "PluginHook",
     "PluginMarketplaceCache",
     "PluginMetric",
+    "PluginPermission",
     "PluginStatus",
     "PluginStorage",
     "RefreshToken",
