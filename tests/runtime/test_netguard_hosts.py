@@ -133,6 +133,12 @@ def test_bad_policy_limits_are_refused_with_their_fields() -> None:
     }
 
 
+def test_allow_hosts_given_as_a_bare_string_is_refused() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        HttpPolicy(allow_hosts="api.example.com")  # type: ignore[arg-type]
+    assert caught.value.errors[0].field == "allow_hosts"
+
+
 def test_policy_refuses_a_tls_context_that_does_not_verify() -> None:
     context = ssl.create_default_context()
     context.check_hostname = False

@@ -131,6 +131,12 @@ class HttpPolicy:
 
     def __post_init__(self) -> None:
         errors: list[FieldError] = []
+        for name in ("allow_hosts", "test_allow_loopback"):
+            if isinstance(getattr(self, name), str):
+                # A bare string would iterate as characters and allow nothing, or "*".
+                raise ValidationFailed(
+                    "invalid http policy", errors=(FieldError(name, "must be a tuple", "type"),)
+                )
         if not 0 < self.timeout_s <= 600:
             errors.append(FieldError("timeout_s", "must be in (0, 600] seconds", "range"))
         for name in ("max_response_bytes", "max_request_bytes"):
