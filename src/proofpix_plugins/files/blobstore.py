@@ -1,0 +1,139 @@
+"""Content-addressed blob storage (artifacts, photos, derived images).
+
+The ``BlobStore`` protocol is the seam; ``FileSystemBlobStore`` is the default. A blob's name is
+the sha256 of its bytes, so writing the same content twice is idempotent and concurrent writers
+cannot corrupt each other: each writes a private temporary file and renames it into place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from proofpix_plugins.errors import NotFound, ValidationFailed
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRef:
+    sha256: str
+    size: int
+
+
+class BlobStore(Protocol):
+    """Where immutable bytes live, addressed by their sha256."""
+
+    async def put_bytes(self, data: bytes) -> BlobRef: ...
+
+    async def put_file(self, path: Path) -> BlobRef: ...
+
+    async def get_bytes(self, sha256: str) -> bytes: ...
+
+    async def exists(self, sha256: str) -> bool: ...
+
+    async def delete(self, sha256: str) -> bool: ...
+
+    async def list_all(self) -> list[str]: ...
+
+    def local_path(self, sha256: str) -> Path: ...
+
+
+def check_digest(sha256: str) -> str:
+    """Refuse anything but a lowercase hex sha256: names become file paths."""
+    if not _SHA256.fullmatch(sha256):
+        raise ValidationFailed("not a sha256 digest") from None
+    return sha256
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class FileSystemBlobStore:
+    """Blobs as files ``root/ab/cd/<sha256>``, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._tmp = root / ".tmp"
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    def local_path(self, sha256: str) -> Path:
+        check_digest(sha256)
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    async def put_bytes(self, data: bytes) -> BlobRef:
+        return await asyncio.to_thread(self._put_bytes, data)
+
+    async def put_file(self, path: Path) -> BlobRef:
+        return await asyncio.to_thread(self._put_file, path)
+
+    async def get_bytes(self, sha256: str) -> bytes:
+        path = self.local_path(sha256)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            raise NotFound(f"blob {sha256} not found") from None
+
+    async def exists(self, sha256: str) -> bool:
+        return self.local_path(sha256).is_file()
+
+    async def delete(self, sha256: str) -> bool:
+        try:
+            self.local_path(sha256).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    async def list_all(self) -> list[str]:
+        def scan() -> list[str]:
+            return sorted(
+                p.name
+                for p in self.root.glob("??/??/*")
+                if p.is_file() and _SHA256.fullmatch(p.name)
+            )
+
+        return await asyncio.to_thread(scan)
+
+    def _put_bytes(self, data: bytes) -> BlobRef:
+        sha = hashlib.sha256(data).hexdigest()
+        target = self.local_path(sha)
+        if not target.exists():
+            fd, tmp = tempfile.mkstemp(dir=self._tmp)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._publish(Path(tmp), target)
+        return BlobRef(sha, len(data))
+
+    def _put_file(self, path: Path) -> BlobRef:
+        sha = sha256_file(path)
+        size = path.stat().st_size
+        target = self.local_path(sha)
+        if not target.exists():
+            fd, tmp = tempfile.mkstemp(dir=self._tmp)
+            os.close(fd)
+            shutil.copyfile(path, tmp)
+            self._publish(Path(tmp), target)
+        return BlobRef(sha, size)
+
+    @staticmethod
+    def _publish(tmp: Path, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o644)
+        # rename is atomic: a reader sees the whole blob or none; a racing writer of the same
+        # content replaces it with identical bytes.
+        os.replace(tmp, target)

@@ -1,0 +1,32 @@
+"""Wire shapes of the photo pipeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from proofpix_plugins.kit.schemas import CamelResponse
+
+
+class PluginResultOut(CamelResponse):
+    hook: str
+    plugin_id: str
+    status: str
+    duration_ms: float
+    result: Any = None
+    error: str | None = None
+
+
+class FileOut(CamelResponse):
+    id: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    processed_sha256: str | None
+    width: int | None
+    height: int | None
+    exif: dict[str, Any]
+    metadata: dict[str, Any]
+    created_at: datetime
+    plugin_results: list[PluginResultOut]

@@ -1,0 +1,92 @@
+"""What a plugin asked for versus what the organization's admin granted.
+
+First install: omitted ``grantPermissions`` grants everything requested (as installing a
+browser extension does); an explicit list grants exactly that subset. Upgrade: what was granted
+before stays granted; anything new is granted only when the admin names it in this request —
+otherwise the plugin waits, unloaded, for consent. Network hosts ride on ``http``: requesting
+``http`` with hosts means the hosts are part of the same consent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from proofpix_plugins.errors import FieldError, ValidationFailed
+
+
+@dataclass(frozen=True)
+class GrantDecision:
+    permissions: dict[str, bool]  # requested permission -> granted
+    hosts: dict[str, bool]  # requested network host -> granted
+    new_permissions: list[str] = field(default_factory=list)
+    new_hosts: list[str] = field(default_factory=list)
+    removed_permissions: list[str] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[str]:
+        """Requested but not granted items that block loading (new ones on an upgrade)."""
+        return [p for p in self.new_permissions if not self.permissions[p]] + [
+            f"network:{h}" for h in self.new_hosts if not self.hosts[h]
+        ]
+
+    @property
+    def granted_permissions(self) -> frozenset[str]:
+        return frozenset(p for p, ok in self.permissions.items() if ok)
+
+    @property
+    def granted_hosts(self) -> tuple[str, ...]:
+        return tuple(sorted(h for h, ok in self.hosts.items() if ok))
+
+    def diff(self) -> dict[str, list[str]]:
+        return {
+            "addedPermissions": self.new_permissions,
+            "addedHosts": self.new_hosts,
+            "removedPermissions": self.removed_permissions,
+            "pending": self.pending,
+        }
+
+
+def _check_subset(grant: Sequence[str], requested: Iterable[str]) -> None:
+    wanted = set(requested)
+    bad = [g for g in grant if g not in wanted]
+    if bad:
+        raise ValidationFailed(
+            "grantPermissions may only name permissions the plugin requests",
+            errors=tuple(
+                FieldError(f"grantPermissions[{i}]", f"'{g}' is not requested", "subset", g)
+                for i, g in enumerate(grant)
+                if g in bad
+            ),
+        )
+
+
+def decide(
+    requested: Sequence[str],
+    hosts: Sequence[str],
+    grant: Sequence[str] | None,
+    *,
+    previous_permissions: frozenset[str] | None = None,
+    previous_hosts: frozenset[str] | None = None,
+) -> GrantDecision:
+    """Grants for a first install (``previous_* is None``) or an upgrade."""
+    if grant is not None:
+        _check_subset(grant, requested)
+    upgrade = previous_permissions is not None
+    if not upgrade:
+        chosen = set(requested) if grant is None else set(grant)
+        perms = {p: p in chosen for p in requested}
+        http_ok = perms.get("http", False)
+        return GrantDecision(perms, {h: http_ok for h in hosts})
+    prev_p = previous_permissions or frozenset()
+    prev_h = previous_hosts or frozenset()
+    explicit = set(grant or ())
+    perms = {p: (p in prev_p) or (p in explicit) for p in requested}
+    http_consent = "http" in explicit or ("http" in prev_p and "http" in perms)
+    host_map = {h: (h in prev_h) or ("http" in explicit) for h in hosts}
+    if not http_consent:
+        host_map = {h: h in prev_h for h in hosts}
+    new_p = sorted(p for p in requested if p not in prev_p)
+    new_h = sorted(h for h in hosts if h not in prev_h)
+    removed = sorted(p for p in prev_p if p not in requested)
+    return GrantDecision(perms, host_map, new_p, new_h, removed)

@@ -1,0 +1,244 @@
+"""Every query of the installed-plugin domain; always scoped by organization."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from proofpix_plugins.models.plugins import (
+    Plugin,
+    PluginConfiguration,
+    PluginDependency,
+    PluginEvent,
+    PluginHook,
+    PluginMetric,
+    PluginPermission,
+    PluginStatus,
+    PluginStorage,
+)
+
+
+def _with_children(stmt: Select[Plugin]) -> Select[Plugin]:
+    return stmt.options(
+        selectinload(Plugin.permissions),
+        selectinload(Plugin.hooks),
+        selectinload(Plugin.configuration),
+        selectinload(Plugin.dependencies),
+    )
+
+
+class PluginRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(
+        self, org_id: uuid.UUID, plugin_id: str, *, children: bool = True, lock: bool = False
+    ) -> Plugin | None:
+        stmt = select(Plugin).where(
+            Plugin.organization_id == org_id, Plugin.plugin_id == plugin_id
+        )
+        if children:
+            stmt = _with_children(stmt)
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def search(
+        self,
+        org_id: uuid.UUID,
+        *,
+        status: str | None = None,
+        type_: str | None = None,
+        category: str | None = None,
+        q: str | None = None,
+        page: int = 1,
+        limit: int = 20,
+    ) -> tuple[Sequence[Plugin], int]:
+        where: list[Any] = [Plugin.organization_id == org_id]
+        if status:
+            where.append(Plugin.status == status)
+        if type_:
+            where.append(Plugin.type == type_)
+        if category:
+            where.append(Plugin.category == category)
+        if q:
+            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(
+                or_(
+                    Plugin.name.ilike(pattern, escape="\\"),
+                    Plugin.plugin_id.ilike(pattern, escape="\\"),
+                    Plugin.description.ilike(pattern, escape="\\"),
+                )
+            )
+        total = (
+            await self.session.execute(select(func.count()).select_from(Plugin).where(*where))
+        ).scalar_one()
+        rows = (
+            (
+                await self.session.execute(
+                    _with_children(select(Plugin).where(*where))
+                    .order_by(Plugin.name, Plugin.plugin_id)
+                    .offset((page - 1) * limit)
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return rows, int(total)
+
+    async def list_by_status(self, statuses: Sequence[PluginStatus]) -> Sequence[Plugin]:
+        """All organizations' plugins in these states (start-up reload)."""
+        stmt = _with_children(select(Plugin).where(Plugin.status.in_(statuses)))
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def installed_versions(self, org_id: uuid.UUID) -> dict[str, str]:
+        rows = await self.session.execute(
+            select(Plugin.plugin_id, Plugin.version).where(Plugin.organization_id == org_id)
+        )
+        return {pid: ver for pid, ver in rows.all()}
+
+    async def dependents_of(self, org_id: uuid.UUID, plugin_id: str) -> list[str]:
+        rows = await self.session.execute(
+            select(Plugin.plugin_id)
+            .join(PluginDependency, PluginDependency.plugin_row_id == Plugin.id)
+            .where(PluginDependency.organization_id == org_id)
+            .where(PluginDependency.depends_on == plugin_id)
+        )
+        return sorted(rows.scalars().all())
+
+    async def all_install_paths(self) -> set[str]:
+        rows = await self.session.execute(select(Plugin.install_path))
+        return set(rows.scalars().all())
+
+    async def artifact_in_use(self, sha256: str) -> bool:
+        count = (
+            await self.session.execute(
+                select(func.count()).select_from(Plugin).where(Plugin.artifact_sha256 == sha256)
+            )
+        ).scalar_one()
+        return int(count) > 0
+
+    async def all_artifacts(self) -> set[str]:
+        rows = await self.session.execute(select(Plugin.artifact_sha256))
+        return set(rows.scalars().all())
+
+    def add(self, row: Any) -> None:
+        self.session.add(row)
+
+    async def delete_children(self, plugin_row_id: uuid.UUID) -> None:
+        for model in (PluginPermission, PluginHook, PluginDependency):
+            await self.session.execute(delete(model).where(model.plugin_row_id == plugin_row_id))
+
+    async def delete_plugin(self, row: Plugin) -> None:
+        await self.delete_children(row.id)
+        await self.session.execute(
+            delete(PluginConfiguration).where(PluginConfiguration.plugin_row_id == row.id)
+        )
+        await self.session.execute(
+            delete(PluginMetric).where(PluginMetric.plugin_row_id == row.id)
+        )
+        await self.session.execute(
+            delete(PluginStorage).where(
+                PluginStorage.organization_id == row.organization_id,
+                PluginStorage.plugin_id == row.plugin_id,
+            )
+        )
+        await self.session.delete(row)
+
+    # events ---------------------------------------------------------------------
+    async def list_events(
+        self, org_id: uuid.UUID, plugin_id: str, *, page: int, limit: int,
+        event_type: str | None = None,
+    ) -> tuple[Sequence[PluginEvent], int]:
+        where: list[Any] = [
+            PluginEvent.organization_id == org_id,
+            PluginEvent.plugin_id == plugin_id,
+        ]
+        if event_type:
+            where.append(PluginEvent.event_type == event_type)
+        total = (
+            await self.session.execute(select(func.count()).select_from(PluginEvent).where(*where))
+        ).scalar_one()
+        rows = (
+            (
+                await self.session.execute(
+                    select(PluginEvent)
+                    .where(*where)
+                    .order_by(PluginEvent.created_at.desc(), PluginEvent.id.desc())
+                    .offset((page - 1) * limit)
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return rows, int(total)
+
+    # metrics --------------------------------------------------------------------
+    async def metric_rows(
+        self, plugin_row_id: uuid.UUID, since: datetime
+    ) -> Sequence[PluginMetric]:
+        stmt = (
+            select(PluginMetric)
+            .where(PluginMetric.plugin_row_id == plugin_row_id)
+            .where(PluginMetric.bucket_start >= since)
+            .order_by(PluginMetric.bucket_start)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def metric_row(
+        self, plugin_row_id: uuid.UUID, bucket_start: datetime
+    ) -> PluginMetric | None:
+        stmt = select(PluginMetric).where(
+            PluginMetric.plugin_row_id == plugin_row_id,
+            PluginMetric.bucket_start == bucket_start,
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def row_id(self, org_id: uuid.UUID, plugin_id: str) -> uuid.UUID | None:
+        stmt = select(Plugin.id).where(
+            Plugin.organization_id == org_id, Plugin.plugin_id == plugin_id
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    # storage --------------------------------------------------------------------
+    async def storage_get(
+        self, org_id: uuid.UUID, plugin_id: str, key: str
+    ) -> PluginStorage | None:
+        stmt = select(PluginStorage).where(
+            PluginStorage.organization_id == org_id,
+            PluginStorage.plugin_id == plugin_id,
+            PluginStorage.key == key,
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def storage_usage(self, org_id: uuid.UUID, plugin_id: str) -> tuple[int, int]:
+        stmt = select(func.count(), func.coalesce(func.sum(PluginStorage.size_bytes), 0)).where(
+            PluginStorage.organization_id == org_id, PluginStorage.plugin_id == plugin_id
+        )
+        keys, size = (await self.session.execute(stmt)).one()
+        return int(keys), int(size)
+
+    async def storage_keys(self, org_id: uuid.UUID, plugin_id: str) -> list[str]:
+        stmt = (
+            select(PluginStorage.key)
+            .where(PluginStorage.organization_id == org_id, PluginStorage.plugin_id == plugin_id)
+            .order_by(PluginStorage.key)
+        )
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def storage_delete(self, org_id: uuid.UUID, plugin_id: str, key: str) -> None:
+        await self.session.execute(
+            delete(PluginStorage).where(
+                PluginStorage.organization_id == org_id,
+                PluginStorage.plugin_id == plugin_id,
+                PluginStorage.key == key,
+            )
+        )

@@ -1,0 +1,143 @@
+"""Wire shapes of the plugin API (camelCase), built from rows and runtime state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from proofpix_plugins.kit.schemas import CamelModel, CamelResponse
+from proofpix_plugins.models.plugins import PermissionKind, Plugin
+
+
+class PermissionOut(CamelResponse):
+    name: str
+    requested: bool
+    granted: bool
+
+
+class HookOut(CamelResponse):
+    name: str
+    handler: str
+    priority: int
+
+
+class PluginOut(CamelResponse):
+    id: str = Field(description="the manifest id, e.g. acme.exif-reader")
+    name: str
+    version: str
+    type: str
+    category: str
+    description: str
+    status: str
+    status_reason: str | None = None
+    installed_at: datetime
+    updated_at: datetime
+    loaded_at: datetime | None = None
+    artifact_sha256: str
+
+
+class PluginDetail(PluginOut):
+    permissions: list[PermissionOut]
+    network_hosts: list[PermissionOut]
+    hooks: list[HookOut]
+    dependencies: dict[str, str]
+    resources: dict[str, Any]
+    latest_metrics: dict[str, Any] | None = None
+    pending_consent: list[str] = Field(default_factory=list)
+
+
+class InstallResult(CamelResponse):
+    plugin: PluginDetail
+    upgraded: bool = False
+    previous_version: str | None = None
+    permission_diff: dict[str, list[str]] | None = None
+    warnings: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class InstallMetadata(CamelModel):
+    grant_permissions: list[str] | None = None
+
+
+class MarketplaceInstall(CamelModel):
+    source: Literal["marketplace"]
+    plugin_id: str
+    version: str | None = None
+    grant_permissions: list[str] | None = None
+
+
+class GrantRequest(CamelModel):
+    grant_permissions: list[str] = Field(min_length=1, max_length=8)
+
+
+class ConfigOut(CamelResponse):
+    plugin_id: str
+    values: dict[str, Any]
+    version: int
+    updated_at: datetime | None = None
+
+
+class ConfigIn(CamelModel):
+    values: dict[str, Any]
+
+
+class EventOut(CamelResponse):
+    id: int
+    plugin_id: str
+    type: str
+    actor_user_id: str | None
+    details: dict[str, Any]
+    created_at: datetime
+
+
+class HookCallIn(CamelModel):
+    data: Any = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+def _perms(row: Plugin, kind: PermissionKind) -> list[PermissionOut]:
+    return sorted(
+        (
+            PermissionOut(name=p.value, requested=p.requested, granted=p.granted)
+            for p in row.permissions
+            if p.kind == kind
+        ),
+        key=lambda p: p.name,
+    )
+
+
+def plugin_out(row: Plugin) -> PluginOut:
+    return PluginOut(
+        id=row.plugin_id,
+        name=row.name,
+        version=row.version,
+        type=row.type,
+        category=row.category,
+        description=row.description,
+        status=row.status.value,
+        status_reason=row.status_reason,
+        installed_at=row.installed_at,
+        updated_at=row.updated_at,
+        loaded_at=row.loaded_at,
+        artifact_sha256=row.artifact_sha256,
+    )
+
+
+def plugin_detail(row: Plugin, latest_metrics: dict[str, Any] | None = None) -> PluginDetail:
+    perms = _perms(row, PermissionKind.permission)
+    hosts = _perms(row, PermissionKind.network)
+    return PluginDetail(
+        **plugin_out(row).model_dump(),
+        permissions=perms,
+        network_hosts=hosts,
+        hooks=sorted(
+            (HookOut(name=h.hook_name, handler=h.handler, priority=h.priority) for h in row.hooks),
+            key=lambda h: (-h.priority, h.name),
+        ),
+        dependencies={d.depends_on: d.specifier for d in row.dependencies},
+        resources=dict(row.manifest.get("resources") or {}),
+        latest_metrics=latest_metrics,
+        pending_consent=list(row.pending_consent or []),
+    )
+

@@ -1,0 +1,650 @@
+"""``PluginService``: the embeddable async API of installed plugins, scoped by organization.
+
+Each method is one unit of work with its own transaction (the service is its own task runner):
+an install touches the file system and the database, and only the code that knows both can undo
+the first when the second fails. Nothing here knows HTTP; the endpoints are thin wrappers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from proofpix_plugins import PLATFORM_VERSION
+from proofpix_plugins.db import session_scope
+from proofpix_plugins.errors import Conflict, FieldError, NotFound, ValidationFailed
+from proofpix_plugins.files.blobstore import BlobStore
+from proofpix_plugins.models.base import utcnow
+from proofpix_plugins.models.plugins import (
+    PermissionKind,
+    Plugin,
+    PluginConfiguration,
+    PluginDependency,
+    PluginEvent,
+    PluginHook,
+    PluginPermission,
+    PluginStatus,
+)
+from proofpix_plugins.plugins import metrics_store
+from proofpix_plugins.plugins.config_values import (
+    ConfigCipher,
+    redact,
+    restore_redacted,
+    seal,
+    unseal,
+    validate_config,
+)
+from proofpix_plugins.plugins.event_hub import EventHub
+from proofpix_plugins.plugins.events import add_event, event_wire
+from proofpix_plugins.plugins.grants import GrantDecision, decide
+from proofpix_plugins.plugins.installer import VettedPackage, vet_package
+from proofpix_plugins.plugins.layout import PluginLayout
+from proofpix_plugins.plugins.repository import PluginRepository
+from proofpix_plugins.plugins.schemas import (
+    ConfigOut,
+    EventOut,
+    InstallResult,
+    PluginDetail,
+    PluginOut,
+    plugin_detail,
+    plugin_out,
+)
+from proofpix_plugins.plugins.specs import build_spec, granted, secret_keys
+from proofpix_plugins.runtime.errors import LoadError
+from proofpix_plugins.runtime.hookbus import HookBus, HookOptions, HookResult
+
+log = structlog.get_logger(__name__)
+
+#: Legal lifecycle transitions; anything else is a 409.
+TRANSITIONS: dict[PluginStatus, frozenset[PluginStatus]] = {
+    PluginStatus.installed: frozenset({PluginStatus.loaded, PluginStatus.error}),
+    PluginStatus.loaded: frozenset(
+        {PluginStatus.unloaded, PluginStatus.disabled, PluginStatus.error}
+    ),
+    PluginStatus.unloaded: frozenset({PluginStatus.loaded, PluginStatus.error}),
+    PluginStatus.disabled: frozenset({PluginStatus.loaded, PluginStatus.unloaded}),
+    PluginStatus.error: frozenset({PluginStatus.loaded, PluginStatus.unloaded}),
+}
+
+
+def _require_transition(row: Plugin, target: PluginStatus) -> None:
+    if target not in TRANSITIONS[row.status]:
+        raise Conflict(
+            f"plugin {row.plugin_id} is {row.status.value}; it cannot become {target.value}",
+            errors=(FieldError("status", f"{row.status.value} -> {target.value} is not allowed",
+                               "transition", row.status.value),),
+        )
+
+
+def _org(org_id: uuid.UUID | str) -> uuid.UUID:
+    return org_id if isinstance(org_id, uuid.UUID) else uuid.UUID(str(org_id))
+
+
+@dataclass
+class _Work:
+    session: AsyncSession
+    events: list[tuple[str, PluginEvent]] = field(default_factory=list)
+
+    def event(
+        self, row_org: uuid.UUID, plugin_id: str, event_type: str, *,
+        plugin_row_id: uuid.UUID | None = None, actor: uuid.UUID | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        ev = add_event(self.session, row_org, plugin_id, event_type,
+                       plugin_row_id=plugin_row_id, actor=actor, details=details)
+        self.events.append((str(row_org), ev))
+
+
+class PluginService:
+    def __init__(
+        self,
+        *,
+        session_factory: async_sessionmaker[AsyncSession],
+        blobs: BlobStore,
+        bus: HookBus,
+        hub: EventHub,
+        layout: PluginLayout,
+        cipher: ConfigCipher,
+        metrics_flush_seconds: float = 5.0,
+    ) -> None:
+        self._sf = session_factory
+        self._blobs = blobs
+        self.bus = bus
+        self._hub = hub
+        self._layout = layout
+        self._cipher = cipher
+        self._flush_every = metrics_flush_seconds
+        self._flush_task: asyncio.Task[None] | None = None
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        bus.on_disabled = self._on_disabled
+
+    # -- unit of work ------------------------------------------------------------------
+    @asynccontextmanager
+    async def _work(self) -> AsyncIterator[_Work]:
+        async with session_scope(self._sf) as session:
+            work = _Work(session)
+            yield work
+            await session.flush()
+            wires = [(org, event_wire(ev)) for org, ev in work.events]
+        for org, wire in wires:
+            try:
+                await self._hub.publish(org, wire)
+            except Exception:
+                log.warning("event_hub.publish_failed", event=wire.get("type"))
+
+    def _lock(self, org: uuid.UUID, plugin_id: str) -> asyncio.Lock:
+        return self._locks.setdefault((str(org), plugin_id), asyncio.Lock())
+
+    async def _get(self, repo: PluginRepository, org: uuid.UUID, plugin_id: str) -> Plugin:
+        row = await repo.get(org, plugin_id)
+        if row is None:
+            # Same answer whether it exists in another organization or nowhere.
+            raise NotFound(f"plugin {plugin_id} is not installed")
+        return row
+
+    # -- start-up and shutdown ---------------------------------------------------------
+    async def start(self) -> None:
+        """Clean up interrupted installs, reload plugins that were loaded, start flushing."""
+        self._layout.ensure()
+        async with session_scope(self._sf) as session:
+            repo = PluginRepository(session)
+            referenced = await repo.all_install_paths()
+            rows = await repo.list_by_status([PluginStatus.loaded])
+        removed = self._layout.clean_orphans(referenced)
+        if removed:
+            log.warning("plugins.recovered_interrupted_installs", count=len(removed))
+        for row in rows:
+            try:
+                await self.bus.activate(build_spec(row, self._cipher))
+            except LoadError as exc:
+                async with self._work() as work:
+                    fresh = await self._get(PluginRepository(work.session), row.organization_id,
+                                            row.plugin_id)
+                    fresh.status = PluginStatus.error
+                    fresh.status_reason = exc.detail
+                    work.event(fresh.organization_id, fresh.plugin_id, "load_failed",
+                               plugin_row_id=fresh.id, details={"reason": exc.detail})
+        self._flush_task = asyncio.create_task(self._flush_loop(), name="plugin-metrics-flush")
+
+    async def close(self) -> None:
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flush_task
+        with contextlib.suppress(Exception):
+            await self.flush_metrics()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_every)
+            try:
+                await self.flush_metrics()
+            except Exception:
+                log.exception("plugins.metrics_flush_failed")
+
+    async def flush_metrics(self) -> int:
+        snapshots = self.bus.metrics.drain()
+        if not snapshots:
+            return 0
+        async with session_scope(self._sf) as session:
+            return await metrics_store.persist(session, snapshots)
+
+    # -- install -----------------------------------------------------------------------
+    async def install_plugin(
+        self,
+        org_id: uuid.UUID | str,
+        package: Path,
+        *,
+        actor: uuid.UUID | None = None,
+        grant_permissions: Sequence[str] | None = None,
+        expected_publisher: str | None = None,
+    ) -> InstallResult:
+        """Install (or upgrade to) the ``.ppx`` at ``package``; the caller keeps the file.
+
+        Marketplace installs arrive here too, once the artifact's sha256 and signature are
+        verified: the pipeline from scan to rows is the same for every source.
+        """
+        org = _org(org_id)
+        vetted = await vet_package(package, PLATFORM_VERSION, _python_version())
+        manifest = vetted.manifest
+        if expected_publisher is not None and manifest.publisher != expected_publisher:
+            raise ValidationFailed(
+                "plugin id does not belong to this publisher",
+                errors=(FieldError("id", "publisher namespace mismatch", "namespace",
+                                   manifest.id),),
+            )
+        async with self._lock(org, manifest.id):
+            return await self._install_locked(org, vetted, package, actor, grant_permissions)
+
+    async def _install_locked(
+        self,
+        org: uuid.UUID,
+        vetted: VettedPackage,
+        package: Path,
+        actor: uuid.UUID | None,
+        grant: Sequence[str] | None,
+    ) -> InstallResult:
+        manifest = vetted.manifest
+        async with session_scope(self._sf) as session:
+            repo = PluginRepository(session)
+            existing = await repo.get(org, manifest.id)
+            installed = await repo.installed_versions(org)
+        previous = self._check_upgrade(existing, manifest.version)
+        vetted.check_dependencies(installed)
+        decision = decide(
+            list(manifest.permissions), list(manifest.network.allow), grant,
+            previous_permissions=granted(existing, PermissionKind.permission) if existing else None,
+            previous_hosts=granted(existing, PermissionKind.network) if existing else None,
+        )
+        blob = await self._blobs.put_file(package)
+        staged = self._layout.new_staging_dir()
+        final = self._layout.final_dir(str(org), manifest.id, manifest.version, blob.sha256)
+        try:
+            await asyncio.to_thread(vetted.extract, staged)
+            await asyncio.to_thread(self._layout.publish, staged, final)
+        except BaseException:
+            self._layout.remove(staged)
+            await self._gc_artifact(blob.sha256)
+            raise
+        was_loaded = existing is not None and existing.status == PluginStatus.loaded
+        old_path = existing.install_path if existing else None
+        old_sha = existing.artifact_sha256 if existing else None
+        if was_loaded and existing is not None:
+            await self.bus.deactivate(str(org), existing.plugin_id)
+        try:
+            await self._write_rows(org, vetted, decision, final, blob.sha256, actor,
+                                            previous)
+        except BaseException as exc:
+            if old_path is None or str(final) != old_path:
+                self._layout.remove(final)
+            await self._gc_artifact(blob.sha256)
+            if was_loaded and existing is not None:
+                with contextlib.suppress(Exception):
+                    await self.bus.activate(build_spec(existing, self._cipher))
+            if isinstance(exc, IntegrityError):
+                raise Conflict(f"plugin {manifest.id} is being installed concurrently") from None
+            raise
+        if old_path and old_path != str(final):
+            self._layout.remove(old_path)
+        if old_sha and old_sha != blob.sha256:
+            await self._gc_artifact(old_sha)
+        if was_loaded and not decision.pending:
+            with contextlib.suppress(LoadError):
+                await self._load(org, manifest.id, actor, reason="upgraded")
+        detail = await self.get_plugin(org, manifest.id)
+        return InstallResult(
+            plugin=detail,
+            upgraded=previous is not None,
+            previous_version=previous,
+            permission_diff=decision.diff() if previous is not None else None,
+            warnings=vetted.warnings,
+        )
+
+    @staticmethod
+    def _check_upgrade(existing: Plugin | None, version: str) -> str | None:
+        from proofpix_plugins.packages.manifest import compare_versions
+
+        if existing is None:
+            return None
+        order = compare_versions(version, existing.version)
+        if order == 0:
+            raise Conflict(
+                f"plugin {existing.plugin_id} {version} is already installed",
+                errors=(FieldError("version", "already installed", "duplicate", version),),
+            )
+        if order < 0:
+            raise Conflict(
+                f"plugin {existing.plugin_id} {existing.version} is installed; "
+                f"{version} would be a downgrade",
+                errors=(FieldError("version", "downgrade refused", "downgrade", version),),
+            )
+        return existing.version
+
+    async def _write_rows(
+        self,
+        org: uuid.UUID,
+        vetted: VettedPackage,
+        decision: GrantDecision,
+        final: Path,
+        sha256: str,
+        actor: uuid.UUID | None,
+        previous: str | None,
+    ) -> uuid.UUID:
+        manifest = vetted.manifest
+        now = utcnow()
+        async with self._work() as work:
+            repo = PluginRepository(work.session)
+            row = await repo.get(org, manifest.id, lock=True) if previous else None
+            if previous and row is None:
+                raise Conflict(f"plugin {manifest.id} was uninstalled during the upgrade")
+            if row is None:
+                row = Plugin(organization_id=org, plugin_id=manifest.id, installed_by=actor,
+                             installed_at=now)
+                work.session.add(row)
+            else:
+                await repo.delete_children(row.id)
+            row.name = manifest.name
+            row.version = manifest.version
+            row.type = manifest.type
+            row.category = manifest.category
+            row.description = manifest.description
+            row.manifest = vetted.manifest_json
+            row.artifact_sha256 = sha256
+            row.install_path = str(final)
+            row.pending_consent = decision.pending
+            if previous is None:
+                row.status = PluginStatus.installed
+                row.status_reason = None
+            elif decision.pending:
+                row.status = PluginStatus.unloaded
+                row.status_reason = "awaiting consent: " + ", ".join(decision.pending)
+            else:
+                row.status = PluginStatus.unloaded
+                row.status_reason = None
+            row.updated_at = now
+            await work.session.flush()
+            for name, ok in decision.permissions.items():
+                work.session.add(PluginPermission(
+                    plugin_row_id=row.id, organization_id=org, kind=PermissionKind.permission,
+                    value=name, requested=True, granted=ok,
+                    granted_by=actor if ok else None, granted_at=now if ok else None))
+            for host, ok in decision.hosts.items():
+                work.session.add(PluginPermission(
+                    plugin_row_id=row.id, organization_id=org, kind=PermissionKind.network,
+                    value=host, requested=True, granted=ok,
+                    granted_by=actor if ok else None, granted_at=now if ok else None))
+            for hook in manifest.hooks:
+                work.session.add(PluginHook(plugin_row_id=row.id, organization_id=org,
+                                            hook_name=hook.name, handler=hook.handler,
+                                            priority=hook.priority))
+            for dep, spec in manifest.dependencies.items():
+                work.session.add(PluginDependency(plugin_row_id=row.id, organization_id=org,
+                                                  depends_on=dep, specifier=spec))
+            await self._write_config(work.session, row, org, manifest_schema(vetted), actor,
+                                     keep_previous=previous is not None)
+            if previous is None:
+                work.event(org, manifest.id, "installed", plugin_row_id=row.id, actor=actor,
+                           details={"version": manifest.version, "sha256": sha256,
+                                    "granted": sorted(decision.granted_permissions),
+                                    "denied": sorted(set(decision.permissions)
+                                                     - decision.granted_permissions)})
+            else:
+                work.event(org, manifest.id, "upgraded", plugin_row_id=row.id, actor=actor,
+                           details={"from": previous, "to": manifest.version,
+                                    "permissionDiff": decision.diff()})
+            return row.id
+
+    async def _write_config(
+        self, session: AsyncSession, row: Plugin, org: uuid.UUID,
+        schema: dict[str, Any] | None, actor: uuid.UUID | None, *, keep_previous: bool,
+    ) -> None:
+        keys = secret_keys(row.manifest)
+        current: dict[str, Any] = {}
+        existing = None
+        if keep_previous:
+            from sqlalchemy import select
+
+            existing = (await session.execute(
+                select(PluginConfiguration).where(PluginConfiguration.plugin_row_id == row.id)
+            )).scalar_one_or_none()
+            if existing is not None:
+                current = unseal(existing.values, self._cipher)
+        try:
+            values = validate_config(schema, current)
+        except ValidationFailed:
+            # An upgrade whose schema rejects the old values starts from the new defaults.
+            values = validate_config(schema, {}) if schema else {}
+        sealed = seal(values, keys, self._cipher)
+        if existing is None:
+            session.add(PluginConfiguration(plugin_row_id=row.id, organization_id=org,
+                                            values=sealed, version=1, updated_by=actor))
+        else:
+            existing.values = sealed
+            existing.version += 1
+            existing.updated_by = actor
+
+    async def _gc_artifact(self, sha256: str) -> None:
+        async with session_scope(self._sf) as session:
+            in_use = await PluginRepository(session).artifact_in_use(sha256)
+        if not in_use:
+            await self._blobs.delete(sha256)
+
+    # -- consent -----------------------------------------------------------------------
+    async def grant_permissions(
+        self, org_id: uuid.UUID | str, plugin_id: str, grant: Sequence[str],
+        *, actor: uuid.UUID | None = None,
+    ) -> PluginDetail:
+        org = _org(org_id)
+        async with self._lock(org, plugin_id), self._work() as work:
+            row = await self._get(PluginRepository(work.session), org, plugin_id)
+            wanted = set(grant)
+            by_name = {(p.kind, p.value): p for p in row.permissions}
+            errors = [FieldError(f"grantPermissions[{i}]", f"'{g}' is not requested", "subset", g)
+                      for i, g in enumerate(grant)
+                      if (PermissionKind.permission, g) not in by_name]
+            if errors:
+                raise ValidationFailed("grantPermissions may only name requested permissions",
+                                       errors=tuple(errors))
+            now = utcnow()
+            newly: list[str] = []
+            for perm in row.permissions:
+                consent = perm.value in wanted or (
+                    perm.kind == PermissionKind.network and "http" in wanted)
+                if consent and not perm.granted:
+                    perm.granted, perm.granted_by, perm.granted_at = True, actor, now
+                    newly.append(perm.value if perm.kind == PermissionKind.permission
+                                 else f"network:{perm.value}")
+            row.pending_consent = [p for p in (row.pending_consent or []) if p not in newly]
+            if not row.pending_consent and row.status_reason and row.status_reason.startswith(
+                    "awaiting consent"):
+                row.status_reason = None
+            work.event(org, plugin_id, "permissions_granted", plugin_row_id=row.id, actor=actor,
+                       details={"granted": newly, "pending": row.pending_consent})
+        return await self.get_plugin(org, plugin_id)
+
+    # -- load / unload -----------------------------------------------------------------
+    async def load_plugin(
+        self, org_id: uuid.UUID | str, plugin_id: str, *, actor: uuid.UUID | None = None
+    ) -> PluginDetail:
+        org = _org(org_id)
+        async with self._lock(org, plugin_id):
+            await self._load(org, plugin_id, actor)
+        return await self.get_plugin(org, plugin_id)
+
+    async def _load(
+        self, org: uuid.UUID, plugin_id: str, actor: uuid.UUID | None, reason: str | None = None
+    ) -> None:
+        async with session_scope(self._sf) as session:
+            row = await self._get(PluginRepository(session), org, plugin_id)
+        _require_transition(row, PluginStatus.loaded)
+        if row.pending_consent:
+            raise Conflict(
+                f"plugin {plugin_id} needs consent before it can load",
+                errors=tuple(FieldError("permissions", f"{p} awaits consent", "consent", p)
+                             for p in row.pending_consent),
+                extensions={"pendingConsent": list(row.pending_consent)},
+            )
+        try:
+            await self.bus.activate(build_spec(row, self._cipher))
+        except LoadError as exc:
+            async with self._work() as work:
+                fresh = await self._get(PluginRepository(work.session), org, plugin_id)
+                fresh.status = PluginStatus.error
+                fresh.status_reason = exc.detail
+                work.event(org, plugin_id, "load_failed", plugin_row_id=fresh.id, actor=actor,
+                           details={"reason": exc.detail})
+            raise
+        async with self._work() as work:
+            fresh = await self._get(PluginRepository(work.session), org, plugin_id)
+            fresh.status = PluginStatus.loaded
+            fresh.status_reason = None
+            fresh.loaded_at = utcnow()
+            details: dict[str, Any] = {"version": fresh.version}
+            if reason:
+                details["reason"] = reason
+            work.event(org, plugin_id, "loaded", plugin_row_id=fresh.id, actor=actor,
+                       details=details)
+
+    async def unload_plugin(
+        self, org_id: uuid.UUID | str, plugin_id: str, *, actor: uuid.UUID | None = None
+    ) -> PluginDetail:
+        org = _org(org_id)
+        async with self._lock(org, plugin_id):
+            async with session_scope(self._sf) as session:
+                row = await self._get(PluginRepository(session), org, plugin_id)
+            _require_transition(row, PluginStatus.unloaded)
+            await self.bus.deactivate(str(org), plugin_id)
+            async with self._work() as work:
+                fresh = await self._get(PluginRepository(work.session), org, plugin_id)
+                fresh.status = PluginStatus.unloaded
+                fresh.status_reason = None
+                work.event(org, plugin_id, "unloaded", plugin_row_id=fresh.id, actor=actor)
+        return await self.get_plugin(org, plugin_id)
+
+    async def _on_disabled(self, org_id: str, plugin_id: str, reason: str) -> None:
+        """The hook bus's circuit breaker tripped: persist the state (it recorded the event)."""
+        org = _org(org_id)
+        async with session_scope(self._sf) as session:
+            row = await PluginRepository(session).get(org, plugin_id, children=False)
+            if row is not None and row.status == PluginStatus.loaded:
+                row.status = PluginStatus.disabled
+                row.status_reason = reason
+
+    # -- read --------------------------------------------------------------------------
+    async def get_plugin(self, org_id: uuid.UUID | str, plugin_id: str) -> PluginDetail:
+        org = _org(org_id)
+        async with session_scope(self._sf) as session:
+            row = await self._get(PluginRepository(session), org, plugin_id)
+        live = self.bus.metrics.peek(str(org), plugin_id)
+        return plugin_detail(row, live.as_dict() if live else None)
+
+    async def list_plugins(
+        self, org_id: uuid.UUID | str, *, status: str | None = None, type_: str | None = None,
+        category: str | None = None, q: str | None = None, page: int = 1, limit: int = 20,
+    ) -> tuple[list[PluginOut], int]:
+        async with session_scope(self._sf) as session:
+            rows, total = await PluginRepository(session).search(
+                _org(org_id), status=status, type_=type_, category=category, q=q,
+                page=page, limit=limit)
+        return [plugin_out(r) for r in rows], total
+
+    # -- config ------------------------------------------------------------------------
+    async def get_plugin_config(self, org_id: uuid.UUID | str, plugin_id: str) -> ConfigOut:
+        org = _org(org_id)
+        async with session_scope(self._sf) as session:
+            row = await self._get(PluginRepository(session), org, plugin_id)
+        cfg = row.configuration
+        values = unseal(cfg.values, self._cipher) if cfg else {}
+        return ConfigOut(plugin_id=plugin_id, values=redact(values, secret_keys(row.manifest)),
+                         version=cfg.version if cfg else 0,
+                         updated_at=cfg.updated_at if cfg else None)
+
+    async def update_plugin_config(
+        self, org_id: uuid.UUID | str, plugin_id: str, values: dict[str, Any],
+        *, actor: uuid.UUID | None = None,
+    ) -> ConfigOut:
+        org = _org(org_id)
+        async with self._lock(org, plugin_id):
+            async with self._work() as work:
+                row = await self._get(PluginRepository(work.session), org, plugin_id)
+                keys = secret_keys(row.manifest)
+                cfg = row.configuration
+                current = unseal(cfg.values, self._cipher) if cfg else {}
+                merged = restore_redacted(values, keys, current)
+                clean = validate_config(row.manifest.get("config_schema"), merged)
+                sealed = seal(clean, keys, self._cipher)
+                if cfg is None:
+                    cfg = PluginConfiguration(plugin_row_id=row.id, organization_id=org,
+                                              values=sealed, version=1, updated_by=actor)
+                    work.session.add(cfg)
+                else:
+                    cfg.values = sealed
+                    cfg.version += 1
+                    cfg.updated_by = actor
+                changed = sorted(k for k in set(clean) | set(current)
+                                 if clean.get(k) != current.get(k))
+                work.event(org, plugin_id, "config_updated", plugin_row_id=row.id, actor=actor,
+                           details={"changedKeys": changed})
+            if self.bus.pool.is_loaded(str(org), plugin_id):
+                await self.bus.pool.update_config(str(org), plugin_id, clean)
+        return await self.get_plugin_config(org, plugin_id)
+
+    # -- metrics and events ------------------------------------------------------------
+    async def get_plugin_metrics(
+        self, org_id: uuid.UUID | str, plugin_id: str, *, minutes: int = 60
+    ) -> dict[str, Any]:
+        org = _org(org_id)
+        await self.flush_metrics()
+        async with session_scope(self._sf) as session:
+            row = await self._get(PluginRepository(session), org, plugin_id)
+            data = await metrics_store.window(session, row.id, minutes)
+        return {"pluginId": plugin_id, **data}
+
+    async def list_plugin_events(
+        self, org_id: uuid.UUID | str, plugin_id: str, *, page: int = 1, limit: int = 20,
+        event_type: str | None = None,
+    ) -> tuple[list[EventOut], int]:
+        org = _org(org_id)
+        async with session_scope(self._sf) as session:
+            repo = PluginRepository(session)
+            await self._get(repo, org, plugin_id)
+            rows, total = await repo.list_events(org, plugin_id, page=page, limit=limit,
+                                                 event_type=event_type)
+        return [EventOut.model_validate(event_wire(r)) for r in rows], total
+
+    # -- uninstall ---------------------------------------------------------------------
+    async def uninstall_plugin(
+        self, org_id: uuid.UUID | str, plugin_id: str, *, actor: uuid.UUID | None = None
+    ) -> None:
+        org = _org(org_id)
+        async with self._lock(org, plugin_id):
+            async with session_scope(self._sf) as session:
+                repo = PluginRepository(session)
+                row = await self._get(repo, org, plugin_id)
+                dependents = await repo.dependents_of(org, plugin_id)
+            if dependents:
+                raise Conflict(
+                    f"plugin {plugin_id} is required by {', '.join(dependents)}",
+                    errors=tuple(FieldError("dependencies", f"{d} depends on it", "in-use", d)
+                                 for d in dependents),
+                )
+            await self.bus.deactivate(str(org), plugin_id)
+            leftover = self.bus.metrics.forget(str(org), plugin_id)
+            del leftover  # its rows go with the plugin
+            async with self._work() as work:
+                repo = PluginRepository(work.session)
+                fresh = await self._get(repo, org, plugin_id)
+                work.event(org, plugin_id, "uninstalled", actor=actor,
+                           details={"version": fresh.version})
+                await repo.delete_plugin(fresh)
+            self._layout.remove(row.install_path)
+            await self._gc_artifact(row.artifact_sha256)
+        self._locks.pop((str(org), plugin_id), None)
+
+    # -- hooks -------------------------------------------------------------------------
+    async def execute_hook(
+        self, org_id: uuid.UUID | str, name: str, data: Any,
+        options: HookOptions | dict[str, Any] | None = None, *, file_id: str | None = None,
+    ) -> HookResult:
+        opts = options if isinstance(options, HookOptions) or options is None else (
+            HookOptions.from_wire(options))
+        return await self.bus.execute_hook(str(_org(org_id)), name, data, opts, file_id=file_id)
+
+
+def manifest_schema(vetted: VettedPackage) -> dict[str, Any] | None:
+    return vetted.manifest.config_schema
+
+
+def _python_version() -> str:
+    return ".".join(str(v) for v in sys.version_info[:3])

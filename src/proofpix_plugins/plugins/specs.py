@@ -1,0 +1,48 @@
+"""From an installed plugin's rows to the runtime's ``PluginSpec``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from proofpix_plugins.models.plugins import PermissionKind, Plugin
+from proofpix_plugins.plugins.config_values import ConfigCipher, unseal
+from proofpix_plugins.runtime.spec import HookBinding, PluginSpec
+
+
+def secret_keys(manifest: dict[str, Any]) -> frozenset[str]:
+    schema = manifest.get("config_schema") or {}
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(props, dict):
+        return frozenset()
+    return frozenset(
+        k for k, v in props.items() if isinstance(v, dict) and v.get("x-secret") is True
+    )
+
+
+def granted(row: Plugin, kind: PermissionKind) -> frozenset[str]:
+    return frozenset(p.value for p in row.permissions if p.kind == kind and p.granted)
+
+
+def build_spec(row: Plugin, cipher: ConfigCipher) -> PluginSpec:
+    manifest = row.manifest
+    resources = manifest.get("resources") or {}
+    config = unseal(row.configuration.values, cipher) if row.configuration else {}
+    return PluginSpec(
+        org_id=str(row.organization_id),
+        plugin_id=row.plugin_id,
+        version=row.version,
+        root=Path(row.install_path),
+        entry=manifest.get("entry") or "plugin",
+        hooks=MappingProxyType(
+            {h.hook_name: HookBinding(h.handler, h.priority) for h in row.hooks}
+        ),
+        permissions=granted(row, PermissionKind.permission),
+        network_allow=tuple(sorted(granted(row, PermissionKind.network))),
+        memory_mb=int(resources.get("memory_mb", 256)),
+        timeout_ms=int(resources.get("timeout_ms", 5000)),
+        cpu_seconds=resources.get("cpu_seconds"),
+        config=MappingProxyType(config),
+        secret_keys=secret_keys(manifest),
+    )

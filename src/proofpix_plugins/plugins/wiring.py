@@ -1,0 +1,97 @@
+"""Building and tearing down the plugin platform inside the app's lifespan.
+
+Order matters: the worker pool (and its template process) starts before plugins are reloaded,
+and stops after the service has flushed metrics. The blob store, event hub, broker, hook bus,
+plugin service and file service hang off ``app.state`` for the endpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+
+from proofpix_plugins.config import SandboxMode, Settings
+from proofpix_plugins.files.blobstore import FileSystemBlobStore
+from proofpix_plugins.files.service import FileService
+from proofpix_plugins.plugins.config_values import ConfigCipher
+from proofpix_plugins.plugins.db_broker import DbBroker, FileWork, StorageQuota
+from proofpix_plugins.plugins.event_hub import EventHub, LocalEventHub, RedisEventHub
+from proofpix_plugins.plugins.layout import DIR_MODE, PluginLayout
+from proofpix_plugins.plugins.service import PluginService
+from proofpix_plugins.runtime.config import RuntimeConfig
+from proofpix_plugins.runtime.hookbus import HookBus
+from proofpix_plugins.runtime.pool import WorkerPool
+
+log = structlog.get_logger(__name__)
+
+
+def runtime_config(settings: Settings, **overrides: Any) -> RuntimeConfig:
+    settings.scratch_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.scratch_dir, DIR_MODE)
+    values: dict[str, Any] = {
+        "base_dir": settings.scratch_dir.resolve(),
+        "max_live_workers": settings.worker_max_live,
+        "idle_seconds": settings.worker_idle_seconds,
+        "recycle_calls": settings.worker_recycle_calls,
+        "recycle_rss_mb": settings.worker_recycle_rss_mb,
+        "insecure_dev": settings.sandbox is SandboxMode.insecure_dev,
+        "http_test_allow_loopback": tuple(settings.http_test_allow_loopback),
+        "circuit_breaker_threshold": settings.circuit_breaker_threshold,
+    }
+    values.update(overrides)
+    return RuntimeConfig(**values)
+
+
+async def start_platform(app: FastAPI) -> None:
+    state = app.state
+    settings: Settings = state.settings
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Plugin uids must traverse the data dir to reach their own tree (never list it).
+    os.chmod(data_dir, os.stat(data_dir).st_mode | 0o111)  # noqa: S103 - traverse only
+    blobs = FileSystemBlobStore(settings.blob_dir.resolve())
+    hub: EventHub = RedisEventHub(settings.redis_url) if settings.redis_url else LocalEventHub()
+    await hub.start()
+    work = FileWork()
+    quota = StorageQuota(max_keys=settings.plugin_storage_max_keys,
+                         max_bytes=settings.plugin_storage_max_bytes)
+    broker = DbBroker(state.session_factory, blobs, hub, work, quota)
+    overrides = getattr(state, "runtime_overrides", {})
+    pool = WorkerPool(runtime_config(settings, **overrides), broker)
+    await pool.start()
+    report = pool.sandbox_report()
+    state.sandbox_report = report.as_dict()
+    if report.level != "full":
+        log.warning("sandbox.degraded", missing=report.missing, level=report.level,
+                    insecure_dev=settings.sandbox is SandboxMode.insecure_dev)
+    bus = HookBus(pool, broker, pool.config)
+    assert settings.config_key is not None  # ensure_secrets filled it
+    service = PluginService(
+        session_factory=state.session_factory, blobs=blobs, bus=bus, hub=hub,
+        layout=PluginLayout(settings.plugin_dir.resolve()),
+        cipher=ConfigCipher(settings.config_key.get_secret_value()),
+        metrics_flush_seconds=settings.plugin_metrics_flush_seconds,
+    )
+    state.blob_store = blobs
+    state.event_hub = hub
+    state.worker_pool = pool
+    state.hook_bus = bus
+    state.plugin_service = service
+    state.file_service = FileService(state.session_factory, blobs, service, work)
+    await service.start()
+
+
+async def stop_platform(app: FastAPI) -> None:
+    state = app.state
+    service: PluginService | None = getattr(state, "plugin_service", None)
+    if service is not None:
+        await service.close()
+    pool: WorkerPool | None = getattr(state, "worker_pool", None)
+    if pool is not None:
+        await pool.close()
+    hub: EventHub | None = getattr(state, "event_hub", None)
+    if hub is not None:
+        await hub.close()
