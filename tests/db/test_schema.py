@@ -1,0 +1,113 @@
+"""The migrated schema follows the naming convention and carries the indexes the API needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from proofpix_plugins.models import Base
+
+TENANT_FREE = {
+    # Platform-wide tables: accounts, the public marketplace, caches, blobs.
+    "users",
+    "organizations",
+    "developers",
+    "api_keys",
+    "marketplace_listings",
+    "marketplace_versions",
+    "marketplace_downloads",
+    "submissions",
+    "plugin_marketplace_cache",
+    "blobs",
+}
+
+
+async def _inspect(engine: AsyncEngine, fn: Any) -> Any:
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda c: fn(inspect(c)))
+
+
+def _schema(insp: Any) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for table in Base.metadata.tables:
+        out[table] = {
+            "pk": insp.get_pk_constraint(table),
+            "fks": insp.get_foreign_keys(table),
+            "uqs": insp.get_unique_constraints(table),
+            "ixs": insp.get_indexes(table),
+            "cks": insp.get_check_constraints(table),
+            "cols": {c["name"] for c in insp.get_columns(table)},
+        }
+    return out
+
+
+async def test_constraint_and_index_names_follow_the_convention(engine: AsyncEngine) -> None:
+    schema = await _inspect(engine, _schema)
+    for table, parts in schema.items():
+        if parts["pk"]["name"] is not None:  # SQLite does not keep primary key names
+            assert parts["pk"]["name"] == f"pk_{table}"
+        for fk in parts["fks"]:
+            assert fk["name"] == f"fk_{table}_{fk['constrained_columns'][0]}_{fk['referred_table']}"
+        for uq in parts["uqs"]:
+            assert uq["name"] == f"uq_{table}_{'_'.join(uq['column_names'])}"
+        for ix in parts["ixs"]:
+            if ix.get("duplicates_constraint"):  # PostgreSQL lists unique constraints twice
+                continue
+            assert ix["name"] == f"ix_{table}_{'_'.join(ix['column_names'])}"
+        for ck in parts["cks"]:
+            assert ck["name"].startswith(f"ck_{table}_"), ck
+
+
+async def test_every_tenant_table_carries_an_indexed_organization_id(
+    engine: AsyncEngine,
+) -> None:
+    schema = await _inspect(engine, _schema)
+    for table, parts in schema.items():
+        if table in TENANT_FREE:
+            continue
+        assert "organization_id" in parts["cols"], table
+        leading = {ix["column_names"][0] for ix in parts["ixs"]}
+        leading |= {uq["column_names"][0] for uq in parts["uqs"]}
+        assert "organization_id" in leading, table
+
+
+async def test_the_apis_filters_and_sorts_have_indexes(engine: AsyncEngine) -> None:
+    def indexed(insp: Any) -> dict[str, set[tuple[str, ...]]]:
+        return {
+            t: {tuple(ix["column_names"]) for ix in insp.get_indexes(t)}
+            | {tuple(uq["column_names"]) for uq in insp.get_unique_constraints(t)}
+            for t in Base.metadata.tables
+        }
+
+    have = await _inspect(engine, indexed)
+    wanted = {
+        "plugins": [
+            ("organization_id", "status"),
+            ("organization_id", "type"),
+            ("organization_id", "category"),
+            ("organization_id", "plugin_id"),
+        ],
+        "plugin_events": [("organization_id", "plugin_id", "created_at")],
+        "plugin_metrics": [("plugin_row_id", "bucket_start")],
+        "plugin_hooks": [("organization_id", "hook_name")],
+        "marketplace_listings": [
+            (col,)
+            for col in (
+                "category",
+                "type",
+                "verified",
+                "featured_rank",
+                "downloads_total",
+                "rating_avg",
+                "updated_at",
+                "name",
+                "plugin_id",
+            )
+        ],
+        "submissions": [("status", "created_at"), ("developer_id", "created_at")],
+    }
+    for table, indexes in wanted.items():
+        for cols in indexes:
+            assert cols in have[table], (table, cols)
