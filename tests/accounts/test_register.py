@@ -34,8 +34,8 @@ async def test_register_creates_user_owning_a_personal_free_organization(
         membership = (await session.execute(select(Membership))).scalar_one()
         org = (await session.execute(select(Organization))).scalar_one()
     assert str(user.id) == body["user"]["id"]
-    assert membership.user_id == user.id and membership.organization_id == org.id
-    assert membership.role is Role.owner and org.tier is Tier.free
+    assert (membership.user_id, membership.organization_id) == (user.id, org.id)
+    assert (membership.role, org.tier) == (Role.owner, Tier.free)
 
 
 async def test_register_stores_an_argon2id_hash_never_the_password(
