@@ -1,0 +1,273 @@
+"""Host-side capability dispatch: check the permission, validate the arguments, call the broker.
+
+This is the enforcement point. The SDK's methods are only a convenience: whatever a worker
+sends, a capability runs only if the plugin's spec (granted AND requested) holds the
+permission, and a refusal is recorded as a ``permission_denied`` event before the plugin sees
+PermissionDenied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+import orjson
+import structlog
+
+from proofpix_plugins.errors import ProofPixError
+from proofpix_plugins.runtime import wire
+from proofpix_plugins.runtime.broker import Broker
+from proofpix_plugins.runtime.errors import CapabilityDenied, CapabilityError
+from proofpix_plugins.runtime.spec import CallInfo, PluginSpec
+
+log = structlog.get_logger("proofpix.runtime.capabilities")
+
+HookCaller = Callable[[CallInfo, str, Any], Awaitable[Any]]
+
+Key = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+MAX_BLOB = 32 * 1024 * 1024
+Blob = Annotated[bytes, msgspec.Meta(max_length=MAX_BLOB)]
+
+
+class _NoArgs(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class _StorageKey(msgspec.Struct, forbid_unknown_fields=True):
+    key: Key
+
+
+class _StorageSet(msgspec.Struct, forbid_unknown_fields=True):
+    key: Key
+    value: Any
+
+
+class _MetadataSet(msgspec.Struct, forbid_unknown_fields=True):
+    values: dict[Annotated[str, msgspec.Meta(max_length=256)], Any]
+
+
+class _SaveDerived(msgspec.Struct, forbid_unknown_fields=True):
+    data: Blob
+    content_type: Annotated[str, msgspec.Meta(pattern=r"^image/[a-z0-9.+-]{1,40}$")]
+
+
+class _Http(msgspec.Struct, forbid_unknown_fields=True):
+    method: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+    json: Any = None
+    body: bytes | None = None
+    headers: dict[str, str] = {}
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=60)] | None = None
+
+
+class _Hash(msgspec.Struct, forbid_unknown_fields=True):
+    data: Blob
+
+
+class _Hmac(msgspec.Struct, forbid_unknown_fields=True):
+    key: Annotated[bytes, msgspec.Meta(max_length=4096)]
+    msg: Blob
+
+
+class _Random(msgspec.Struct, forbid_unknown_fields=True):
+    n: Annotated[int, msgspec.Meta(ge=0, le=1024 * 1024)]
+
+
+class _Emit(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]*(:[a-z][a-z0-9_-]*)*$",
+                                      max_length=100)]
+    data: Any = None
+
+
+class _CallHook(msgspec.Struct, forbid_unknown_fields=True):
+    hook: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    data: Any = None
+
+
+class _SecretKey(msgspec.Struct, forbid_unknown_fields=True):
+    key: Key
+
+
+@dataclass(frozen=True)
+class _Cap:
+    permissions: tuple[str, ...]
+    args: type[msgspec.Struct]
+
+
+#: Every capability a worker may request, the permissions it needs, and its argument schema.
+CAPABILITIES: dict[str, _Cap] = {
+    "files.read": _Cap(("files",), _NoArgs),
+    "files.info": _Cap(("files",), _NoArgs),
+    "images.open": _Cap(("images", "files"), _NoArgs),
+    "images.save_derived": _Cap(("images",), _SaveDerived),
+    "metadata.get": _Cap(("metadata",), _NoArgs),
+    "metadata.set": _Cap(("metadata",), _MetadataSet),
+    "storage.get": _Cap(("storage",), _StorageKey),
+    "storage.set": _Cap(("storage",), _StorageSet),
+    "storage.delete": _Cap(("storage",), _StorageKey),
+    "storage.keys": _Cap(("storage",), _NoArgs),
+    "http.request": _Cap(("http",), _Http),
+    "crypto.sha256": _Cap(("crypto",), _Hash),
+    "crypto.hmac_sha256": _Cap(("crypto",), _Hmac),
+    "crypto.random_bytes": _Cap(("crypto",), _Random),
+    "events.emit": _Cap(("events",), _Emit),
+    "events.call": _Cap(("events",), _CallHook),
+    "secrets.get": _Cap(("secrets",), _SecretKey),
+}
+
+
+@dataclass
+class CallCounters:
+    """Per-call resource use reported in the CallOutcome."""
+
+    http_calls: int = 0
+    storage_bytes: int = 0
+
+
+class CapabilityHost:
+    """Serves one worker's capability requests for the call in flight."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        http_test_allow_loopback: tuple[str, ...] = (),
+        hook_caller: Callable[[], HookCaller | None] = lambda: None,
+    ) -> None:
+        self.broker = broker
+        self.http_test_allow_loopback = http_test_allow_loopback
+        self._hook_caller = hook_caller
+
+    async def handle(
+        self, spec: PluginSpec, info: CallInfo, req: wire.CapRequest, counters: CallCounters
+    ) -> wire.CapReply:
+        cap = CAPABILITIES.get(req.cap)
+        if cap is None:
+            return wire.CapReply(id=req.id, ok=False, kind="error",
+                                 message=f"unknown capability {req.cap!r}")
+        missing = [p for p in cap.permissions if p not in spec.permissions]
+        if missing:
+            await self._record_denied(spec, info, req.cap, missing[0])
+            return wire.CapReply(
+                id=req.id, ok=False, kind="denied", permission=missing[0],
+                message=f"{req.cap} needs the {missing[0]!r} permission",
+            )
+        try:
+            args = msgspec.convert(req.args, cap.args)
+        except msgspec.ValidationError as exc:
+            return wire.CapReply(id=req.id, ok=False, kind="error",
+                                 message=f"{req.cap}: bad arguments: {exc}")
+        try:
+            value = await self._run(spec, info, req.cap, args, counters)
+        except CapabilityDenied as exc:
+            await self._record_denied(spec, info, req.cap, "events")
+            return wire.CapReply(id=req.id, ok=False, kind="denied", message=exc.detail)
+        except ProofPixError as exc:
+            return wire.CapReply(id=req.id, ok=False, kind="error",
+                                 message=f"{req.cap}: {exc}"[:4000])
+        except Exception as exc:
+            log.exception("capability failed", cap=req.cap, plugin=spec.plugin_id)
+            return wire.CapReply(id=req.id, ok=False, kind="error",
+                                 message=f"{req.cap} failed on the host ({type(exc).__name__})")
+        return wire.CapReply(id=req.id, ok=True, value=value)
+
+    async def _record_denied(
+        self, spec: PluginSpec, info: CallInfo, cap: str, permission: str
+    ) -> None:
+        await self.record(
+            spec, "permission_denied",
+            {"capability": cap, "permission": permission, "hook": info.hook,
+             "callId": info.call_id},
+        )
+
+    async def record(self, spec: PluginSpec, event_type: str, details: dict[str, Any]) -> None:
+        try:
+            await self.broker.record_event(spec.org_id, spec.plugin_id, event_type, details)
+        except Exception:
+            log.exception("could not record event", event=event_type, plugin=spec.plugin_id)
+
+    async def _run(
+        self, spec: PluginSpec, info: CallInfo, cap: str, args: Any, counters: CallCounters
+    ) -> Any:
+        b = self.broker
+        org, pid = spec.org_id, spec.plugin_id
+        match cap:
+            case "files.read" | "images.open":
+                return await b.read_file(info)
+            case "files.info":
+                return await b.file_info(info)
+            case "images.save_derived":
+                return await b.store_derived_image(info, args.data, args.content_type)
+            case "metadata.get":
+                return await b.metadata_get(info)
+            case "metadata.set":
+                _require_json(args.values, "metadata.set values")
+                await b.metadata_set(info, dict(args.values))
+                return None
+            case "storage.get":
+                return await b.storage_get(org, pid, args.key)
+            case "storage.set":
+                size = len(_require_json(args.value, f"storage value for {args.key!r}"))
+                await b.storage_set(org, pid, args.key, args.value)
+                counters.storage_bytes += size
+                return None
+            case "storage.delete":
+                await b.storage_delete(org, pid, args.key)
+                return None
+            case "storage.keys":
+                return await b.storage_keys(org, pid)
+            case "http.request":
+                counters.http_calls += 1
+                return await self._http(spec, args)
+            case "crypto.sha256":
+                return hashlib.sha256(args.data).hexdigest()
+            case "crypto.hmac_sha256":
+                return hmac.new(args.key, args.msg, hashlib.sha256).hexdigest()
+            case "crypto.random_bytes":
+                return os.urandom(args.n)
+            case "events.emit":
+                await b.emit_event(info, args.name, args.data)
+                return None
+            case "events.call":
+                caller = self._hook_caller()
+                if caller is None:
+                    raise CapabilityError("events.call: no hook bus is attached to this runtime")
+                return await caller(dataclasses.replace(info, depth=info.depth + 1), args.hook,
+                                    args.data)
+            case "secrets.get":
+                if args.key not in spec.secret_keys:
+                    raise CapabilityError(f"{args.key!r} is not a secret config key")
+                return spec.config.get(args.key)
+        raise CapabilityError(f"unknown capability {cap!r}")  # pragma: no cover
+
+    async def _http(self, spec: PluginSpec, args: _Http) -> dict[str, Any]:
+        from proofpix_plugins.runtime import netguard
+
+        headers = dict(args.headers)
+        body = args.body
+        if args.json is not None:
+            if body is not None:
+                raise CapabilityError("http.request: give json or body, not both")
+            body = orjson.dumps(args.json)
+            headers.setdefault("content-type", "application/json")
+        policy = netguard.HttpPolicy(
+            allow_hosts=tuple(spec.network_allow),
+            test_allow_loopback=self.http_test_allow_loopback,
+            timeout_s=min(args.timeout or 10.0, 30.0),
+        )
+        resp = await netguard.fetch(policy, args.method, args.url, headers=headers, body=body)
+        return {"status": resp.status, "headers": dict(resp.headers), "body": resp.body,
+                "url": resp.url}
+
+
+def _require_json(value: Any, what: str) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError as exc:
+        raise CapabilityError(f"{what} is not JSON: {exc}") from None

@@ -1,0 +1,99 @@
+"""The seccomp filter: compiled once in the template, loaded by each worker as raw BPF.
+
+Denying ``socket`` entirely is load-bearing: Landlock ABI 7 controls neither UDP nor pathname
+UNIX sockets, and the worker needs no new sockets because its channel is inherited. Threads
+keep working: ``clone`` is allowed only with CLONE_THREAD, and ``clone3`` answers ENOSYS so
+glibc falls back to ``clone``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+from proofpix_plugins.runtime.hardening._libc import prctl
+
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+CLONE_THREAD = 0x00010000
+
+#: Denied with EPERM. Grouped by what they would give an attacker.
+DENIED: tuple[str, ...] = (
+    # new programs and processes
+    "execve", "execveat", "fork", "vfork",
+    # looking into or writing other processes
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    # kernel attack surface a photo plugin never needs
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "bpf", "perf_event_open",
+    "userfaultfd", "keyctl", "add_key", "request_key",
+    # namespaces and mounts
+    "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "move_mount",
+    "open_tree", "fsopen", "fsmount", "fsconfig", "fspick", "mount_setattr",
+    # host administration
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+    "reboot", "swapon", "swapoff", "acct", "quotactl", "settimeofday", "clock_settime",
+    "adjtimex", "syslog", "open_by_handle_at", "name_to_handle_at", "personality",
+)  # fmt: skip
+
+#: Denied with EACCES: every way to get a new socket.
+NO_SOCKETS: tuple[str, ...] = ("socket", "socketpair")
+
+
+def compile_bpf() -> bytes:
+    """Build the filter with libseccomp and return it as raw BPF (runs in the template)."""
+    import pyseccomp
+
+    flt = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
+    for name in DENIED:
+        try:
+            flt.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
+        except (OSError, ValueError, RuntimeError):
+            continue  # a syscall this kernel/libseccomp does not know cannot be called either
+    for name in NO_SOCKETS:
+        flt.add_rule(pyseccomp.ERRNO(errno.EACCES), name)
+    # Processes, not threads: a clone without CLONE_THREAD is a fork.
+    flt.add_rule(
+        pyseccomp.ERRNO(errno.EPERM),
+        "clone",
+        pyseccomp.Arg(0, pyseccomp.MASKED_EQ, CLONE_THREAD, 0),
+    )
+    # BPF cannot inspect clone3's struct argument, so refuse it and let glibc use clone.
+    flt.add_rule(pyseccomp.ERRNO(errno.ENOSYS), "clone3")
+    read_fd, write_fd = os.pipe()
+    try:
+        with os.fdopen(write_fd, "wb", closefd=True) as out:
+            flt.export_bpf(out)
+        chunks = []
+        while chunk := os.read(read_fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+    program = b"".join(chunks)
+    if not program or len(program) % 8:
+        raise OSError(errno.EINVAL, "libseccomp exported an empty or truncated BPF program")
+    return program
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def load_bpf(program: bytes) -> None:
+    """Attach a precompiled filter to this thread (needs no_new_privs unless root)."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog))
+
+
+def available() -> bool:
+    """libseccomp loads and the kernel has seccomp filtering."""
+    try:
+        import pyseccomp  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    try:
+        with open("/proc/self/status") as fh:
+            return any(line.startswith("Seccomp:") for line in fh)
+    except OSError:
+        return False

@@ -1,0 +1,193 @@
+"""The template ("zygote"): a clean interpreter the host execs once, which forks workers.
+
+It is started with ``python -I -m proofpix_plugins.runtime.template <control fd>`` and an
+empty environment, so it holds no host secrets, fds or threads. It pre-imports the worker
+runtime, the SDK and every module the import policy allows, enters an empty network namespace
+(root), compiles the seccomp filter once, then forks one worker per Spawn request it reads
+from the control socket. It reports each worker's exit status, and when the host goes away
+(control socket EOF, or the parent-death signal) it and all its workers die.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import selectors
+import signal
+import socket
+import sys
+import traceback
+
+import msgspec
+
+from proofpix_plugins.runtime import control, import_policy
+from proofpix_plugins.runtime import worker as worker_mod
+from proofpix_plugins.runtime.hardening import landlock, netns, prctl, seccomp, uid
+
+
+def _detect_and_prepare(
+    disabled: set[str],
+) -> tuple[dict[str, bool], dict[str, str], int, bytes | None]:
+    layers: dict[str, bool] = {}
+    details: dict[str, str] = {}
+    abi = landlock.abi_version()
+    layers["landlock"] = abi >= 1
+    details["landlock"] = f"ABI {abi}" if abi else "kernel has no Landlock"
+    if abi and abi < 4:
+        details["landlock"] += " (no TCP rules: seccomp and netns carry network denial)"
+    bpf: bytes | None = None
+    try:
+        bpf = seccomp.compile_bpf()
+        layers["seccomp"] = True
+    except Exception as exc:  # report, never crash the template
+        layers["seccomp"] = False
+        details["seccomp"] = f"unavailable: {exc}"
+    layers["netns"] = False
+    if os.geteuid() == 0 and "netns" not in disabled:
+        try:
+            netns.enter_empty_netns()
+            layers["netns"] = True
+        except OSError as exc:
+            details["netns"] = f"unshare(CLONE_NEWNET) failed: {exc}"
+    elif os.geteuid() != 0:
+        details["netns"] = "host is not root (user namespaces not used)"
+    else:
+        layers["netns"] = True  # available; the test switch turns it off in the report
+    layers["uid"] = uid.available()
+    if not layers["uid"]:
+        details["uid"] = "host is not root: plugins share the host's uid"
+    layers["rlimits"] = True
+    layers["nnp"] = True
+    layers["import_policy"] = True
+    return layers, details, abi, bpf
+
+
+def main(argv: list[str]) -> int:
+    ctrl_fd = int(argv[1])
+    disabled = set(argv[2].split(",")) if len(argv) > 2 and argv[2] else set()
+    parent = os.getppid()
+    prctl.die_with_parent()
+    if os.getppid() != parent:
+        return 1
+    ctrl = socket.socket(fileno=ctrl_fd)
+    failed = import_policy.preload()
+    with contextlib.suppress(Exception):
+        from PIL import Image
+
+        Image.init()  # register every format plugin now: lazy imports fail after the uid drop
+    layers, details, abi, bpf = _detect_and_prepare(disabled)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    # Objects that exist now are never collected in workers, so their pages stay shared.
+    gc.collect()
+    gc.freeze()
+    ctrl.send(
+        control.encoder.encode(
+            control.Hello(
+                pid=os.getpid(), layers=layers, details=details, landlock_abi=abi,
+                preload_failed=failed,
+            )
+        )
+    )
+    return _loop(ctrl, devnull, bpf)
+
+
+def _loop(ctrl: socket.socket, devnull: int, bpf: bytes | None) -> int:
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    sel = selectors.DefaultSelector()
+    sel.register(ctrl, selectors.EVENT_READ)
+    sel.register(wake_r, selectors.EVENT_READ)
+    children: set[int] = set()
+    me = os.getpid()
+    try:
+        while True:
+            for key, _ in sel.select():
+                if key.fileobj == wake_r:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_r, 4096)
+                    _reap(ctrl, children)
+                    continue
+                try:
+                    data, fds, _flags, _addr = socket.recv_fds(ctrl, control.MAX_MESSAGE, 4)
+                except OSError:
+                    return 0
+                if not data:
+                    return 0  # the host is gone
+                try:
+                    spawn = control.to_template.decode(data)
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    for fd in fds:
+                        os.close(fd)
+                    _send(ctrl, control.SpawnFailed(req=-1, error=f"bad request: {exc}"))
+                    continue
+                if len(fds) != 1:
+                    for fd in fds:
+                        os.close(fd)
+                    _send(ctrl, control.SpawnFailed(req=spawn.req, error="expected one fd"))
+                    continue
+                pid = _fork(fds[0], devnull, spawn, bpf, me, (ctrl, sel))
+                os.close(fds[0])
+                if pid < 0:
+                    _send(ctrl, control.SpawnFailed(req=spawn.req, error="fork failed"))
+                else:
+                    children.add(pid)
+                    _send(ctrl, control.Spawned(req=spawn.req, pid=pid))
+    finally:
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in list(children):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _fork(
+    fd: int,
+    devnull: int,
+    spawn: control.Spawn,
+    bpf: bytes | None,
+    me: int,
+    closing: tuple[socket.socket, selectors.BaseSelector],
+) -> int:
+    try:
+        pid = os.fork()
+    except OSError:
+        return -1
+    if pid:
+        return pid
+    # Child: forget the template's event loop before anything else.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    ctrl, sel = closing
+    with contextlib.suppress(Exception):
+        sel.close()
+    with contextlib.suppress(OSError):
+        ctrl.detach()
+    worker_mod.run(fd, devnull, spawn, bpf, me)
+
+
+def _reap(ctrl: socket.socket, children: set[int]) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+        _send(ctrl, control.Exited(pid=pid, status=status))
+
+
+def _send(ctrl: socket.socket, message: msgspec.Struct) -> None:
+    with contextlib.suppress(OSError):
+        ctrl.send(control.encoder.encode(message))
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv))
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)

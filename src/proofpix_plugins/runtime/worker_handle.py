@@ -1,0 +1,247 @@
+"""The host's view of one running worker: its channel, the call in flight, how it died."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import structlog
+
+from proofpix_plugins.runtime import wire
+from proofpix_plugins.runtime.capabilities import CallCounters, CapabilityHost
+from proofpix_plugins.runtime.hardening import cgroup
+from proofpix_plugins.runtime.spec import CallInfo, PluginSpec
+
+log = structlog.get_logger("proofpix.runtime.worker")
+
+#: Import-policy refusals recorded per worker before further ones are only counted.
+MAX_BLOCKED_EVENTS = 20
+
+
+class WorkerDied(Exception):
+    """The worker's channel closed or the host killed it; ``reason`` when the host knows."""
+
+    def __init__(self, reason: str | None) -> None:
+        super().__init__(reason or "worker exited")
+        self.reason = reason
+
+
+@dataclass
+class InFlight:
+    id: int
+    info: CallInfo
+    fut: asyncio.Future[wire.Result]
+    counters: CallCounters = field(default_factory=CallCounters)
+    cap_task: asyncio.Task[None] | None = None
+
+
+class _TokenBucket:
+    def __init__(self, rate: float) -> None:
+        self.rate = max(rate, 0.1)
+        self.tokens = self.rate
+        self.at = time.monotonic()
+        self.dropped = 0
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        self.dropped += 1
+        return False
+
+
+class WorkerHandle(asyncio.Protocol):
+    """Frames in, frames out, for one worker; the pool drives calls through :meth:`request`."""
+
+    def __init__(
+        self,
+        spec: PluginSpec,
+        caps: CapabilityHost,
+        max_frame: int,
+        log_rate: float,
+    ) -> None:
+        self.spec = spec
+        self.caps = caps
+        self.reader = wire.FrameReader(max_frame)
+        self.transport: asyncio.Transport | None = None
+        loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future[wire.Ready] = loop.create_future()
+        self.exit_status: asyncio.Future[int] = loop.create_future()
+        self.pid = 0
+        self.pidfd = -1
+        self.group: cgroup.Group | None = None
+        self.current: InFlight | None = None
+        self.dead = False
+        self.reason: str | None = None
+        self.calls = 0
+        self.cpu_ms = 0.0
+        self.started = time.monotonic()
+        self.last_used = self.started
+        self.peak_rss_kb = 0
+        self._next_call = 0
+        self._log_bucket = _TokenBucket(log_rate)
+        self._blocked = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- asyncio.Protocol -----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            for frame in self.reader.feed(data):
+                self._on_message(wire.decode_worker(frame))
+                if self.dead:
+                    return
+        except wire.FrameError as exc:
+            self.fail(str(exc))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._mark_dead(None)
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def _on_message(self, msg: wire.WorkerMessage) -> None:
+        cur = self.current
+        if isinstance(msg, wire.Result):
+            if cur is None or msg.id != cur.id or cur.fut.done():
+                self.fail("protocol violation: a result for no call in flight")
+                return
+            cur.fut.set_result(msg)
+        elif isinstance(msg, wire.CapRequest):
+            if cur is None or msg.call != cur.id:
+                self.fail("protocol violation: a capability request outside its call")
+                return
+            if cur.cap_task is not None and not cur.cap_task.done():
+                self.fail("protocol violation: a second capability request before the reply")
+                return
+            cur.cap_task = asyncio.get_running_loop().create_task(self._serve_cap(cur, msg))
+        elif isinstance(msg, wire.Log):
+            self._log(msg)
+        elif isinstance(msg, wire.Blocked):
+            self._blocked += 1
+            if self._blocked <= MAX_BLOCKED_EVENTS:
+                details: dict[str, Any] = {"capability": "import", "module": msg.module,
+                                           "permission": msg.permission}
+                task = asyncio.get_running_loop().create_task(
+                    self.caps.record(self.spec, "permission_denied", details)
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        elif isinstance(msg, wire.Ready):
+            if self.ready.done():
+                self.fail("protocol violation: a second ready message")
+                return
+            self.ready.set_result(msg)
+
+    async def _serve_cap(self, cur: InFlight, msg: wire.CapRequest) -> None:
+        reply = await self.caps.handle(self.spec, cur.info, msg, cur.counters)
+        if self.dead or self.current is not cur or self.transport is None:
+            return
+        try:
+            frame = wire.encode(reply)
+        except (TypeError, msgspec.EncodeError) as exc:
+            frame = wire.encode(wire.CapReply(id=msg.id, ok=False, kind="error",
+                                              message=f"{msg.cap}: reply not serializable: {exc}"))
+        if len(frame) - wire.HEADER.size > self.reader.max_frame:
+            frame = wire.encode(wire.CapReply(id=msg.id, ok=False, kind="error",
+                                              message=f"{msg.cap}: reply exceeds the frame cap"))
+        self.transport.write(frame)
+
+    def _log(self, msg: wire.Log) -> None:
+        if not self._log_bucket.take():
+            return
+        level = msg.level if msg.level in ("debug", "info", "warning", "error") else "info"
+        getattr(log, level)(
+            msg.msg, plugin=self.spec.plugin_id, org=self.spec.org_id, source="plugin",
+            fields=msg.fields,
+        )
+
+    # -- calls ------------------------------------------------------------------------------------
+
+    def begin(self, info: CallInfo) -> InFlight:
+        self._next_call += 1
+        cur = InFlight(self._next_call, info, asyncio.get_running_loop().create_future())
+        self.current = cur
+        if self.dead:
+            cur.fut.set_exception(WorkerDied(self.reason))
+        return cur
+
+    def end(self, cur: InFlight) -> None:
+        if cur.cap_task is not None and not cur.cap_task.done():
+            cur.cap_task.cancel()
+        if self.current is cur:
+            self.current = None
+
+    def send(self, frame: bytes) -> None:
+        if self.transport is None or self.dead:
+            raise WorkerDied(self.reason)
+        self.transport.write(frame)
+
+    # -- death ------------------------------------------------------------------------------------
+
+    def _mark_dead(self, reason: str | None) -> None:
+        if reason and self.reason is None:
+            self.reason = reason
+        if self.dead:
+            return
+        self.dead = True
+        err = WorkerDied(self.reason)
+        if not self.ready.done():
+            self.ready.set_exception(err)
+            self.ready.exception()  # retrieved: nobody may be waiting any more
+        cur = self.current
+        if cur is not None and not cur.fut.done():
+            cur.fut.set_exception(err)
+            cur.fut.exception()
+
+    def kill(self, reason: str | None = None) -> None:
+        """SIGKILL through the pidfd (never a recycled pid), then drop the channel."""
+        if reason and self.reason is None:
+            self.reason = reason
+        if self.pidfd >= 0:
+            with contextlib.suppress(ProcessLookupError, OSError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        if self.transport is not None:
+            self.transport.abort()
+        self._mark_dead(reason)
+
+    def fail(self, reason: str) -> None:
+        log.warning("worker failed", plugin=self.spec.plugin_id, pid=self.pid, reason=reason)
+        self.kill(reason)
+
+    def on_exit(self, status: int) -> None:
+        if not self.exit_status.done():
+            self.exit_status.set_result(status)
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+        if self.group is not None and not cgroup.oom_killed(self.group):
+            cgroup.remove(self.group)
+
+    def oom_killed(self) -> bool:
+        return self.group is not None and cgroup.oom_killed(self.group)
+
+    def release_group(self) -> None:
+        if self.group is not None:
+            cgroup.remove(self.group)
+
+    def rss_kb(self) -> int | None:
+        if self.dead or not self.pid:
+            return None
+        try:
+            with open(f"/proc/{self.pid}/statm") as fh:
+                return int(fh.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+        except (OSError, ValueError, IndexError):
+            return None
