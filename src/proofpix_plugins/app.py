@@ -32,6 +32,7 @@ from proofpix_plugins.accounts.passwords import Passwords
 from proofpix_plugins.accounts.tokens import AccessTokens
 from proofpix_plugins.config import Settings
 from proofpix_plugins.db import create_engine, create_session_factory
+from proofpix_plugins.files.endpoints import router as files_router
 from proofpix_plugins.kit.audit import AuditWriter
 from proofpix_plugins.kit.logging import configure_logging
 from proofpix_plugins.kit.metrics import HttpMetrics, metrics_endpoint
@@ -39,6 +40,8 @@ from proofpix_plugins.kit.middleware import RequestMiddleware
 from proofpix_plugins.kit.problem import install_problem_handlers
 from proofpix_plugins.kit.rate_limit import RateLimiter
 from proofpix_plugins.migrations import upgrade_async
+from proofpix_plugins.plugins.endpoints import router as plugins_router
+from proofpix_plugins.plugins.wiring import start_platform, stop_platform
 
 LifecycleHook = Callable[[FastAPI], Awaitable[None]]
 
@@ -53,12 +56,16 @@ def create_app(
     migrate: bool | None = None,
     startup_hooks: Sequence[LifecycleHook] = (),
     shutdown_hooks: Sequence[LifecycleHook] = (),
+    platform: bool = True,
 ) -> FastAPI:
     """Build the API.
 
     ``migrate``: upgrade the database schema at startup. ``None`` (default) migrates the
     embedded SQLite database only; PostgreSQL is migrated by ``proofpix-plugins db upgrade``
     so several API processes never race a schema change.
+
+    ``platform``: start the plugin platform (sandbox worker pool, hook bus, plugin and file
+    services). Tests of unrelated areas switch it off to skip the template process.
     """
     settings = settings if settings is not None else Settings()
     app = FastAPI(
@@ -70,6 +77,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.migrate = migrate
+    if platform:
+        startup_hooks = [start_platform, *startup_hooks]
+        shutdown_hooks = [stop_platform, *shutdown_hooks]
     app.state.startup_hooks = list(startup_hooks)
     app.state.shutdown_hooks = list(shutdown_hooks)
     # The runtime fills this at startup with what isolation the host really offers.
@@ -103,6 +113,8 @@ def create_app(
 def _include_routers(app: FastAPI) -> None:
     """Mount each domain's router (plugins, marketplace, developers, files join here)."""
     app.include_router(accounts_router)
+    app.include_router(plugins_router)
+    app.include_router(files_router)
 
 
 @asynccontextmanager
