@@ -1,0 +1,420 @@
+"""Rules of the hook bus, through the real WorkerPool and real sandboxed workers."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from proofpix_plugins.errors import ValidationFailed
+from proofpix_plugins.runtime.config import RuntimeConfig
+from proofpix_plugins.runtime.errors import LoadError
+from proofpix_plugins.runtime.hookbus import (
+    CallRecord,
+    HookBus,
+    HookOptions,
+    HookRecursionLimit,
+    HookResult,
+)
+from proofpix_plugins.runtime.memory_broker import MemoryBroker
+from proofpix_plugins.runtime.pool import WorkerPool
+from proofpix_plugins.runtime.spec import HookBinding, PluginSpec
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+TOOLKIT = '''
+import time
+
+
+def echo(event, ctx):
+    return {"plugin": ctx.plugin_id, "event": event}
+
+
+def tag(event, ctx):
+    return {"trail": list(event.get("trail", [])) + [ctx.config["tag"]]}
+
+
+def fail(event, ctx):
+    raise ValueError("handler failed on purpose")
+
+
+def sleepy(event, ctx):
+    started = time.time()
+    time.sleep(event.get("sleep", 0.2))
+    return {"plugin": ctx.plugin_id, "start": started, "end": time.time()}
+
+
+def maybe_fail(event, ctx):
+    if event.get("fail"):
+        raise RuntimeError("asked to fail")
+    return "fine"
+
+
+def read_file(event, ctx):
+    return {"size": len(ctx.files.read()), "info": ctx.files.info()["sha256"]}
+
+
+def call_next(event, ctx):
+    try:
+        return {"depth": ctx.depth, "inner": ctx.events.call(ctx.config["next"], event)}
+    except Exception as exc:
+        return {"depth": ctx.depth, "refused": type(exc).__name__ + ": " + str(exc)}
+
+
+def broken(event, ctx):
+    raise SystemExit(3)
+'''
+
+
+@dataclass
+class World:
+    pool: WorkerPool
+    broker: MemoryBroker
+    config: RuntimeConfig
+    tree: Path
+    bad_tree: Path
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[Path]:
+    path = Path(f"/tmp/pp-hookbus-{secrets.token_hex(4)}")
+    path.mkdir(mode=0o711)
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _tree(base: Path, name: str, source: str) -> Path:
+    root = base / name
+    (root / "plugin").mkdir(parents=True)
+    for p in (root, root / "plugin"):
+        p.chmod(0o755)
+    init = root / "plugin" / "__init__.py"
+    init.write_text(source)
+    init.chmod(0o644)
+    return root
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(base: Path) -> AsyncIterator[World]:
+    runtime_dir = base / "runtime"
+    runtime_dir.mkdir(mode=0o711)
+    runtime_dir.chmod(0o711)
+    config = RuntimeConfig(base_dir=runtime_dir, max_hook_depth=2)
+    broker = MemoryBroker()
+    pool = WorkerPool(config, broker)
+    await pool.start()
+    try:
+        yield World(pool, broker, config, _tree(base, "toolkit", TOOLKIT),
+                    _tree(base, "bad", "raise ImportError('no such thing')\n"))
+    finally:
+        await pool.close()
+
+
+def _org() -> str:
+    return "org-" + secrets.token_hex(3)
+
+
+def spec(
+    w: World, org: str, pid: str, hooks: dict[str, tuple[str, int]], **kw: Any
+) -> PluginSpec:
+    return PluginSpec(
+        org_id=org, plugin_id=pid, version="1.0.0", root=kw.pop("root", w.tree),
+        hooks={h: HookBinding(handler, prio) for h, (handler, prio) in hooks.items()}, **kw,
+    )
+
+
+def bus_for(w: World, **kw: Any) -> HookBus:
+    config = RuntimeConfig(
+        base_dir=w.config.base_dir, max_hook_depth=2,
+        circuit_breaker_threshold=kw.pop("threshold", 5),
+    )
+    return HookBus(w.pool, w.broker, config, **kw)
+
+
+# -- routing -----------------------------------------------------------------------------------
+
+
+async def test_results_come_highest_priority_first_ties_by_plugin_id(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    for pid, prio in (("acme.low", 10), ("acme.b-high", 90), ("acme.a-high", 90), ("acme.mid", 50)):
+        await bus.activate(spec(world, org, pid, {"photo:seen": ("echo", prio)}))
+    result = await bus.execute_hook(org, "photo:seen", {"n": 1})
+    assert [r.plugin_id for r in result.results] == [
+        "acme.a-high", "acme.b-high", "acme.mid", "acme.low"]
+    assert all(r.status == "ok" for r in result.results)
+    assert result.results[0].result == {"plugin": "acme.a-high", "event": {"n": 1}}
+
+
+async def test_only_the_callers_org_is_reached(world: World) -> None:
+    bus, mine, theirs = bus_for(world), _org(), _org()
+    await bus.activate(spec(world, mine, "acme.mine", {"photo:seen": ("echo", 50)}))
+    await bus.activate(spec(world, theirs, "acme.theirs", {"photo:seen": ("echo", 50)}))
+    result = await bus.execute_hook(mine, "photo:seen", {})
+    assert [r.plugin_id for r in result.results] == ["acme.mine"]
+
+
+async def test_a_hook_nobody_bound_returns_no_results(world: World) -> None:
+    result = await bus_for(world).execute_hook(_org(), "photo:nobody", {})
+    assert result.results == []
+    assert result.to_wire()["results"] == []
+
+
+async def test_unregistered_plugin_receives_nothing(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    await bus.activate(spec(world, org, "acme.gone", {"photo:seen": ("echo", 50)}))
+    await bus.deactivate(org, "acme.gone")
+    assert (await bus.execute_hook(org, "photo:seen", {})).results == []
+    assert not world.pool.is_loaded(org, "acme.gone")
+
+
+async def test_a_plugin_that_fails_to_load_is_not_registered(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    with pytest.raises(LoadError):
+        await bus.activate(spec(world, org, "acme.bad", {"photo:seen": ("echo", 50)},
+                                root=world.bad_tree))
+    assert not bus.is_registered(org, "acme.bad")
+
+
+@pytest.mark.parametrize(
+    ("hooks", "field"),
+    [
+        ({"NotAHook": ("echo", 50)}, "hooks.NotAHook"),
+        ({"photo:seen": ("echo", 101)}, "hooks.photo:seen.priority"),
+        ({"photo:seen": ("not a name", 50)}, "hooks.photo:seen.handler"),
+    ],
+)
+async def test_register_refuses_a_bad_binding_naming_the_field(
+    world: World, hooks: dict[str, tuple[str, int]], field: str
+) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        bus_for(world).register(spec(world, _org(), "acme.x", hooks))
+    assert field in [e.field for e in info.value.errors]
+    assert "acme.x" in info.value.detail
+
+
+async def test_execute_refuses_a_malformed_hook_name(world: World) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        await bus_for(world).execute_hook(_org(), "../etc", {})
+    assert info.value.errors[0].field == "hook"
+
+
+# -- modes -------------------------------------------------------------------------------------
+
+
+async def test_parallel_mode_overlaps_calls_and_sequential_does_not(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    for pid in ("acme.s1", "acme.s2", "acme.s3"):
+        await bus.activate(spec(world, org, pid, {"photo:slow": ("sleepy", 50)}))
+    par = await bus.execute_hook(org, "photo:slow", {"sleep": 0.15})
+    seq = await bus.execute_hook(org, "photo:slow", {"sleep": 0.15},
+                                 HookOptions(mode="sequential"))
+
+    def spans(r: HookResult) -> list[tuple[float, float]]:
+        return sorted((x.result["start"], x.result["end"]) for x in r.results)
+
+    p = spans(par)
+    # parallel: each started before the previous one ended; sequential: never.
+    assert p[1][0] < p[0][1]
+    assert p[2][0] < p[1][1]
+    s = spans(seq)
+    assert s[0][1] <= s[1][0]
+    assert s[1][1] <= s[2][0]
+
+
+async def test_waterfall_feeds_each_ok_output_forward_and_skips_failures(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    await bus.activate(spec(world, org, "acme.first", {"photo:fix": ("tag", 90)},
+                            config={"tag": "a"}))
+    await bus.activate(spec(world, org, "acme.middle", {"photo:fix": ("fail", 50)}))
+    await bus.activate(spec(world, org, "acme.last", {"photo:fix": ("tag", 10)},
+                            config={"tag": "c"}))
+    result = await bus.execute_hook(org, "photo:fix", {"trail": []},
+                                    HookOptions(mode="waterfall"))
+    assert [r.status for r in result.results] == ["ok", "error", "ok"]
+    assert result.output == {"trail": ["a", "c"]}
+    assert result.to_wire()["output"] == {"trail": ["a", "c"]}
+
+
+async def test_stop_on_error_stops_sequential_and_waterfall_runs(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    await bus.activate(spec(world, org, "acme.first", {"photo:fix": ("fail", 90)}))
+    await bus.activate(spec(world, org, "acme.second", {"photo:fix": ("echo", 10)}))
+    for mode in ("sequential", "waterfall"):
+        result = await bus.execute_hook(
+            org, "photo:fix", {}, HookOptions(mode=mode, stop_on_error=True)
+        )
+        assert [r.plugin_id for r in result.results] == ["acme.first"]
+    parallel = await bus.execute_hook(org, "photo:fix", {}, HookOptions(stop_on_error=True))
+    assert [r.status for r in parallel.results] == ["error", "ok"]
+
+
+async def test_one_plugins_failure_never_fails_the_others(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    await bus.activate(spec(world, org, "acme.crash", {"photo:seen": ("broken", 90)}))
+    await bus.activate(spec(world, org, "acme.raise", {"photo:seen": ("fail", 80)}))
+    await bus.activate(spec(world, org, "acme.fine", {"photo:seen": ("echo", 10)}))
+    result = await bus.execute_hook(org, "photo:seen", {})
+    by = result.by_plugin()
+    assert by["acme.raise"].status == "error"
+    assert "handler failed on purpose" in (by["acme.raise"].error or "")
+    assert by["acme.crash"].status in {"error", "crashed"}
+    assert by["acme.fine"].status == "ok"
+
+
+# -- timeouts ----------------------------------------------------------------------------------
+
+
+async def test_timeout_option_caps_the_plugins_own_timeout(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    await bus.activate(spec(world, org, "acme.slow", {"photo:slow": ("sleepy", 50)},
+                            timeout_ms=5000))
+    started = time.monotonic()
+    result = await bus.execute_hook(org, "photo:slow", {"sleep": 3}, HookOptions(timeout_ms=200))
+    assert result.results[0].status == "timeout"
+    assert time.monotonic() - started < 1.5
+
+
+async def test_the_plugins_own_timeout_wins_when_smaller(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    await bus.activate(spec(world, org, "acme.slow", {"photo:slow": ("sleepy", 50)},
+                            timeout_ms=200))
+    started = time.monotonic()
+    result = await bus.execute_hook(org, "photo:slow", {"sleep": 3},
+                                    HookOptions(timeout_ms=30_000))
+    assert result.results[0].status == "timeout"
+    assert time.monotonic() - started < 1.5
+
+
+# -- permissions -------------------------------------------------------------------------------
+
+
+async def test_file_hooks_reach_only_plugins_holding_files(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    world.broker.add_file("f-1", b"\xff\xd8photo-bytes")
+    await bus.activate(spec(world, org, "acme.reader", {"file:uploaded": ("read_file", 50)},
+                            permissions=frozenset({"files"})))
+    await bus.activate(spec(world, org, "acme.nosy", {"file:uploaded": ("read_file", 50)}))
+    for _ in range(2):
+        result = await bus.execute_hook(org, "file:uploaded", {}, file_id="f-1")
+        by = result.by_plugin()
+        assert by["acme.reader"].status == "ok"
+        assert by["acme.reader"].result["size"] == 13
+        assert by["acme.nosy"].status == "denied"
+        assert "files" in (by["acme.nosy"].error or "")
+    events = world.broker.events_of("acme.nosy", "permission_denied")
+    assert [e.details["hook"] for e in events if e.org_id == org] == ["file:uploaded"]
+
+
+async def test_a_denied_hook_does_not_trip_the_circuit_breaker(world: World) -> None:
+    bus, org = bus_for(world, threshold=2), _org()
+    await bus.activate(spec(world, org, "acme.nosy", {"file:process": ("echo", 50)}))
+    for _ in range(4):
+        await bus.execute_hook(org, "file:process", {}, HookOptions(mode="waterfall"))
+    assert bus.is_registered(org, "acme.nosy")
+
+
+# -- circuit breaker ---------------------------------------------------------------------------
+
+
+async def test_circuit_breaker_disables_after_consecutive_failures(world: World) -> None:
+    disabled: list[tuple[str, str, str]] = []
+
+    async def on_disabled(org: str, pid: str, reason: str) -> None:
+        disabled.append((org, pid, reason))
+
+    bus, org = bus_for(world, threshold=3, on_disabled=on_disabled), _org()
+    await bus.activate(spec(world, org, "acme.flaky", {"photo:seen": ("fail", 50)}))
+    await bus.activate(spec(world, org, "acme.fine", {"photo:seen": ("echo", 40)}))
+    for _ in range(3):
+        await bus.execute_hook(org, "photo:seen", {})
+    after = await bus.execute_hook(org, "photo:seen", {})
+    assert [r.plugin_id for r in after.results] == ["acme.fine"]
+    assert not world.pool.is_loaded(org, "acme.flaky")
+    assert [(o, p) for o, p, _ in disabled] == [(org, "acme.flaky")]
+    (event,) = [e for e in world.broker.events_of("acme.flaky", "disabled") if e.org_id == org]
+    assert event.details["consecutiveFailures"] == 3
+    assert "handler failed on purpose" in event.details["lastError"]
+
+
+async def test_a_success_resets_the_failure_count(world: World) -> None:
+    bus, org = bus_for(world, threshold=3), _org()
+    await bus.activate(spec(world, org, "acme.flaky", {"photo:seen": ("maybe_fail", 50)}))
+    for fail in (True, True, False, True, True):
+        await bus.execute_hook(org, "photo:seen", {"fail": fail})
+    assert bus.is_registered(org, "acme.flaky")
+    assert world.pool.is_loaded(org, "acme.flaky")
+
+
+# -- nested calls ------------------------------------------------------------------------------
+
+
+async def test_a_plugin_can_call_another_hook_with_events(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    await bus.activate(spec(world, org, "acme.outer", {"photo:outer": ("call_next", 50)},
+                            permissions=frozenset({"events"}), config={"next": "photo:inner"}))
+    await bus.activate(spec(world, org, "acme.inner", {"photo:inner": ("echo", 50)}))
+    result = await bus.execute_hook(org, "photo:outer", {"x": 1})
+    (outer,) = result.results
+    assert outer.status == "ok"
+    inner = outer.result["inner"]
+    assert inner["hook"] == "photo:inner"
+    assert inner["results"][0]["result"] == {"plugin": "acme.inner", "event": {"x": 1}}
+
+
+async def test_nested_calls_stop_at_the_depth_limit(world: World) -> None:
+    bus, org = bus_for(world), _org()  # max_hook_depth=2
+    for i in range(5):
+        await bus.activate(spec(world, org, f"acme.chain{i}", {f"chain:h{i}": ("call_next", 50)},
+                                permissions=frozenset({"events"}),
+                                config={"next": f"chain:h{i + 1}"}))
+    result = await bus.execute_hook(org, "chain:h0", {})
+    depth0 = result.results[0].result
+    depth1 = depth0["inner"]["results"][0]["result"]
+    depth2 = depth1["inner"]["results"][0]["result"]
+    assert (depth0["depth"], depth1["depth"], depth2["depth"]) == (0, 1, 2)
+    assert "depth" in depth2["refused"]
+
+
+async def test_execute_refuses_a_depth_beyond_the_limit(world: World) -> None:
+    with pytest.raises(HookRecursionLimit):
+        await bus_for(world).execute_hook(_org(), "photo:seen", {}, depth=3)
+
+
+# -- metrics and wire --------------------------------------------------------------------------
+
+
+async def test_every_call_is_counted_per_plugin_and_reported(world: World) -> None:
+    records: list[CallRecord] = []
+    bus, org = bus_for(world, on_metrics=records.append), _org()
+    await bus.activate(spec(world, org, "acme.ok", {"photo:seen": ("echo", 50)}))
+    await bus.activate(spec(world, org, "acme.err", {"photo:seen": ("fail", 40)}))
+    for _ in range(3):
+        await bus.execute_hook(org, "photo:seen", {})
+    snaps = {s.plugin_id: s for s in bus.metrics.drain() if s.org_id == org}
+    assert (snaps["acme.ok"].count, snaps["acme.ok"].ok) == (3, 3)
+    assert (snaps["acme.err"].count, snaps["acme.err"].errors) == (3, 3)
+    p50 = snaps["acme.ok"].p50_ms
+    assert p50 is not None
+    assert p50 > 0
+    assert snaps["acme.ok"].peak_rss_kb > 0
+    assert sorted((r.plugin_id, r.status) for r in records) == sorted(
+        [("acme.ok", "ok")] * 3 + [("acme.err", "error")] * 3)
+
+
+async def test_many_plugins_in_parallel_all_answer(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    await asyncio.gather(*(
+        bus.activate(spec(world, org, f"acme.p{i:02d}", {"photo:seen": ("echo", 50)}))
+        for i in range(8)
+    ))
+    result = await bus.execute_hook(org, "photo:seen", {"i": 1})
+    assert [r.status for r in result.results] == ["ok"] * 8
