@@ -1,0 +1,178 @@
+"""Rate limits per route class: RateLimit-* headers, 429 with Retry-After, keys, storages."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import Depends
+
+from proofpix_plugins.config import Settings
+from proofpix_plugins.kit.rate_limit import rate_limit
+from tests.fixtures.app import StartApp, build_test_settings, client_for, create_test_user
+
+
+def random_ip() -> str:
+    # A fresh client address per test: Redis is shared between tests and runs.
+    b = uuid.uuid4().bytes
+    return f"10.{b[0]}.{b[1]}.{max(1, b[2])}"
+
+
+async def login_attempt(client: httpx.AsyncClient) -> httpx.Response:
+    return await client.post(
+        "/api/auth/login", json={"email": "who@example.com", "password": "whatever-it-is"}
+    )
+
+
+@pytest.fixture
+def tight(settings: Settings) -> Settings:
+    return settings.model_copy(update={"rate_limit_auth": "3/minute"})
+
+
+async def test_limited_responses_carry_ratelimit_headers(
+    tight: Settings, start_app: StartApp
+) -> None:
+    async with start_app(tight) as app, client_for(app) as client:
+        first = await login_attempt(client)
+        second = await login_attempt(client)
+
+    assert first.headers["ratelimit-limit"] == "3"
+    assert first.headers["ratelimit-remaining"] == "2"
+    assert second.headers["ratelimit-remaining"] == "1"
+    assert 0 < int(first.headers["ratelimit-reset"]) <= 60
+
+
+async def test_going_over_the_limit_is_a_429_problem_with_retry_after(
+    tight: Settings, start_app: StartApp
+) -> None:
+    async with start_app(tight) as app, client_for(app) as client:
+        for _ in range(3):
+            await login_attempt(client)
+        refused = await login_attempt(client)
+
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"] == "https://proofpix.dev/problems/rate-limited"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.headers["ratelimit-remaining"] == "0"
+
+
+async def test_register_is_limited_too(tight: Settings, start_app: StartApp) -> None:
+    async with start_app(tight) as app, client_for(app) as client:
+        statuses = [
+            (await client.post("/api/auth/register", json={})).status_code for _ in range(4)
+        ]
+
+    assert statuses == [422, 422, 422, 429]
+
+
+async def test_anonymous_callers_are_limited_per_client_address(
+    tight: Settings, start_app: StartApp
+) -> None:
+    async with start_app(tight) as app:
+        async with client_for(app, ip="10.0.0.1") as one:
+            for _ in range(4):
+                await login_attempt(one)
+        async with client_for(app, ip="10.0.0.2") as other:
+            response = await login_attempt(other)
+
+    assert response.status_code == 401
+    assert response.headers["ratelimit-remaining"] == "2"
+
+
+async def test_authenticated_callers_are_limited_per_user_not_per_address(
+    tight: Settings, start_app: StartApp
+) -> None:
+    async with start_app(tight) as app, client_for(app) as client:
+        alice = await create_test_user(app)
+        bob = await create_test_user(app)
+        for _ in range(3):
+            await client.get("/api/auth/me", headers=alice.headers)
+        alice_again = await client.get("/api/auth/me", headers=alice.headers)
+        bob_first = await client.get("/api/auth/me", headers=bob.headers)
+
+    assert alice_again.status_code == 429
+    assert bob_first.status_code == 200
+
+
+async def test_a_forged_token_is_limited_by_address_not_by_its_claimed_user(
+    tight: Settings, start_app: StartApp
+) -> None:
+    async with start_app(tight) as app, client_for(app) as client:
+        for i in range(3):
+            await client.get("/api/auth/me", headers={"Authorization": f"Bearer forged{i}"})
+        response = await client.get("/api/auth/me", headers={"Authorization": "Bearer forged9"})
+
+    assert response.status_code == 429
+
+
+async def test_route_classes_have_separate_budgets(tight: Settings, start_app: StartApp) -> None:
+    async with start_app(tight) as app, client_for(app) as client:
+
+        @app.post("/test-limits/upload", dependencies=[Depends(rate_limit("uploads"))])
+        async def upload() -> dict[str, bool]:
+            return {"ok": True}
+
+        for _ in range(4):
+            await login_attempt(client)
+        response = await client.post("/test-limits/upload")
+
+    assert response.status_code == 200
+    assert response.headers["ratelimit-limit"] == "100000"
+
+
+def test_an_unknown_route_class_is_refused_when_declared() -> None:
+    with pytest.raises(ValueError, match="unknown rate-limit class 'bulk'"):
+        rate_limit("bulk")
+
+
+async def test_a_malformed_limit_setting_fails_startup_naming_the_setting(
+    settings: Settings, start_app: StartApp
+) -> None:
+    bad = settings.model_copy(update={"rate_limit_hooks": "lots"})
+
+    with pytest.raises(ValueError, match="PROOFPIX_RATE_LIMIT_HOOKS"):
+        async with start_app(bad):
+            pass
+
+
+@pytest.mark.redis
+async def test_redis_storage_shares_one_budget_between_api_processes(
+    redis_url: str, sqlite_db_url: str, tmp_path: Path, start_app: StartApp
+) -> None:
+    settings = build_test_settings(
+        sqlite_db_url, tmp_path / "data", redis_url=redis_url, rate_limit_auth="3/minute"
+    )
+    ip = random_ip()
+    async with (
+        start_app(settings) as node_a,
+        start_app(settings) as node_b,
+        client_for(node_a, ip=ip) as a,
+        client_for(node_b, ip=ip) as b,
+    ):
+        first = await login_attempt(a)
+        await login_attempt(b)
+        await login_attempt(a)
+        refused = await login_attempt(b)
+
+    assert first.headers["ratelimit-remaining"] == "2"
+    assert refused.status_code == 429
+    assert "retry-after" in refused.headers
+
+
+@pytest.mark.redis
+async def test_redis_storage_limits_per_user(
+    redis_url: str, sqlite_db_url: str, tmp_path: Path, start_app: StartApp
+) -> None:
+    settings = build_test_settings(
+        sqlite_db_url, tmp_path / "data", redis_url=redis_url, rate_limit_auth="2/minute"
+    )
+    async with start_app(settings) as app, client_for(app, ip=random_ip()) as client:
+        user = await create_test_user(app)
+        statuses = [
+            (await client.get("/api/auth/me", headers=user.headers)).status_code for _ in range(3)
+        ]
+
+    assert statuses == [200, 200, 429]
