@@ -1,0 +1,115 @@
+"""One audit_log row per mutating request, for successes and failures alike."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import select
+
+from proofpix_plugins.accounts.auth import CurrentUser
+from proofpix_plugins.db import SessionDep, session_scope
+from proofpix_plugins.models.accounts import Organization
+from proofpix_plugins.models.audit import AuditLog
+from tests.fixtures.app import MakeUser
+
+
+async def audit_rows(app: FastAPI) -> list[AuditLog]:
+    async with session_scope(app.state.session_factory) as session:
+        return list((await session.execute(select(AuditLog).order_by(AuditLog.id))).scalars())
+
+
+def target_router() -> APIRouter:
+    router = APIRouter(prefix="/test-audit")
+
+    @router.delete("/things/{thing_id}")
+    async def delete_thing(thing_id: str, principal: CurrentUser) -> dict[str, str]:
+        return {"deleted": thing_id}
+
+    @router.post("/rename/{org_slug}")
+    async def rename_then_fail(org_slug: str, principal: CurrentUser, session: SessionDep) -> None:
+        org = await session.get(Organization, principal.org_id)
+        assert org is not None
+        org.name = "renamed by a request that fails"
+        await session.flush()
+        raise RuntimeError("fails after writing")
+
+    return router
+
+
+@pytest.fixture
+def targets(app: FastAPI) -> FastAPI:
+    app.include_router(target_router())
+    return app
+
+
+async def test_a_successful_mutation_is_audited_with_actor_target_and_outcome(
+    targets: FastAPI, client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user()
+
+    response = await client.delete("/test-audit/things/t-42", headers=user.headers)
+
+    [row] = await audit_rows(targets)
+    assert row.action == "DELETE /test-audit/things/{thing_id}"
+    assert row.target == "thing_id=t-42"
+    assert (row.actor_user_id, row.organization_id) == (
+        user.principal.user_id,
+        user.principal.org_id,
+    )
+    assert (row.outcome, row.status_code) == ("success", 200)
+    assert row.client_address == "127.0.0.1"
+    assert row.request_id == response.headers["x-request-id"]
+
+
+async def test_a_failed_request_is_audited_although_its_transaction_rolled_back(
+    targets: FastAPI, client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user()
+
+    response = await client.post(f"/test-audit/rename/{user.org_slug}", headers=user.headers)
+
+    assert response.status_code == 500
+    [row] = await audit_rows(targets)
+    assert (row.outcome, row.status_code) == ("failure", 500)
+    assert row.actor_user_id == user.principal.user_id
+    async with session_scope(targets.state.session_factory) as session:
+        org = await session.get(Organization, user.principal.org_id)
+    assert org is not None
+    assert org.name != "renamed by a request that fails"
+
+
+async def test_a_failed_login_is_audited_without_an_actor(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await client.post("/api/auth/login", json={"email": "x@example.com", "password": "nope-nope"})
+
+    [row] = await audit_rows(app)
+    assert row.action == "POST /api/auth/login"
+    assert (row.outcome, row.status_code, row.actor_user_id) == ("failure", 401, None)
+
+
+async def test_a_successful_login_is_audited_with_the_user_who_logged_in(
+    client: httpx.AsyncClient, app: FastAPI, make_user: MakeUser
+) -> None:
+    user = await make_user()
+
+    await client.post("/api/auth/login", json={"email": user.email, "password": user.password})
+
+    [row] = await audit_rows(app)
+    assert (row.actor_user_id, row.organization_id) == (
+        user.principal.user_id,
+        user.principal.org_id,
+    )
+    assert row.outcome == "success"
+
+
+async def test_reads_are_not_audited(
+    client: httpx.AsyncClient, app: FastAPI, make_user: MakeUser
+) -> None:
+    user = await make_user()
+
+    await client.get("/api/auth/me", headers=user.headers)
+    await client.get("/api/health")
+
+    assert await audit_rows(app) == []
