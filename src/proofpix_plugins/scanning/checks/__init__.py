@@ -1,0 +1,1 @@
+"""The scanner's checks, one module per concern."""
