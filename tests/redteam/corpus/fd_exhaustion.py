@@ -1,0 +1,15 @@
+"""Open file descriptors until the kernel refuses, then keep them (the worker must survive)."""
+
+import os
+
+KEPT = []
+
+
+def attack(event, ctx):
+    errors = []
+    try:
+        while len(KEPT) < 100_000:
+            KEPT.append(os.open("/dev/null" if os.path.exists("/dev/null") else __file__, os.O_RDONLY))
+    except OSError as exc:
+        errors.append(f"{type(exc).__name__}: errno {exc.errno}")
+    return {"got": {"opened": len(KEPT)}, "errors": errors}

@@ -1,0 +1,36 @@
+"""Send a UDP datagram to a listener on the host's loopback (Landlock ABI 7 cannot stop UDP)."""
+
+
+def _grab(name):
+    """The module, by any route an attacker has: sys.modules, import, importlib."""
+    import sys
+
+    mod = sys.modules.get(name)
+    if mod is not None:
+        return mod
+    try:
+        return __import__(name)
+    except BaseException:
+        pass
+    try:
+        import importlib
+
+        return importlib.import_module(name)
+    except BaseException as exc:
+        return exc
+
+
+def attack(event, ctx):
+    got, errors = [], []
+    mod = _grab("socket")
+    if isinstance(mod, BaseException):
+        mod = _grab("_socket")
+    if isinstance(mod, BaseException):
+        return {"got": [], "errors": [f"no socket module: {mod!r}"]}
+    try:
+        s = mod.socket(mod.AF_INET, mod.SOCK_DGRAM)
+        s.sendto(b"PWNED-UDP", ("127.0.0.1", event["udp_port"]))
+        got.append("sent")
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+    return {"got": got, "errors": errors}

@@ -1,0 +1,502 @@
+"""The malicious-plugin corpus against the real runtime with every layer on.
+
+Each test runs one plugin from ``corpus/`` through WorkerPool + HookBus + MemoryBroker, asserts
+that what the attack was after is ABSENT (checked outside the sandbox wherever evidence exists:
+files, listeners, processes, the broker's state), and, through ``Runtime.attack``, that a
+bystander plugin of another organization still answers afterwards.
+"""
+
+# ruff: noqa: ASYNC240 -- the evidence is real files on disk; reading them briefly is the point
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.redteam.harness import (
+    HOST_SECRET_ENV,
+    ORG,
+    OTHER_ORG,
+    Host,
+    Runtime,
+    hook_of,
+    plugin_id,
+    stolen,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def _got(result: Any) -> Any:
+    assert isinstance(result, dict), f"unexpected plugin reply: {result!r}"
+    return result["got"]
+
+
+def _marker(directory: Path, tag: str) -> Path:
+    return directory / f"pwned-{tag}-{secrets.token_hex(4)}"
+
+
+# -- host files --------------------------------------------------------------------------------
+
+
+async def test_etc_passwd_and_shadow_are_unreadable(rt: Runtime) -> None:
+    r = await rt.attack("read_etc_passwd")
+    got = _got(r.result)
+    assert "/etc/passwd" not in got
+    assert "/etc/shadow" not in got
+    assert not stolen(r.result, "root:x:0:0", "root:*:", "root:$")
+
+
+async def test_server_data_directory_is_unreadable_and_unlistable(rt: Runtime, host: Host) -> None:
+    paths = [str(host.secret_file), str(host.public_file), str(host.data_dir / "proofpix.db")]
+    r = await rt.attack(
+        "read_server_data", {"paths": paths, "dirs": [str(host.data_dir), str(host.base)]}
+    )
+    assert _got(r.result) == {}
+    assert not stolen(_got(r.result), host.canary, "jwt_secret", "proofpix.db")
+
+
+async def test_another_plugins_tree_and_scratch_are_unreadable(rt: Runtime, host: Host) -> None:
+    await rt.assert_serving()  # the bystander (another org) is loaded and has a scratch dir
+    victim_tree = rt.tree(OTHER_ORG, "benign") / "plugin" / "secret.txt"
+    victim_tree.write_text(host.canary)
+    victim_tree.chmod(0o644)
+    victim_scratch = rt.scratch("benign", OTHER_ORG) / "secret.txt"
+    victim_scratch.write_text(host.canary)
+    victim_scratch.chmod(0o644)
+    r = await rt.attack(
+        "read_other_plugin",
+        {"paths": [str(victim_tree), str(victim_scratch),
+                   str(rt.tree(OTHER_ORG, "benign") / "plugin" / "__init__.py")]},
+    )
+    assert not stolen(r.result, host.canary, "bystander")
+    assert not any(k.startswith("/") for k in _got(r.result))
+
+
+async def test_host_proc_entries_are_unreadable(rt: Runtime, host: Host) -> None:
+    me = os.getpid()
+    r = await rt.attack("proc_snoop", {"host_pid": me})
+    got = _got(r.result)
+    for entry in ("environ", "cmdline", "maps", "mem", "fd"):
+        assert f"/proc/{me}/{entry}" not in got
+    assert not stolen(r.result, host.canary, "pytest")
+
+
+async def test_worker_environment_holds_no_host_secret(rt: Runtime, host: Host) -> None:
+    assert os.environ[HOST_SECRET_ENV] == host.canary  # the host really holds it
+    r = await rt.attack("env_dump")
+    got = _got(r.result)
+    assert HOST_SECRET_ENV not in got["environ"]
+    assert not stolen(r.result, host.canary)
+
+
+# -- writes ------------------------------------------------------------------------------------
+
+
+async def test_writes_outside_scratch_leave_no_file(rt: Runtime, host: Host) -> None:
+    own_tree = rt.tree(ORG, "write_outside_scratch") / "plugin"
+    targets = [
+        _marker(host.closed_dir, "closed"),
+        _marker(host.base, "base"),
+        _marker(host.data_dir, "data"),
+        _marker(Path("/tmp"), "tmp"),
+        _marker(own_tree, "tree"),
+        _marker(rt.config.base_dir, "runtime-base"),
+    ]
+    r = await rt.attack("write_outside_scratch", {"targets": [str(t) for t in targets]})
+    assert _got(r.result) == []
+    assert [t for t in targets if t.exists()] == []
+
+
+async def test_plugin_cannot_rewrite_its_own_code(rt: Runtime) -> None:
+    code = rt.tree(ORG, "tamper_own_code") / "plugin" / "__init__.py"
+    before = hashlib.sha256(code.read_bytes()).hexdigest(), code.stat().st_mode
+    r = await rt.attack("tamper_own_code")
+    assert _got(r.result) == []
+    assert (hashlib.sha256(code.read_bytes()).hexdigest(), code.stat().st_mode) == before
+    assert not (code.parent / "evil.py").exists()
+
+
+async def test_links_from_scratch_do_not_reach_host_files(rt: Runtime, host: Host) -> None:
+    r = await rt.attack(
+        "link_escape", {"targets": [str(host.public_file), str(host.secret_file), "/etc/passwd"]}
+    )
+    assert _got(r.result) == {}
+    assert not stolen(r.result, host.canary, "root:x:0:0")
+
+
+# -- network -----------------------------------------------------------------------------------
+
+
+async def _settle() -> None:
+    await asyncio.sleep(0.2)  # let a datagram or connection that got through be recorded
+
+
+async def test_tcp_to_host_loopback_reaches_no_listener(rt: Runtime, host: Host) -> None:
+    before = {k: len(v) for k, v in host.listener_hits().items()}
+    r = await rt.attack(
+        "tcp_loopback",
+        {"tcp_port": host.tcp.sock.getsockname()[1],
+         "tcp6_port": host.tcp6.sock.getsockname()[1] if host.tcp6 else 0},
+    )
+    await _settle()
+    assert _got(r.result) == []
+    assert {k: len(v) for k, v in host.listener_hits().items()} == before
+
+
+async def test_udp_to_host_loopback_delivers_no_datagram(rt: Runtime, host: Host) -> None:
+    before = len(host.udp.hits)
+    r = await rt.attack("udp_loopback", {"udp_port": host.udp.sock.getsockname()[1]})
+    await _settle()
+    assert _got(r.result) == []
+    assert len(host.udp.hits) == before
+
+
+async def test_pathname_unix_socket_of_the_host_is_unreachable(rt: Runtime, host: Host) -> None:
+    before = len(host.unix.hits)
+    r = await rt.attack("unix_path_socket", {"unix_path": host.unix_path})
+    await _settle()
+    assert _got(r.result) == []
+    assert len(host.unix.hits) == before
+
+
+async def test_abstract_unix_socket_of_the_host_is_unreachable(rt: Runtime, host: Host) -> None:
+    before = len(host.abstract.hits)
+    r = await rt.attack("unix_abstract_socket", {"abstract_name": host.abstract_name})
+    await _settle()
+    assert _got(r.result) == []
+    assert len(host.abstract.hits) == before
+
+
+async def test_netlink_packet_and_raw_sockets_cannot_be_opened(rt: Runtime) -> None:
+    r = await rt.attack("raw_sockets")
+    assert _got(r.result) == {}
+
+
+async def test_private_and_metadata_addresses_are_unreachable_directly(rt: Runtime) -> None:
+    r = await rt.attack("private_targets")
+    assert _got(r.result) == []
+
+
+async def test_no_new_socket_and_no_host_file_among_inherited_fds(
+    rt: Runtime, host: Host
+) -> None:
+    r = await rt.attack("socketpair_fd_pass")
+    got = _got(r.result)
+    assert "socketpair" not in got
+    links = list(got.get("fds", {}).values())
+    assert not [link for link in links if str(host.base) in link or "TCP" in link]
+    assert sum("socket:" in link for link in links) <= 1  # only the worker's own channel
+
+
+async def test_http_capability_never_reaches_private_targets_or_follows_them(
+    rt: Runtime, host: Host
+) -> None:
+    port = host.http.server_address[1]
+    host.http.redirects.update({
+        "meta": "http://169.254.169.254/latest/meta-data/",
+        "private": "http://10.0.0.1/",
+        "localhost": f"http://localhost:{port}/secret",
+        "mapped": f"http://[::ffff:127.0.0.1]:{port}/secret",
+        "decimal": f"http://2130706433:{port}/secret",
+    })
+    urls = [host.http_url(f"/go/{k}") for k in ("meta", "private", "localhost", "mapped",
+                                                 "decimal")]
+    urls += [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        f"http://localhost:{port}/secret",
+        f"http://127.0.0.2:{port}/secret",
+        host.http_url("/hello"),  # the control: the allowed server is reachable
+    ]
+    r = await rt.attack(
+        "http_ssrf", {"urls": urls}, permissions=frozenset({"http"}),
+        network_allow=("127.0.0.1", "localhost", "169.254.169.254", "10.0.0.1"),
+        timeout_ms=10_000,
+    )
+    got = _got(r.result)
+    assert got == {host.http_url("/hello"): {"status": 200, "body": "hello"}}
+    assert "/secret" not in host.http.hits
+    assert not stolen(r.result, host.canary)
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+async def test_os_system_runs_nothing(rt: Runtime) -> None:
+    await rt.load(rt.spec("exec_os_system"))
+    marker = _marker(rt.scratch("exec_os_system"), "system")
+    r = await rt.attack("exec_os_system", {"marker": str(marker)})
+    assert not marker.exists()
+    assert _got(r.result).get("rc", 32512) != 0
+
+
+async def test_subprocess_and_posix_spawn_run_nothing(rt: Runtime) -> None:
+    await rt.load(rt.spec("exec_subprocess"))
+    marker = _marker(rt.scratch("exec_subprocess"), "subprocess")
+    r = await rt.attack("exec_subprocess", {"marker": str(marker)})
+    assert not marker.exists()
+    assert not Path(f"{marker}.spawn").exists()
+    assert "posix_spawn" not in _got(r.result)
+
+
+async def test_execv_cannot_replace_the_worker(rt: Runtime) -> None:
+    await rt.load(rt.spec("exec_execv"))
+    pid = rt.worker_pid("exec_execv")
+    marker = _marker(rt.scratch("exec_execv"), "execv")
+    r = await rt.attack("exec_execv", {"marker": str(marker)})
+    assert r.status == "ok"  # every execv raised inside the plugin
+    assert len(r.result["errors"]) == 3
+    assert not marker.exists()
+    assert rt.worker_pid("exec_execv") == pid
+
+
+async def test_fork_creates_no_process(rt: Runtime) -> None:
+    await rt.load(rt.spec("fork_child"))
+    marker = _marker(rt.scratch("fork_child"), "fork")
+    r = await rt.attack("fork_child", {"marker": str(marker)})
+    assert _got(r.result) == {}
+    assert not marker.exists()
+
+
+async def test_threads_work_but_forking_from_a_thread_does_not(rt: Runtime) -> None:
+    await rt.load(rt.spec("threads_then_fork"))
+    marker = _marker(rt.scratch("threads_then_fork"), "thread-fork")
+    r = await rt.attack("threads_then_fork", {"marker": str(marker)})
+    assert _got(r.result) == {"threads_ran": 3}
+    assert len(r.result["errors"]) == 3
+    assert not marker.exists()
+
+
+@pytest.fixture
+def caught_signals() -> Iterator[list[int]]:
+    """Catch SIGTERM/SIGUSR1 in the host so a sandbox failure shows up as data, not a dead run."""
+    seen: list[int] = []
+    old = {s: signal.signal(s, lambda n, _f: seen.append(n)) for s in (signal.SIGTERM,
+                                                                        signal.SIGUSR1)}
+    yield seen
+    for s, handler in old.items():
+        signal.signal(s, handler)
+
+
+async def test_signals_reach_neither_host_nor_template_nor_other_processes(
+    rt: Runtime, host: Host, caught_signals: list[int]
+) -> None:
+    victim = host.new_victim()
+    r = await rt.attack(
+        "signal_host", {"host_pid": os.getpid(), "victim_pid": victim.pid}
+    )
+    await asyncio.sleep(0.1)
+    assert _got(r.result) == []
+    assert caught_signals == []
+    assert victim.poll() is None
+    # The template survived: a plugin never loaded before still starts from it.
+    after = rt.spec("benign", org="org-after-signals")
+    await rt.load(after)
+    res = await rt.bus.execute_hook(after.org_id, hook_of("benign"), {})
+    assert res.results[0].status == "ok"
+
+
+async def test_ptrace_and_process_vm_read_fail(rt: Runtime, host: Host) -> None:
+    victim = host.new_victim()
+    r = await rt.attack("ptrace_host", {"host_pid": os.getpid(), "victim_pid": victim.pid})
+    assert _got(r.result) == {}
+    assert victim.poll() is None
+
+
+async def test_dangerous_syscalls_and_privilege_regain_fail(rt: Runtime) -> None:
+    r = await rt.attack("dangerous_syscalls")
+    assert _got(r.result) == {}
+
+
+async def _gone(pid: int, *, within: float) -> bool:
+    """The process is dead (reaped or a zombie) within ``within`` seconds."""
+    until = time.monotonic() + within
+    while time.monotonic() < until:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in {"Z", "X"}:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+# -- resources ---------------------------------------------------------------------------------
+
+
+async def test_memory_bomb_is_stopped_near_memory_mb(rt: Runtime) -> None:
+    r = await rt.attack("memory_bomb", {"target_mb": 2048}, memory_mb=64)
+    if r.status == "ok":
+        assert _got(r.result)["mb"] < 128
+    else:
+        assert r.status in {"error", "crashed"}
+        assert "memory" in (r.error or "").lower() or "SIGKILL" in (r.error or "")
+
+
+async def test_cpu_spin_times_out_and_its_worker_is_killed(rt: Runtime) -> None:
+    await rt.load(rt.spec("cpu_spin", timeout_ms=400))
+    pid = rt.worker_pid("cpu_spin")
+    started = time.monotonic()
+    r = await rt.attack("cpu_spin", timeout_ms=400)
+    assert r.status == "timeout"
+    assert 0.35 < time.monotonic() - started < 3.0
+    assert pid is not None
+    assert rt.worker_pid("cpu_spin") != pid
+    assert await _gone(pid, within=1.0), f"timed-out worker {pid} is still running"
+
+
+async def test_deep_recursion_crashes_only_its_own_worker(rt: Runtime) -> None:
+    r = await rt.attack("deep_recursion")
+    assert r.status in {"crashed", "error"}
+    assert r.result is None
+
+
+async def test_fd_exhaustion_stops_at_the_open_files_limit(rt: Runtime) -> None:
+    r = await rt.attack("fd_exhaustion")
+    assert r.status == "ok"
+    assert _got(r.result)["opened"] < 64
+    again = await rt.attack("fd_exhaustion")  # the worker is still usable with all fds taken
+    assert again.status == "ok"
+
+
+async def test_disk_filling_stops_at_the_file_size_limit(rt: Runtime) -> None:
+    await rt.load(rt.spec("disk_fill"))
+    scratch = rt.scratch("disk_fill")
+    r = await rt.attack("disk_fill", {"target_mb": 256})
+    assert r.status == "ok"
+    assert r.result["errors"] == ["errno 27"]  # EFBIG
+    assert (scratch / "fill.bin").stat().st_size <= 64 * 1024 * 1024
+
+
+async def test_reply_over_the_frame_cap_is_refused_without_hurting_the_host(
+    rt: Runtime,
+) -> None:
+    r = await rt.attack("huge_reply", {"reply_mb": 4})
+    assert r.status in {"crashed", "error"}
+    assert r.result is None
+    assert "frame" in (r.error or "").lower()
+
+
+@pytest.mark.parametrize("mode", ["garbage", "huge_prefix", "bad_schema"])
+async def test_raw_garbage_on_the_channel_is_a_crash_not_a_host_failure(
+    rt: Runtime, mode: str
+) -> None:
+    r = await rt.attack("channel_garbage", {"mode": mode})
+    assert r.status == "crashed"
+    assert r.result is None
+
+
+async def test_half_written_frame_blocks_nobody_else(rt: Runtime) -> None:
+    spec = rt.spec("channel_garbage", timeout_ms=800)
+    await rt.load(spec)
+    bystander = rt.spec("benign", org=OTHER_ORG)
+    await rt.load(bystander)
+    stuck = asyncio.ensure_future(
+        rt.bus.execute_hook(ORG, hook_of("channel_garbage"), {"mode": "half_frame"})
+    )
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    other = await rt.bus.execute_hook(OTHER_ORG, hook_of("benign"), {"ping": 2})
+    assert other.results[0].status == "ok"
+    assert time.monotonic() - started < 0.5
+    (res,) = (await stuck).results
+    assert res.status in {"timeout", "crashed"}
+
+
+async def test_forged_capability_frames_cannot_name_another_org(rt: Runtime, host: Host) -> None:
+    victim_plugin = plugin_id("channel_garbage")
+    await rt.broker.storage_set(OTHER_ORG, victim_plugin, "secret", host.canary)
+    r = await rt.attack(
+        "channel_garbage",
+        {"mode": "forged_storage", "key": "secret", "org": OTHER_ORG, "plugin": victim_plugin},
+        permissions=frozenset({"storage"}),
+        timeout_ms=3000,
+    )
+    assert not stolen(r.result, host.canary)
+    assert await rt.broker.storage_get(OTHER_ORG, victim_plugin, "secret") == host.canary
+
+
+# -- capabilities ------------------------------------------------------------------------------
+
+
+async def test_storage_is_scoped_to_org_and_plugin_whatever_the_key(
+    rt: Runtime, host: Host
+) -> None:
+    me = plugin_id("storage_cross_org")
+    await rt.broker.storage_set(OTHER_ORG, me, "k", host.canary)  # same plugin, other org
+    await rt.broker.storage_set(ORG, "red.other", "k", host.canary)  # same org, other plugin
+    r = await rt.attack(
+        "storage_cross_org", {"key": "k", "org": OTHER_ORG, "plugin": me},
+        permissions=frozenset({"storage"}),
+    )
+    assert r.status == "ok"
+    assert _got(r.result) == {"keys": []}
+    assert not stolen(r.result, host.canary)
+
+
+async def test_capabilities_without_permission_are_denied_and_recorded(
+    rt: Runtime, host: Host
+) -> None:
+    rt.broker.add_file("f-secret", host.canary.encode())
+    r = await rt.attack(
+        "no_permission", {"url": host.http_url("/secret")}, file_id="f-secret",
+        config={"apiKey": host.canary, "mode": "fast"}, secret_keys=frozenset({"apiKey"}),
+    )
+    got = _got(r.result)
+    assert got["config"] == {"apiKey": "***", "mode": "fast"}
+    assert [k for k in got if k != "config"] == []
+    assert not stolen(r.result, host.canary)
+    me = plugin_id("no_permission")
+    assert (ORG, me) not in rt.broker.storage
+    assert rt.broker.metadata.get("f-secret") is None
+    assert [e for e in rt.broker.emitted if e.plugin_id == me] == []
+    assert "/secret" not in host.http.hits
+    denied = {e.details.get("permission") for e in rt.broker.events_of(me, "permission_denied")}
+    assert {"files", "storage", "metadata", "http", "secrets", "events"} <= denied
+
+
+async def test_introspection_finds_no_host_object_or_secret(rt: Runtime, host: Host) -> None:
+    # Only the prefix: handing the plugin the canary itself would plant it in its memory.
+    r = await rt.attack("introspection", {"canaries": ["CANARY-", HOST_SECRET_ENV]})
+    got = _got(r.result)
+    assert got.pop("modules") == []
+    got.pop("gc_available")
+    assert got == {}
+
+
+async def test_forbidden_modules_cannot_be_imported(rt: Runtime) -> None:
+    r = await rt.attack("import_forbidden")
+    assert _got(r.result) == {}
+    assert len(r.result["errors"]) == 5
+
+
+async def test_log_flood_neither_kills_the_worker_nor_stalls_the_host(rt: Runtime) -> None:
+    started = time.monotonic()
+    r = await rt.attack("log_flood", {"lines": 3000})
+    assert r.status == "ok"
+    assert _got(r.result) == {"sent": 3000}
+    assert time.monotonic() - started < 3.0
+
+
+async def test_self_recursive_hook_is_refused_without_deadlock(rt: Runtime) -> None:
+    name = "hook_recursion"
+    started = time.monotonic()
+    r = await rt.attack(
+        name, {"hook": hook_of(name)}, permissions=frozenset({"events"}), timeout_ms=2000
+    )
+    assert time.monotonic() - started < 1.5
+    assert r.status == "ok"
+    nested = _got(r.result)
+    assert nested["results"][0]["status"] == "error"
+    assert "re-entrant" in nested["results"][0]["error"]
