@@ -52,9 +52,10 @@ class Images(_Namespace):
     """Decode the call's file with Pillow and hand back derived images (needs ``images``)."""
 
     def open(self) -> PILImage.Image:
+        # Ask first: the host decides (and records) before Pillow is even imported.
+        data = self._ch.request("images.open", {})
         from PIL import Image
 
-        data = self._ch.request("images.open", {})
         Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
