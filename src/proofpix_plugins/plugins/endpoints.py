@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -23,7 +26,7 @@ from proofpix_plugins.files.uploads import spool_multipart
 from proofpix_plugins.kit.pagination import Page, PageParams
 from proofpix_plugins.kit.rate_limit import rate_limit
 from proofpix_plugins.models.accounts import Tier
-from proofpix_plugins.plugins.event_hub import EventHub
+from proofpix_plugins.plugins.event_hub import EventHub, Subscription
 from proofpix_plugins.plugins.schemas import (
     ConfigIn,
     ConfigOut,
@@ -159,32 +162,81 @@ async def install_plugin(request: Request, principal: Admin, service: Service) -
         upload.discard()
 
 
+WS_UNAUTHENTICATED = 4401
+WS_FORBIDDEN = 4403
+WS_GOING_AWAY = 1001
+
+
 @router.websocket("/events/ws")
 async def events_ws(websocket: WebSocket) -> None:
-    """Live plugin events of the caller's organization (token in the query or a header)."""
+    """Live plugin events of the caller's organization (token in the query or a header).
+
+    Refusals close with 4401 (no, invalid or expired token) or 4403 (not an enterprise
+    organization). The stream also ends with 4401 when the token expires, so a socket never
+    outlives the credential that opened it, and with 1001 when the server shuts down.
+    """
     token = websocket.query_params.get("access_token") or ""
     header = websocket.headers.get("authorization", "")
     if not token and header.lower().startswith("bearer "):
         token = header[7:].strip()
+    # Accept before refusing: a close during the handshake reaches clients as a bare HTTP 403,
+    # without the code and reason that tell them to log in again.
+    await websocket.accept()
     tokens: AccessTokens = websocket.app.state.access_tokens
     try:
         claims = tokens.decode(token)
-    except ProofPixError:
-        await websocket.close(code=4401, reason="authentication required")
+    except ProofPixError as exc:
+        await websocket.close(code=WS_UNAUTHENTICATED, reason=_ws_reason(exc.detail))
         return
     if claims.tier != Tier.enterprise.value:
-        await websocket.close(code=4403, reason="plugin events need an enterprise organization")
+        await websocket.close(
+            code=WS_FORBIDDEN, reason="plugin events need an enterprise organization"
+        )
         return
     hub: EventHub = websocket.app.state.event_hub
-    await websocket.accept()
-    stream = hub.subscribe(str(claims.org_id))
-    try:
+    with hub.subscribe(str(claims.org_id)) as stream:
+        await _pump_events(websocket, stream, claims.expires_at)
+
+
+async def _pump_events(websocket: WebSocket, stream: Subscription, expires_at: datetime) -> None:
+    """Forward ``stream`` until the client leaves, the token expires or the hub closes."""
+
+    async def forward() -> None:
         async for event in stream:
             await websocket.send_json(event)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
-    finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+
+    async def until_disconnect() -> None:
+        # Clients have nothing to say; reading is how a departure is noticed while no events
+        # flow (otherwise the subscription would linger until the organization's next event).
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    sender = asyncio.create_task(forward())
+    reader = asyncio.create_task(until_disconnect())
+    ttl = (expires_at - datetime.now(UTC)).total_seconds()
+    done, pending = await asyncio.wait(
+        {sender, reader}, timeout=max(ttl, 0.0), return_when=asyncio.FIRST_COMPLETED
+    )
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            # The client went away mid-send; there is nobody left to tell.
+            return
+    if reader in done:
+        return
+    code, reason = (
+        (WS_GOING_AWAY, "server shutting down") if sender in done
+        else (WS_UNAUTHENTICATED, "the access token has expired")
+    )
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await websocket.close(code=code, reason=reason)
+
+
+def _ws_reason(detail: str) -> str:
+    """A close reason must fit in 123 bytes of UTF-8."""
+    return detail.encode()[:123].decode(errors="ignore")
 
 
 @router.post("/hooks/{hook_name}", dependencies=[Depends(rate_limit("hooks"))])

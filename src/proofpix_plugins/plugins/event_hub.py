@@ -10,23 +10,82 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import orjson
+import redis.asyncio as aioredis
 import structlog
+from redis.exceptions import RedisError
 
 log = structlog.get_logger(__name__)
 
 QUEUE_SIZE = 256
 _CHANNEL_PREFIX = "proofpix:plugin-events:"
+_RETRY_FIRST = 0.1
+_RETRY_MAX = 5.0
+
+
+class Subscription:
+    """One listener's stream of an organization's events.
+
+    Registered with the hub when created, not on first iteration, so that nothing published
+    between ``subscribe()`` and the first ``await`` is lost. Ends when closed, or when the hub
+    closes (server shutdown), so that no reader waits forever.
+    """
+
+    def __init__(self, hub: LocalEventHub, org_id: str, maxsize: int = QUEUE_SIZE) -> None:
+        self.org_id = org_id
+        #: Events thrown away because this listener fell ``maxsize`` events behind.
+        self.dropped = 0
+        self._hub = hub
+        # ``None`` marks the end of the stream.
+        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize)
+        self._closed = False
+        hub._register(self)
+
+    def offer(self, item: dict[str, Any] | None) -> None:
+        """Queue without waiting; when full, the oldest event makes room."""
+        if self._queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+                self.dropped += 1
+        self._queue.put_nowait(item)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        if self._closed and self._queue.empty():
+            raise StopAsyncIteration
+        item = await self._queue.get()
+        if item is None:
+            self._closed = True
+            raise StopAsyncIteration
+        return item
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._hub._unregister(self)
+            # Wake a reader blocked in ``__anext__``.
+            self.offer(None)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class EventHub(Protocol):
     async def publish(self, org_id: str, event: dict[str, Any]) -> None: ...
 
-    def subscribe(self, org_id: str) -> AsyncIterator[dict[str, Any]]: ...
+    def subscribe(self, org_id: str) -> Subscription: ...
 
     async def start(self) -> None: ...
 
@@ -37,59 +96,78 @@ class LocalEventHub:
     """In-process delivery: each subscriber of an organization gets its own queue."""
 
     def __init__(self) -> None:
-        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
 
     async def start(self) -> None:
         return None
 
     async def close(self) -> None:
+        for subs in list(self._subscribers.values()):
+            for sub in list(subs):
+                sub.close()
         self._subscribers.clear()
 
     async def publish(self, org_id: str, event: dict[str, Any]) -> None:
         self.deliver(org_id, event)
 
     def deliver(self, org_id: str, event: dict[str, Any]) -> None:
-        for queue in list(self._subscribers.get(org_id, ())):
-            if queue.full():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-            queue.put_nowait(event)
+        for sub in list(self._subscribers.get(org_id, ())):
+            sub.offer(event)
 
     def subscriber_count(self, org_id: str) -> int:
         return len(self._subscribers.get(org_id, ()))
 
-    async def subscribe(self, org_id: str) -> AsyncIterator[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
-        self._subscribers[org_id].add(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._subscribers[org_id].discard(queue)
-            if not self._subscribers[org_id]:
-                del self._subscribers[org_id]
+    def subscribe(self, org_id: str) -> Subscription:
+        return Subscription(self, org_id)
+
+    def _register(self, sub: Subscription) -> None:
+        self._subscribers[sub.org_id].add(sub)
+
+    def _unregister(self, sub: Subscription) -> None:
+        subs = self._subscribers.get(sub.org_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subscribers[sub.org_id]
 
 
 class RedisEventHub(LocalEventHub):
-    """Publishes through Redis; a listener task delivers every message to local subscribers."""
+    """Publishes through Redis; a listener task delivers every message to local subscribers.
 
-    def __init__(self, redis_url: str) -> None:
+    The listener reconnects (with backoff) when Redis drops the connection; events published
+    while it is away are lost, as pub/sub does not keep them (the ``plugin_events`` table does).
+    """
+
+    def __init__(self, redis_url: str, *, start_timeout: float = 5.0) -> None:
         super().__init__()
-        import redis.asyncio as aioredis
-
-        self._redis = aioredis.Redis.from_url(redis_url)
+        #: Names this hub's connections in Redis ``CLIENT LIST``, to tell the nodes apart.
+        self.client_name = f"proofpix-events-{uuid.uuid4().hex[:12]}"
+        self._redis = aioredis.Redis.from_url(redis_url, client_name=self.client_name)
+        self._start_timeout = start_timeout
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._subscribed = False
+        #: Times the listener started over after losing (or failing to reach) Redis.
+        self.reconnects = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="plugin-event-listener")
-        await asyncio.wait_for(self._ready.wait(), timeout=5)
+        try:
+            # Ready means Redis confirmed the subscription, so no later publish can be missed.
+            await asyncio.wait_for(self._ready.wait(), timeout=self._start_timeout)
+        except TimeoutError:
+            await self.close()
+            raise RuntimeError(
+                f"event hub: Redis did not confirm the subscription within "
+                f"{self._start_timeout:g} s (check redis_url and that Redis is reachable)"
+            ) from None
 
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+            self._task = None
         await self._redis.aclose()
         await super().close()
 
@@ -97,12 +175,31 @@ class RedisEventHub(LocalEventHub):
         await self._redis.publish(_CHANNEL_PREFIX + org_id, orjson.dumps(event))
 
     async def _listen(self) -> None:
+        delay = _RETRY_FIRST
+        while True:
+            self._subscribed = False
+            try:
+                await self._listen_once()
+            except (RedisError, OSError) as exc:
+                log.warning("event_hub.redis_lost", error=f"{type(exc).__name__}: {exc}")
+            # A connection that worked resets the backoff; one that never came up grows it.
+            if self._subscribed:
+                delay = _RETRY_FIRST
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX)
+            self.reconnects += 1
+
+    async def _listen_once(self) -> None:
         pubsub = self._redis.pubsub()
-        await pubsub.psubscribe(_CHANNEL_PREFIX + "*")
-        self._ready.set()
         try:
+            await pubsub.psubscribe(_CHANNEL_PREFIX + "*")
             async for message in pubsub.listen():
-                if message.get("type") != "pmessage":
+                kind = message.get("type")
+                if kind == "psubscribe":
+                    self._subscribed = True
+                    self._ready.set()
+                    continue
+                if kind != "pmessage":
                     continue
                 channel = message["channel"]
                 if isinstance(channel, bytes):
@@ -111,6 +208,9 @@ class RedisEventHub(LocalEventHub):
                 try:
                     event = orjson.loads(message["data"])
                 except orjson.JSONDecodeError:
+                    log.warning("event_hub.bad_message", channel=channel)
+                    continue
+                if not isinstance(event, dict):
                     log.warning("event_hub.bad_message", channel=channel)
                     continue
                 self.deliver(org_id, event)
