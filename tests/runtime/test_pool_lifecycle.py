@@ -1,0 +1,292 @@
+"""Pool lifecycle: warm reuse, config updates, idle eviction, LRU cap, recycling, unload,
+load errors that name the field, the sandbox report, and no process left after close."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from tests.runtime.sandbox_kit import (
+    info_for,
+    make_spec,
+    parent_pid,
+    pid_exists,
+    plugin_tree,
+    traversable_dir,
+)
+
+from proofpix_plugins.runtime.config import RuntimeConfig
+from proofpix_plugins.runtime.errors import LoadError, NotLoaded, PoolClosed
+from proofpix_plugins.runtime.memory_broker import MemoryBroker
+from proofpix_plugins.runtime.pool import WorkerPool
+from proofpix_plugins.runtime.spec import PluginSpec
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+SOURCE = '''
+import os
+
+
+def whoami(event, ctx):
+    return {"pid": os.getpid(), "config": dict(ctx.config)}
+
+
+def grow(event, ctx):
+    global BALLAST
+    BALLAST = bytearray(event["mb"] * 1024 * 1024)
+    BALLAST[::4096] = b"x" * len(BALLAST[::4096])
+    return os.getpid()
+'''
+HOOKS = {"t:whoami": "whoami", "t:grow": "grow"}
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[Path]:
+    with traversable_dir("pp-life") as path:
+        yield path
+
+
+@pytest.fixture(scope="module")
+def root(base: Path) -> Path:
+    return plugin_tree(base, "life", SOURCE)
+
+
+async def _started(base: Path, name: str, **kw: Any) -> WorkerPool:
+    pool = WorkerPool(RuntimeConfig(base_dir=base / name, **kw), MemoryBroker())
+    await pool.start()
+    return pool
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def pool(base: Path) -> AsyncIterator[WorkerPool]:
+    p = await _started(base, "main")
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+async def _loaded(pool: WorkerPool, root: Path, plugin_id: str, **kw: Any) -> PluginSpec:
+    spec = make_spec(root, plugin_id, HOOKS, **kw)
+    await pool.load(spec)
+    return spec
+
+
+async def _whoami(pool: WorkerPool, spec: PluginSpec) -> dict[str, Any]:
+    outcome = await pool.call(spec.key, "t:whoami", None, timeout_ms=3000,
+                              info=info_for(spec, "t:whoami"))
+    assert outcome.status == "ok", outcome.error
+    result: dict[str, Any] = outcome.result
+    return result
+
+
+async def test_warm_calls_reuse_one_worker(pool: WorkerPool, root: Path) -> None:
+    spec = await _loaded(pool, root, "acme.warm")
+    pids = {(await _whoami(pool, spec))["pid"] for _ in range(5)}
+    assert len(pids) == 1
+    [live] = [w for w in pool.live_workers() if w.plugin_id == "acme.warm"]
+    assert (live.pid, live.calls) == (pids.pop(), 5)
+    assert live.rss_kb is not None
+
+
+async def test_worker_is_not_a_child_of_the_host(pool: WorkerPool, root: Path) -> None:
+    spec = await _loaded(pool, root, "acme.parent")
+    pid = (await _whoami(pool, spec))["pid"]
+    ppid = parent_pid(pid)
+    assert ppid == pool.template_pid
+    assert ppid != os.getpid()
+
+
+async def test_config_update_reaches_the_running_worker(pool: WorkerPool, root: Path) -> None:
+    spec = await _loaded(pool, root, "acme.config", config={"level": 1})
+    before = await _whoami(pool, spec)
+    await pool.update_config(*spec.key, {"level": 2, "token": "abc"})
+    after = await _whoami(pool, spec)
+    assert after == {"pid": before["pid"], "config": {"level": 2, "token": "abc"}}
+
+
+async def test_config_update_keeps_secrets_redacted(pool: WorkerPool, root: Path) -> None:
+    spec = await _loaded(pool, root, "acme.redact", secret_keys=frozenset({"token"}))
+    await pool.update_config(*spec.key, {"token": "abc"})
+    assert (await _whoami(pool, spec))["config"] == {"token": "***"}
+
+
+async def test_config_update_of_an_unloaded_plugin_is_not_loaded(pool: WorkerPool) -> None:
+    with pytest.raises(NotLoaded):
+        await pool.update_config("org-1", "acme.ghost", {})
+
+
+async def test_unload_kills_the_worker_and_refuses_calls(pool: WorkerPool, root: Path) -> None:
+    spec = await _loaded(pool, root, "acme.gone")
+    pid = (await _whoami(pool, spec))["pid"]
+    await pool.unload(*spec.key)
+    assert not pool.is_loaded(*spec.key)
+    await asyncio.sleep(0.05)
+    assert not pid_exists(pid)
+    with pytest.raises(NotLoaded):
+        await pool.call(spec.key, "t:whoami", None, timeout_ms=1000, info=info_for(spec, "x"))
+
+
+async def test_reload_replaces_the_worker(pool: WorkerPool, root: Path) -> None:
+    spec = await _loaded(pool, root, "acme.reload")
+    first = (await _whoami(pool, spec))["pid"]
+    await pool.load(spec)
+    assert (await _whoami(pool, spec))["pid"] != first
+
+
+async def test_sandbox_report_is_full_on_this_host(pool: WorkerPool) -> None:
+    report = pool.sandbox_report()
+    assert report.level == "full"
+    assert report.missing == []
+    assert report.landlock_abi >= 1
+    assert set(report.as_dict()["layers"]) == {
+        "netns", "landlock", "seccomp", "rlimits", "uid", "nnp", "cgroup", "import_policy"
+    }
+
+
+# -- load errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"permissions": frozenset({"files", "root"})}, "permissions"),
+        ({"entry": "json"}, "entry"),
+        ({"entry": "../evil"}, "entry"),
+        ({"entry": "missing_module"}, "entry"),
+        ({"memory_mb": 4096}, "resources.memory_mb"),
+        ({"timeout_ms": 0}, "resources.timeout_ms"),
+        ({"cpu_seconds": -1.0}, "resources.cpu_seconds"),
+        ({"root": Path("/nonexistent/plugin")}, "root"),
+    ],
+)
+async def test_bad_spec_is_refused_naming_the_field(
+    pool: WorkerPool, root: Path, change: dict[str, Any], field: str
+) -> None:
+    spec = make_spec(root, "acme.bad", HOOKS)
+    with pytest.raises(LoadError) as err:
+        await pool.load(dataclasses.replace(spec, **change))
+    assert field in [e.field for e in err.value.errors]
+    assert not pool.is_loaded("org-1", "acme.bad")
+
+
+async def test_bad_handler_name_is_refused_naming_the_hook(pool: WorkerPool, root: Path) -> None:
+    with pytest.raises(LoadError) as err:
+        await pool.load(make_spec(root, "acme.bad", {"t:x": "not an identifier"}))
+    assert [e.field for e in err.value.errors] == ["hooks.t:x.handler"]
+
+
+async def test_missing_handler_fails_the_load_with_the_name(pool: WorkerPool, root: Path) -> None:
+    with pytest.raises(LoadError, match=r"plugin\.nowhere is not a function"):
+        await pool.load(make_spec(root, "acme.nohandler", {"t:x": "nowhere"}))
+    assert not pool.is_loaded("org-1", "acme.nohandler")
+
+
+async def test_import_error_in_the_plugin_fails_the_load(pool: WorkerPool, base: Path) -> None:
+    broken = plugin_tree(base, "broken", "raise RuntimeError('boom at import')\n")
+    with pytest.raises(LoadError, match="plugin import: RuntimeError: boom at import"):
+        await pool.load(make_spec(broken, "acme.broken", {"t:x": "x"}))
+
+
+async def test_tree_unreadable_by_the_plugin_uid_is_refused(pool: WorkerPool, base: Path) -> None:
+    private = plugin_tree(base, "private", "def x(e, c):\n    return 1\n")
+    (private / "plugin").chmod(0o700)
+    with pytest.raises(LoadError, match="needs o\\+rx"):
+        await pool.load(make_spec(private, "acme.private", {"t:x": "x"}))
+
+
+# -- pool policies --------------------------------------------------------------------------------
+
+
+async def test_idle_workers_are_evicted_and_respawned(base: Path, root: Path) -> None:
+    pool = await _started(base, "idle", idle_seconds=0.2)
+    try:
+        spec = await _loaded(pool, root, "acme.idle")
+        pid = (await _whoami(pool, spec))["pid"]
+        await asyncio.sleep(0.6)
+        assert pool.live_workers() == []
+        assert not pid_exists(pid)
+        assert pool.is_loaded(*spec.key)
+        assert (await _whoami(pool, spec))["pid"] != pid
+    finally:
+        await pool.close()
+
+
+async def test_live_workers_are_capped_least_recently_used_first(base: Path, root: Path) -> None:
+    pool = await _started(base, "lru", max_live_workers=2)
+    try:
+        a = await _loaded(pool, root, "acme.a")
+        b = await _loaded(pool, root, "acme.b")
+        await _whoami(pool, a)  # b is now the least recently used
+        await _loaded(pool, root, "acme.c")
+        assert sorted(w.plugin_id for w in pool.live_workers()) == ["acme.a", "acme.c"]
+        assert (await _whoami(pool, b))["pid"] > 0  # respawned on demand, evicting acme.a
+        assert sorted(w.plugin_id for w in pool.live_workers()) == ["acme.b", "acme.c"]
+    finally:
+        await pool.close()
+
+
+async def test_workers_are_recycled_after_n_calls(base: Path, root: Path) -> None:
+    pool = await _started(base, "recycle", recycle_calls=3)
+    try:
+        spec = await _loaded(pool, root, "acme.recycle")
+        pids = [(await _whoami(pool, spec))["pid"] for _ in range(4)]
+        assert pids[0] == pids[1] == pids[2] != pids[3]
+    finally:
+        await pool.close()
+
+
+async def test_workers_are_recycled_after_rss_growth(base: Path, root: Path) -> None:
+    pool = await _started(base, "rss", recycle_rss_mb=48)
+    try:
+        spec = await _loaded(pool, root, "acme.fat")
+        grown = await pool.call(spec.key, "t:grow", {"mb": 64}, timeout_ms=3000,
+                                info=info_for(spec, "t:grow"))
+        assert grown.status == "ok"
+        assert (grown.peak_rss_kb or 0) > 48 * 1024
+        assert (await _whoami(pool, spec))["pid"] != grown.result
+    finally:
+        await pool.close()
+
+
+async def test_close_leaves_no_process_and_no_cgroup(base: Path, root: Path) -> None:
+    pool = await _started(base, "orphans")
+    specs = [await _loaded(pool, root, f"acme.o{i}") for i in range(3)]
+    pids = [(await _whoami(pool, s))["pid"] for s in specs]
+    template = pool.template_pid
+    assert template is not None
+    groups = [w.group for w in pool._live.values() if w.group is not None]
+    await pool.close()
+    assert not pid_exists(template)
+    assert [p for p in pids if pid_exists(p)] == []
+    assert [g.memory for g in groups if g.memory.exists()] == []
+    with pytest.raises(PoolClosed):
+        await pool.call(specs[0].key, "t:whoami", None, timeout_ms=1000,
+                        info=info_for(specs[0], "t:whoami"))
+
+
+async def test_a_disabled_layer_shows_in_the_report(base: Path) -> None:
+    pool = await _started(base, "nolandlock", disabled_layers=frozenset({"landlock"}))
+    try:
+        report = pool.sandbox_report()
+        assert report.level == "degraded"
+        assert report.missing == ["landlock"]
+        assert "test-only" in report.details["landlock"]
+    finally:
+        await pool.close()
+
+
+async def test_base_dir_behind_a_private_ancestor_is_refused(base: Path) -> None:
+    private = base / "private-parent"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)
+    pool = WorkerPool(RuntimeConfig(base_dir=private / "rt"), MemoryBroker())
+    with pytest.raises(PoolClosed, match="not traversable by plugin uids"):
+        await pool.start()
+    await pool.close()

@@ -1,0 +1,35 @@
+"""The sandbox report and the refusal rule, from the layers a host offers (pure functions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from proofpix_plugins.runtime.config import RuntimeConfig
+from proofpix_plugins.runtime.hardening.detect import build_report, refusal
+
+
+def test_unknown_disabled_layer_is_refused() -> None:
+    with pytest.raises(ValueError, match="disabled_layers"):
+        RuntimeConfig(base_dir=Path("/tmp"), disabled_layers=frozenset({"selinux"}))
+
+
+def test_host_without_landlock_refuses_untrusted_plugins() -> None:
+    layers = {"landlock": False, "seccomp": True, "netns": True, "rlimits": True, "uid": True,
+              "nnp": True, "cgroup": True, "import_policy": True}
+    report = build_report(layers, {}, 0, frozenset(), insecure_dev=False)
+    assert report.level == "insecure"
+    assert report.missing == ["landlock"]
+    reason = refusal(report, layers)
+    assert reason is not None
+    assert "landlock" in reason
+    assert "insecure-dev" in reason
+
+
+def test_host_without_cgroups_is_degraded_but_allowed() -> None:
+    layers = {"landlock": True, "seccomp": True, "netns": True, "rlimits": True, "uid": True,
+              "nnp": True, "cgroup": False, "import_policy": True}
+    report = build_report(layers, {}, 7, frozenset(), insecure_dev=False)
+    assert (report.level, report.missing) == ("degraded", ["cgroup"])
+    assert refusal(report, layers) is None
