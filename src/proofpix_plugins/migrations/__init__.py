@@ -12,10 +12,11 @@ Adding a migration after a model change: migrate an empty database, then let Ale
     from proofpix_plugins.migrations import autogenerate_revision
     autogenerate_revision("postgresql+asyncpg://postgres@127.0.0.1:5432/scratch", "add x")
 
-Review the generated file in ``versions/`` by hand (Alembic does not see renames, server defaults
-or data moves), run ``ruff format`` on it, and check both databases with ``proofpix-plugins db
-check``. A released revision is never edited; until the first release, ``0001`` is regenerated
-the same way (delete it, pass ``rev_id="0001"``, start from an empty database).
+Review the generated file in ``versions/`` by hand: Alembic does not see renames, data moves
+or changed CHECK constraints (such as a new enum value), so write those yourself. Then run
+``ruff format`` on it and check both databases with ``proofpix-plugins db check``. A released
+revision is never edited; until the first release, ``0001`` is regenerated the same way
+(delete it, pass ``rev_id="0001"``, start from an empty database).
 """
 
 from __future__ import annotations
