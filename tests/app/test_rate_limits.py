@@ -176,3 +176,17 @@ async def test_redis_storage_limits_per_user(
         ]
 
     assert statuses == [200, 200, 429]
+
+
+async def test_an_unreachable_rate_limit_storage_answers_503_not_unlimited(
+    sqlite_db_url: str, tmp_path: Path, start_app: StartApp
+) -> None:
+    settings = build_test_settings(
+        sqlite_db_url, tmp_path / "data", redis_url="redis://127.0.0.1:9/0"
+    )
+    async with start_app(settings) as app, client_for(app) as client:
+        response = await login_attempt(client)
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "rate-limit storage unavailable" in response.json()["detail"]
