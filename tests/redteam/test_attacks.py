@@ -229,6 +229,56 @@ async def test_http_capability_never_reaches_private_targets_or_follows_them(
     assert not stolen(r.result, host.canary)
 
 
+class RebindingResolver:
+    """DNS beyond this machine, as an attacker runs it: a public answer, then a private one."""
+
+    def __init__(self, answers: dict[str, list[list[str]]]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        rounds = self.answers[host]
+        return rounds[min(len(self.asked) - 1, len(rounds) - 1)]
+
+
+async def test_http_capability_resists_dns_rebinding(
+    rt: Runtime, host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from proofpix_plugins.runtime import netguard
+
+    port = host.http.server_address[1]
+    dns = RebindingResolver({
+        # Public at check time, loopback afterwards: only a second lookup would see loopback.
+        "rebind.example.com": [["93.184.216.34"], ["127.0.0.1"]],
+        "private.example.com": [["127.0.0.1"]],
+        "mixed.example.com": [["93.184.216.34", "127.0.0.1"]],
+        "meta.example.com": [["169.254.169.254"]],
+        "mapped.example.com": [["::ffff:127.0.0.1"]],
+    })
+    monkeypatch.setattr(netguard.SystemResolver, "resolve", dns.resolve)
+    host.http.redirects["rebind"] = f"http://rebind.example.com:{port}/secret"
+    urls = [
+        f"http://rebind.example.com:{port}/secret",
+        f"http://private.example.com:{port}/secret",
+        f"http://mixed.example.com:{port}/secret",
+        f"http://meta.example.com:{port}/latest/meta-data/",
+        f"http://mapped.example.com:{port}/secret",
+        host.http_url("/go/rebind"),
+    ]
+    r = await rt.attack(
+        "http_ssrf", {"urls": urls}, permissions=frozenset({"http"}),
+        network_allow=("127.0.0.1", "*.example.com"), timeout_ms=10_000,
+    )
+    assert not stolen(r.result, host.canary)
+    assert "/secret" not in host.http.hits
+    assert "/go/rebind" in host.http.hits  # the allowed first hop was made, its redirect refused
+    # One lookup per hop (the direct request, then the redirect): never a second look at a
+    # name already checked, so the loopback answer could only come from the redirect's lookup.
+    assert dns.asked.count("rebind.example.com") == 2
+    assert set(_got(r.result)) <= {urls[0]}
+
+
 # -- processes ---------------------------------------------------------------------------------
 
 
