@@ -1,4 +1,4 @@
-"""The sandbox report and the refusal rule, from the layers a host offers (pure functions)."""
+"""Pure rules: the sandbox report and refusal from the layers a host offers; plugin uids."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.hardening.detect import build_report, refusal
+from proofpix_plugins.runtime.hardening.uid import UID_BASE, UID_SPAN, plugin_uid
 
 
 def test_unknown_disabled_layer_is_refused() -> None:
@@ -33,3 +34,10 @@ def test_host_without_cgroups_is_degraded_but_allowed() -> None:
     report = build_report(layers, {}, 7, frozenset(), insecure_dev=False)
     assert (report.level, report.missing) == ("degraded", ["cgroup"])
     assert refusal(report, layers) is None
+
+
+def test_plugin_uid_is_deterministic_and_in_the_reserved_range() -> None:
+    uid = plugin_uid("org-1", "acme.hard")
+    assert uid == plugin_uid("org-1", "acme.hard")
+    assert uid != plugin_uid("org-2", "acme.hard")
+    assert UID_BASE <= uid < UID_BASE + UID_SPAN

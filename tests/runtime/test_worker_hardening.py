@@ -1,0 +1,158 @@
+"""Each hardening layer is really in place in a running worker, seen from the host's /proc
+and from inside the plugin."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from tests.runtime.sandbox_kit import info_for, make_spec, plugin_tree, traversable_dir
+
+from proofpix_plugins.runtime.config import RuntimeConfig
+from proofpix_plugins.runtime.hardening.uid import plugin_uid
+from proofpix_plugins.runtime.memory_broker import MemoryBroker
+from proofpix_plugins.runtime.pool import WorkerPool
+from proofpix_plugins.runtime.spec import PluginSpec
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+SOURCE = '''
+import os
+import threading
+
+
+def _try(fn):
+    try:
+        return {"ok": fn()}
+    except OSError as exc:
+        return {"errno": exc.errno}
+
+
+def probe(event, ctx):
+    def write_scratch():
+        with open("note.txt", "w") as fh:
+            fh.write("x")
+        return os.path.abspath("note.txt")
+
+    def write_tree():
+        with open(event["tree"] + "/planted.py", "w") as fh:
+            fh.write("x")
+
+    def thread():
+        box = []
+        t = threading.Thread(target=lambda: box.append(1))
+        t.start()
+        t.join()
+        return box
+
+    return {
+        "pid": os.getpid(),
+        "ids": [os.getuid(), os.geteuid(), os.getgid(), os.getgroups()],
+        "passwd": _try(lambda: open("/etc/passwd").read(10)),
+        "own_tree": _try(lambda: len(open(event["tree"] + "/plugin/__init__.py").read())),
+        "write_tree": _try(write_tree),
+        "scratch": _try(write_scratch),
+        "fork": _try(os.fork),
+        "thread": _try(thread),
+        "proc_1": _try(lambda: open("/proc/1/environ", "rb").read(10)),
+    }
+'''
+
+
+@dataclass
+class World:
+    pool: WorkerPool
+    root: Path
+    spec: PluginSpec
+    probe: dict[str, Any]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world() -> AsyncIterator[World]:
+    with traversable_dir("pp-hard") as base:
+        pool = WorkerPool(RuntimeConfig(base_dir=base / "rt"), MemoryBroker())
+        await pool.start()
+        root = plugin_tree(base, "hard", SOURCE)
+        spec = make_spec(root, "acme.hard", {"t:probe": "probe"}, memory_mb=128)
+        await pool.load(spec)
+        outcome = await pool.call(spec.key, "t:probe", {"tree": str(root)}, timeout_ms=5000,
+                                  info=info_for(spec, "t:probe"))
+        assert outcome.status == "ok", outcome.error
+        try:
+            yield World(pool, root, spec, outcome.result)
+        finally:
+            await pool.close()
+
+
+def _status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status") as fh:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in fh if ":\t" in line)
+
+
+def _read(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
+
+
+def _limits(pid: int) -> str:
+    return _read(f"/proc/{pid}/limits")
+
+
+async def test_worker_runs_as_the_plugins_own_uid_without_groups(world: World) -> None:
+    uid = plugin_uid("org-1", "acme.hard")
+    assert world.probe["ids"] == [uid, uid, uid, []]
+
+
+async def test_worker_has_no_new_privs_and_a_seccomp_filter(world: World) -> None:
+    status = _status(world.probe["pid"])
+    assert status["NoNewPrivs"].strip() == "1"
+    assert status["Seccomp"].strip() == "2"
+    assert status["CapEff"].strip() == "0000000000000000"
+
+
+async def test_worker_lives_in_another_network_namespace(world: World) -> None:
+    pid = world.probe["pid"]
+    assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+
+
+async def test_worker_has_rlimits(world: World) -> None:
+    limits = _limits(world.probe["pid"])
+    rows = {line[:26].strip(): line[26:].split() for line in limits.splitlines()[1:]}
+    assert rows["Max core file size"][:2] == ["0", "0"]
+    assert rows["Max open files"][:2] == ["64", "64"]
+    assert rows["Max address space"][0] != "unlimited"
+    assert rows["Max cpu time"][0] != "unlimited"
+    assert rows["Max file size"][0] == str(64 * 1024 * 1024)
+
+
+async def test_worker_is_in_its_own_cgroup(world: World) -> None:
+    lines = _read(f"/proc/{world.probe['pid']}/cgroup").splitlines()
+    memory = next(line for line in lines if ":memory:" in line or line.startswith("0::"))
+    assert "/proofpix-" in memory
+
+
+async def test_landlock_hides_host_files(world: World) -> None:
+    assert world.probe["passwd"] == {"errno": 13}
+    assert world.probe["proc_1"] == {"errno": 13}
+
+
+async def test_own_tree_is_readable_but_not_writable(world: World) -> None:
+    assert world.probe["own_tree"]["ok"] > 0
+    assert world.probe["write_tree"] == {"errno": 13}
+    assert not (world.root / "planted.py").exists()
+
+
+async def test_scratch_dir_is_writable_and_is_the_cwd(world: World) -> None:
+    path = Path(world.probe["scratch"]["ok"])
+    assert path.parent.parent == world.pool.config.base_dir / "scratch"
+    assert _read(str(path)) == "x"
+
+
+async def test_fork_is_refused_but_threads_work(world: World) -> None:
+    assert world.probe["fork"] == {"errno": 1}
+    assert world.probe["thread"] == {"ok": [1]}
