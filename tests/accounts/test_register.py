@@ -13,7 +13,11 @@ PASSWORD = "a long enough password"
 
 
 async def register(client: httpx.AsyncClient, **overrides: object) -> httpx.Response:
-    body = {"email": "Ada@Example.com", "password": PASSWORD, "name": "Ada Lovelace"}
+    body: dict[str, object] = {
+        "email": "Ada@Example.com",
+        "password": PASSWORD,
+        "name": "Ada Lovelace",
+    }
     body.update(overrides)
     return await client.post("/api/auth/register", json=body)
 

@@ -59,7 +59,7 @@ async def test_a_safe_request_id_is_echoed_back(client: httpx.AsyncClient) -> No
 async def test_an_unsafe_request_id_is_replaced_by_a_generated_one(
     client: httpx.AsyncClient, unsafe: str
 ) -> None:
-    response = await client.get("/api/health", headers={"X-Request-ID": unsafe.encode()})
+    response = await client.get("/api/health", headers=[(b"X-Request-ID", unsafe.encode())])
 
     echoed = response.headers["x-request-id"]
     assert echoed != unsafe
