@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 #: Standard-library modules a photo plugin may use; their submodules are allowed too.
 STDLIB_ALLOWED: tuple[str, ...] = (
@@ -120,17 +121,22 @@ class PolicyFinder(importlib.abc.MetaPathFinder):
         return None
 
 
+_FORGOTTEN: list[ModuleType] = []
+_FORGOTTEN_FINDERS: list[dict[str, Any]] = []
+
+
 def install(policy: ImportPolicy, plugin_root: str, on_block: Callable[[str, str], None]) -> None:
     """Drop refused modules from the cache, put the finder first, search only the plugin tree.
 
     Modules already imported by the runtime stay referenced where the runtime uses them; only a
     fresh ``import`` by plugin code goes through the finder.
     """
-    for name in list(sys.modules):
-        if policy.must_forget(name):
-            del sys.modules[name]
+    # Keep the forgotten modules referenced: freeing them would write to (and so un-share)
+    # megabytes of pages the worker inherited from the template.
+    _FORGOTTEN.extend(sys.modules.pop(n) for n in list(sys.modules) if policy.must_forget(n))
     sys.meta_path.insert(0, PolicyFinder(policy, on_block))
     sys.path[:] = [plugin_root]
+    _FORGOTTEN_FINDERS.append(dict(sys.path_importer_cache))
     sys.path_importer_cache.clear()
     sys.dont_write_bytecode = True
 
