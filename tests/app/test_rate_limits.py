@@ -28,7 +28,9 @@ async def login_attempt(client: httpx.AsyncClient) -> httpx.Response:
 
 @pytest.fixture
 def tight(settings: Settings) -> Settings:
-    return settings.model_copy(update={"rate_limit_auth": "3/minute"})
+    return settings.model_copy(
+        update={"rate_limit_auth": "3/minute", "rate_limit_default": "3/minute"}
+    )
 
 
 async def test_limited_responses_carry_ratelimit_headers(
@@ -167,7 +169,7 @@ async def test_redis_storage_limits_per_user(
     redis_url: str, sqlite_db_url: str, tmp_path: Path, start_app: StartApp
 ) -> None:
     settings = build_test_settings(
-        sqlite_db_url, tmp_path / "data", redis_url=redis_url, rate_limit_auth="2/minute"
+        sqlite_db_url, tmp_path / "data", redis_url=redis_url, rate_limit_default="2/minute"
     )
     async with start_app(settings) as app, client_for(app, ip=random_ip()) as client:
         user = await create_test_user(app)

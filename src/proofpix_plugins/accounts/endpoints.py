@@ -25,7 +25,11 @@ from proofpix_plugins.kit.audit import ACTOR_KEY
 from proofpix_plugins.kit.problem import error_response
 from proofpix_plugins.kit.rate_limit import rate_limit
 
-router = APIRouter(prefix="/api/auth", tags=["auth"], dependencies=[Depends(rate_limit("auth"))])
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+# Credential endpoints share the strict "auth" budget; reading one's own account does not.
+_AUTH_LIMIT = [Depends(rate_limit("auth"))]
+_DEFAULT_LIMIT = [Depends(rate_limit("default"))]
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
@@ -66,6 +70,7 @@ def _no_store(response: Response) -> None:
 @router.post(
     "/register",
     status_code=201,
+    dependencies=_AUTH_LIMIT,
     response_model=RegisteredOut,
     responses={409: _PROBLEM, 422: _PROBLEM, 429: _PROBLEM},
 )
@@ -75,7 +80,12 @@ async def register(body: RegisterIn, request: Request, svc: Service) -> Register
     return RegisteredOut(user=_user_out(account), organization=_org_out(account))
 
 
-@router.post("/login", response_model=TokenOut, responses={401: _PROBLEM, 429: _PROBLEM})
+@router.post(
+    "/login",
+    response_model=TokenOut,
+    responses={401: _PROBLEM, 429: _PROBLEM},
+    dependencies=_AUTH_LIMIT,
+)
 async def login(body: LoginIn, request: Request, response: Response, svc: Service) -> TokenOut:
     account, pair = await svc.login(
         email=body.email, password=body.password, organization_id=body.organization_id
@@ -85,7 +95,12 @@ async def login(body: LoginIn, request: Request, response: Response, svc: Servic
     return _token_out(pair)
 
 
-@router.post("/refresh", response_model=TokenOut, responses={401: _PROBLEM, 429: _PROBLEM})
+@router.post(
+    "/refresh",
+    response_model=TokenOut,
+    responses={401: _PROBLEM, 429: _PROBLEM},
+    dependencies=_AUTH_LIMIT,
+)
 async def refresh(
     body: RefreshIn, request: Request, response: Response, svc: Service
 ) -> TokenOut | Response:
@@ -100,13 +115,20 @@ async def refresh(
     return _token_out(pair)
 
 
-@router.post("/logout", status_code=204, responses={401: _PROBLEM})
+@router.post(
+    "/logout", status_code=204, responses={401: _PROBLEM, 429: _PROBLEM}, dependencies=_AUTH_LIMIT
+)
 async def logout(principal: CurrentUser, svc: Service, body: LogoutIn | None = None) -> Response:
     await svc.logout(principal.user_id, body.refresh_token if body else None)
     return Response(status_code=204)
 
 
-@router.get("/me", response_model=MeOut, responses={401: _PROBLEM})
+@router.get(
+    "/me",
+    response_model=MeOut,
+    responses={401: _PROBLEM, 429: _PROBLEM},
+    dependencies=_DEFAULT_LIMIT,
+)
 async def me(principal: CurrentUser, svc: Service) -> MeOut:
     account = await svc.account(principal.user_id, principal.org_id)
     if account is None:

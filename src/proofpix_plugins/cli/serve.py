@@ -40,5 +40,8 @@ def serve(
         port=port or settings.port,
         log_config=None,  # our structlog configuration formats uvicorn's records too
         server_header=False,
-        proxy_headers=False,
+        # X-Forwarded-For is believed only from FORWARDED_ALLOW_IPS (uvicorn's default:
+        # 127.0.0.1), so a local reverse proxy passes the real client address on to rate limits
+        # and the audit log while remote callers cannot spoof it.
+        proxy_headers=True,
     )
