@@ -262,6 +262,15 @@ def _read_member(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
     return data
 
 
+def _read_manifest(zf: zipfile.ZipFile) -> bytes:
+    size = zf.getinfo(MANIFEST_NAME).file_size
+    if size > MAX_MANIFEST_BYTES:
+        raise PackageError("plugin.json is invalid", [FieldError(
+            MANIFEST_NAME, f"is larger than {MAX_MANIFEST_BYTES} bytes", "PPX-MAN-TOO-LARGE", size
+        )])
+    return _read_member(zf, MANIFEST_NAME, MAX_MANIFEST_BYTES)
+
+
 def _check_size(path: Path, limits: ArchiveLimits) -> None:
     try:
         size = path.stat().st_size
@@ -284,7 +293,7 @@ def read_archive(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> PackageA
             sha256, size = _hash_file(fh)
             with _open_zip(fh) as zf:
                 entries = _validate(zf, limits)
-                manifest = _read_member(zf, MANIFEST_NAME, MAX_MANIFEST_BYTES)
+                manifest = _read_manifest(zf)
     except OSError as exc:
         raise PackageError("archive unreadable", [FieldError(
             "(archive)", f"cannot be read: {exc.strerror or exc}", "PPX-ARC-NOT-ZIP"

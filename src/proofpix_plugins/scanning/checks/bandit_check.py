@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import warnings
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
@@ -30,8 +32,11 @@ def _bandit() -> tuple[Any, Any]:
     """(BanditTestSet, module bundle) built once per process."""
     # bandit logs per-file problems at ERROR; we report them as findings instead.
     logging.getLogger("bandit").setLevel(logging.CRITICAL)
-    from bandit.core import config as b_config
-    from bandit.core import test_set as b_test_set
+    # stevedore (under bandit) warns about its own deprecated arguments on import: not ours.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from bandit.core import config as b_config
+        from bandit.core import test_set as b_test_set
 
     conf = b_config.BanditConfig()
     return b_test_set.BanditTestSet(conf, profile={}), conf
@@ -56,10 +61,9 @@ def severity_for(test_id: str, severity: str, confidence: str) -> Severity:
 
 
 def run_bandit(source: SourceFile) -> list[Finding]:
-    from bandit.core import meta_ast, metrics, node_visitor
-
     with _lock:
         testset, _ = _bandit()
+    from bandit.core import meta_ast, metrics, node_visitor
     stats = metrics.Metrics()
     stats.begin(source.path)
     visitor = node_visitor.BanditNodeVisitor(
