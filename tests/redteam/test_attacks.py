@@ -45,6 +45,11 @@ def _marker(directory: Path, tag: str) -> Path:
     return directory / f"pwned-{tag}-{secrets.token_hex(4)}"
 
 
+async def test_the_attacked_runtime_has_every_layer(rt: Runtime) -> None:
+    report = rt.pool.sandbox_report()
+    assert (report.level, report.missing) == ("full", [])
+
+
 # -- host files --------------------------------------------------------------------------------
 
 
