@@ -184,6 +184,18 @@ async def test_a_plugin_that_fails_to_load_is_not_registered(world: World) -> No
     assert not bus.is_registered(org, "acme.bad")
 
 
+async def test_a_plugin_receives_hooks_only_once_its_worker_is_up(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    loading = asyncio.ensure_future(
+        bus.activate(spec(world, org, "acme.late", {"photo:seen": ("echo", 50)})))
+    await asyncio.sleep(0)  # activate() is now waiting for the worker to start
+    during = await bus.execute_hook(org, "photo:seen", {})
+    await loading
+    after = await bus.execute_hook(org, "photo:seen", {})
+    assert during.results == []
+    assert [r.status for r in after.results] == ["ok"]
+
+
 @pytest.mark.parametrize(
     ("hooks", "field"),
     [

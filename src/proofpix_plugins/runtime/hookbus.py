@@ -245,8 +245,8 @@ class HookBus:
 
     # -- registration ---------------------------------------------------------------------
 
-    def register(self, spec: PluginSpec) -> None:
-        """Route ``spec``'s hooks to it (replacing an earlier registration); validated here."""
+    def validate(self, spec: PluginSpec) -> None:
+        """Refuse a spec whose hook bindings the bus could not route, naming plugin and field."""
         errors: list[FieldError] = []
         for name, binding in spec.hooks.items():
             where = f"hooks.{name}"
@@ -266,6 +266,10 @@ class HookBus:
                                          "range", p))
         if errors:
             raise ValidationFailed(f"plugin {spec.plugin_id} cannot be registered", errors)
+
+    def register(self, spec: PluginSpec) -> None:
+        """Route ``spec``'s hooks to it (replacing an earlier registration); validated here."""
+        self.validate(spec)
         key = spec.key
         self._specs[key] = spec
         self._failures.pop(key, None)
@@ -286,13 +290,13 @@ class HookBus:
         return [e.plugin_id for e in self._routes.get(org_id, {}).get(hook, ())]
 
     async def activate(self, spec: PluginSpec) -> None:
-        """Start the plugin's worker, then route hooks to it (a failed load routes nothing)."""
-        self.register(spec)  # validate before paying for a worker
-        try:
-            await self.pool.load(spec)
-        except BaseException:
-            self.unregister(spec.org_id, spec.plugin_id)
-            raise
+        """Start the plugin's worker, then route hooks to it (a failed load routes nothing).
+
+        Routing only after the load means no call can reach a plugin whose worker is not up.
+        """
+        self.validate(spec)  # before paying for a worker
+        await self.pool.load(spec)
+        self.register(spec)
 
     async def deactivate(self, org_id: str, plugin_id: str) -> None:
         """Stop routing, then stop the worker."""
