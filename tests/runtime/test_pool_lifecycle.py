@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -290,3 +291,38 @@ async def test_base_dir_behind_a_private_ancestor_is_refused(base: Path) -> None
     with pytest.raises(PoolClosed, match="not traversable by plugin uids"):
         await pool.start()
     await pool.close()
+
+
+async def test_a_dead_template_is_restarted_on_the_next_call(base: Path, root: Path) -> None:
+    pool = await _started(base, "phoenix")
+    try:
+        spec = await _loaded(pool, root, "acme.phoenix")
+        pid = (await _whoami(pool, spec))["pid"]
+        old_template = pool.template_pid
+        assert old_template is not None
+        os.kill(old_template, signal.SIGKILL)
+        for _ in range(200):
+            if not pid_exists(pid):
+                break
+            await asyncio.sleep(0.01)
+        assert not pid_exists(pid)  # the worker died with its template
+        again = await _whoami(pool, spec)
+        assert again["pid"] != pid
+        assert pool.template_pid not in (None, old_template)
+    finally:
+        await pool.close()
+
+
+async def test_insecure_dev_loads_are_recorded_every_time(base: Path, root: Path) -> None:
+    broker = MemoryBroker()
+    pool = WorkerPool(RuntimeConfig(base_dir=base / "insecure", insecure_dev=True,
+                                    disabled_layers=frozenset({"cgroup"})), broker)
+    await pool.start()
+    try:
+        assert pool.sandbox_report().level == "insecure"
+        spec = await _loaded(pool, root, "acme.insecure")
+        await pool.load(spec)
+        events = broker.events_of("acme.insecure", "insecure_load")
+        assert [e.details["missing"] for e in events] == [["cgroup"], ["cgroup"]]
+    finally:
+        await pool.close()

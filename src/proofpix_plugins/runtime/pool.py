@@ -403,6 +403,7 @@ class WorkerPool:
             async with self._template_lock:
                 if not self._template.alive and not self._closed:
                     log.warning("sandbox template died; restarting it")
+                    await self._template.close()  # reap it
                     self._template = TemplateClient(self._on_exit)
                     await self._start_template()
         self._make_room(entry.spec.key)

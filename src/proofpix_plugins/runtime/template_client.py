@@ -97,6 +97,8 @@ class TemplateClient:
         if self.sock is not None:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
         err = PoolClosed("the sandbox template process exited")
         if self._hello_fut is not None and not self._hello_fut.done():
             self._hello_fut.set_exception(err)

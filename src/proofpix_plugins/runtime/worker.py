@@ -129,6 +129,17 @@ def _isolate_fds(keep: int, devnull: int) -> None:
             os.close(devnull)
 
 
+_TEMPLATE_PID = 0
+
+
+def _rearm_parent_death() -> None:
+    """The kernel clears the parent-death signal when credentials change: set it again, and
+    leave if the template died in between."""
+    prctl.die_with_parent()
+    if os.getppid() != _TEMPLATE_PID:
+        os._exit(70)
+
+
 def harden(spawn: Spawn, bpf: bytes | None, root: str) -> None:
     """Apply every enabled layer in an order that works for root and for the uid drop."""
     off = set(spawn.disabled)
@@ -149,6 +160,7 @@ def harden(spawn: Spawn, bpf: bytes | None, root: str) -> None:
     late_drop = drop and "nnp" in off
     if ids is not None and drop and not late_drop:
         uid.drop_to(*ids)
+        _rearm_parent_death()
     if "rlimits" not in off:
         rlimits.apply(
             rlimits.Limits(
@@ -166,6 +178,7 @@ def harden(spawn: Spawn, bpf: bytes | None, root: str) -> None:
         seccomp.load_bpf(bpf)
     if ids is not None and late_drop:
         uid.drop_to(*ids)
+        _rearm_parent_death()
 
 
 def _load_plugin(boot: wire.Boot) -> dict[str, Any]:
@@ -181,6 +194,8 @@ def _load_plugin(boot: wire.Boot) -> dict[str, Any]:
 
 def run(fd: int, devnull: int, spawn: Spawn, bpf: bytes | None, template_pid: int) -> NoReturn:
     """Entry point in the freshly forked child; never returns."""
+    global _TEMPLATE_PID
+    _TEMPLATE_PID = template_pid
     code = 0
     try:
         prctl.die_with_parent()

@@ -22,6 +22,8 @@ log = structlog.get_logger("proofpix.runtime.worker")
 
 #: Import-policy refusals recorded per worker before further ones are only counted.
 MAX_BLOCKED_EVENTS = 20
+#: Rate-limited log lines a worker may send (over its life) before it is killed for flooding.
+MAX_DROPPED_LOGS = 100_000
 
 
 class WorkerDied(Exception):
@@ -161,6 +163,9 @@ class WorkerHandle(asyncio.Protocol):
 
     def _log(self, msg: wire.Log) -> None:
         if not self._log_bucket.take():
+            # Dropping costs a decode per line; a worker that does nothing else is a flood.
+            if self._log_bucket.dropped > MAX_DROPPED_LOGS:
+                self.fail(f"log flood: more than {MAX_DROPPED_LOGS} lines over the rate limit")
             return
         level = msg.level if msg.level in ("debug", "info", "warning", "error") else "info"
         getattr(log, level)(
