@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ def build_ppx(
 ) -> Path:
     """Write a source tree and pack it; returns the .ppx path."""
     src = out_dir / f"src-{meta['id']}-{meta['version']}"
+    shutil.rmtree(src, ignore_errors=True)
     (src / "plugin").mkdir(parents=True)
     (src / "plugin.json").write_text(json.dumps(meta))
     (src / "plugin" / "__init__.py").write_text(textwrap.dedent(source))

@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from proofpix_plugins.config import Settings
-from tests.fixtures.app import StartApp, TestUser, client_for, create_test_user, test_settings
+from tests.fixtures.app import StartApp, TestUser, client_for, create_test_user, build_test_settings
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def data_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def platform_settings(db_url: str, data_dir: Path) -> Settings:
-    return test_settings(db_url, data_dir / "data", plugin_metrics_flush_seconds=3600)
+    return build_test_settings(db_url, data_dir / "data", plugin_metrics_flush_seconds=3600)
 
 
 @pytest.fixture

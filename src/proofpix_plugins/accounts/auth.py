@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from proofpix_plugins.accounts.repository import AccountRepository
 from proofpix_plugins.accounts.tokens import AccessClaims, AccessTokens
-from proofpix_plugins.db import SessionDep
+from proofpix_plugins.db import session_scope
 from proofpix_plugins.errors import Forbidden, Unauthorized
 from proofpix_plugins.models.accounts import Role, Tier
 
@@ -87,18 +87,21 @@ async def current_user(
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-async def confirmed_principal(
-    request: Request, principal: CurrentUser, session: SessionDep
-) -> Principal:
-    """The principal with role, tier and admin flag as the database says now (writes only)."""
+async def confirmed_principal(request: Request, principal: CurrentUser) -> Principal:
+    """The principal with role, tier and admin flag as the database says now (writes only).
+
+    The check reads in its own short transaction rather than the request's: long requests
+    (a plugin install) must not hold a pooled connection just for their guard.
+    """
     if request.method in SAFE_METHODS:
         return principal
     cached = getattr(request.state, _CONFIRMED_KEY, None)
     if isinstance(cached, Principal):
         return cached
-    repo = AccountRepository(session)
-    user = await repo.user_by_id(principal.user_id)
-    found = await repo.membership(principal.user_id, principal.org_id)
+    async with session_scope(request.app.state.session_factory) as session:
+        repo = AccountRepository(session)
+        user = await repo.user_by_id(principal.user_id)
+        found = await repo.membership(principal.user_id, principal.org_id)
     if user is None or not user.is_active or found is None:
         raise Unauthorized(detail="the account or its membership no longer exists")
     membership, org = found
