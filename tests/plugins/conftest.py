@@ -17,13 +17,13 @@ import pytest
 from fastapi import FastAPI
 
 from proofpix_plugins.config import Settings
-from tests.fixtures.app import StartApp, TestUser, client_for, create_test_user, build_test_settings
+from tests.fixtures.app import StartApp, TestUser, build_test_settings, client_for, create_test_user
 
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="ppx-e2e-", dir="/tmp"))
-    os.chmod(path, 0o711)
+    os.chmod(path, 0o711)  # noqa: S103 - plugin uids traverse, never list
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

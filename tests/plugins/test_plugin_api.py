@@ -87,20 +87,24 @@ async def test_full_lifecycle_install_load_call_metrics_events_unload_uninstall(
     assert record["metadata"]["plugins"]["acme.exif-reader"] == {"hasGps": True}
 
     r = await api.get(f"/api/files/{record['id']}", headers=admin.headers)
-    assert r.status_code == 200 and r.json()["pluginResults"] == record["pluginResults"]
+    assert r.status_code == 200
+    assert r.json()["pluginResults"] == record["pluginResults"]
 
     r = await api.get("/api/plugins/acme.exif-reader/metrics", headers=admin.headers)
     assert r.status_code == 200, r.text
     metrics = r.json()
-    assert metrics["calls"] == 1 and metrics["errors"] == 0
+    assert metrics["calls"] == 1
+    assert metrics["errors"] == 0
     assert metrics["latencyMs"]["p50"] is not None
 
     r = await api.get("/api/plugins/acme.exif-reader/events", headers=admin.headers)
     types = [e["type"] for e in r.json()["items"]]
-    assert "installed" in types and "loaded" in types
+    assert "installed" in types
+    assert "loaded" in types
 
     r = await api.post("/api/plugins/acme.exif-reader/unload", headers=admin.headers)
-    assert r.status_code == 200 and r.json()["status"] == "unloaded"
+    assert r.status_code == 200
+    assert r.json()["status"] == "unloaded"
     assert not platform.state.worker_pool.is_loaded(str(admin.principal.org_id),
                                                       "acme.exif-reader")
 
@@ -170,14 +174,17 @@ async def test_every_install_failure_leaves_nothing_behind(
 
     good = analyzer_ppx(ppx_dir)
     r = await install(api, admin, good, {"grantPermissions": ["http"]})
-    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "grantPermissions[0]"
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "grantPermissions[0]"
     r = await api.post("/api/plugins/install", headers=admin.headers,
                        files={"file": ("a.ppx", good.read_bytes())}, data={"metadata": "{nope"})
-    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "metadata"
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "metadata"
     dep = build_ppx(ppx_dir, mk("acme.needs-dep", dependencies={"acme.missing": ">=1.0"}),
                     "def x(e, c):\n    return {}\n")
     r = await install(api, admin, dep)
-    assert r.status_code == 422 and "acme.missing" in r.text
+    assert r.status_code == 422
+    assert "acme.missing" in r.text
     incompatible = build_ppx(ppx_dir, mk("acme.future", engines={"proofpix": ">=99"}),
                              "def x(e, c):\n    return {}\n")
     assert (await install(api, admin, incompatible)).status_code == 422
@@ -213,21 +220,24 @@ async def test_upgrade_asking_for_more_permissions_needs_consent_again(
     r = await install(api, admin, v2)
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["upgraded"] is True and body["previousVersion"] == "1.0.0"
+    assert body["upgraded"] is True
+    assert body["previousVersion"] == "1.0.0"
     assert body["permissionDiff"]["addedPermissions"] == ["http"]
     assert body["permissionDiff"]["addedHosts"] == ["api.example.com"]
     assert body["plugin"]["status"] == "unloaded"
     assert set(body["plugin"]["pendingConsent"]) == {"http", "network:api.example.com"}
 
     r = await api.post("/api/plugins/acme.counter/load", headers=admin.headers)
-    assert r.status_code == 409 and r.json()["pendingConsent"]
+    assert r.status_code == 409
+    assert r.json()["pendingConsent"]
 
     r = await api.post("/api/plugins/acme.counter/permissions", headers=admin.headers,
                        json={"grantPermissions": ["http"]})
     assert r.status_code == 200, r.text
     assert r.json()["pendingConsent"] == []
     r = await api.post("/api/plugins/acme.counter/load", headers=admin.headers)
-    assert r.status_code == 200 and r.json()["version"] == "1.1.0"
+    assert r.status_code == 200
+    assert r.json()["version"] == "1.1.0"
     r = await api.get("/api/plugins/acme.counter/events", headers=admin.headers)
     types = [e["type"] for e in r.json()["items"]]
     assert {"upgraded", "permissions_granted"} <= set(types)
@@ -280,12 +290,15 @@ async def test_processor_returns_a_derived_image(
     record = r.json()
     [res] = [x for x in record["pluginResults"] if x["hook"] == "file:process"]
     assert res["status"] == "ok", res
-    assert record["processedSha256"] and record["processedSha256"] != record["sha256"]
+    assert record["processedSha256"]
+    assert record["processedSha256"] != record["sha256"]
     r = await api.get(f"/api/files/{record['id']}/content?variant=processed",
                       headers=admin.headers)
-    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
-    from PIL import Image
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "image/jpeg"
     import io
+
+    from PIL import Image
 
     with Image.open(io.BytesIO(r.content)) as img:
         assert not img.getexif().get_ifd(0x8825)
@@ -310,7 +323,8 @@ async def test_a_new_instance_reloads_loaded_plugins_and_cleans_interrupted_inst
         assert app.state.worker_pool.is_loaded(str(user.principal.org_id), "acme.counter")
         r = await api.post("/api/plugins/hooks/custom:count", headers=user.headers, json={})
         assert r.json()["results"][0]["status"] == "ok"
-        assert not staged.exists() and not orphan.exists()
+        assert not staged.exists()
+        assert not orphan.exists()
         assert (await api.get("/api/plugins/acme.counter", headers=user.headers)
                 ).json()["status"] == "loaded"
 
@@ -364,9 +378,11 @@ async def test_plugin_operations_are_rate_limited(
         ppx = counter_ppx(ppx_dir)
         assert (await install(api, user, ppx)).status_code == 201
         r = await install(api, user, ppx)
-        assert r.status_code == 409 and r.headers["RateLimit-Remaining"] == "0"
+        assert r.status_code == 409
+        assert r.headers["RateLimit-Remaining"] == "0"
         r = await install(api, user, ppx)
-        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+        assert r.status_code == 429
+        assert int(r.headers["Retry-After"]) > 0
 
 
 async def test_concurrent_installs_stay_consistent(

@@ -16,6 +16,7 @@ from proofpix_plugins.errors import FieldError, ValidationFailed
 from proofpix_plugins.packages.archive import extract_archive
 from proofpix_plugins.packages.compat import check_engines, resolve_dependencies
 from proofpix_plugins.packages.manifest import Manifest
+from proofpix_plugins.scanning import scan_package
 
 
 class PackageRejected(ValidationFailed):
@@ -62,14 +63,12 @@ def _finding_errors(findings: list[dict[str, Any]]) -> tuple[FieldError, ...]:
 
 
 async def vet_package(path: Path, platform_version: str, python_version: str) -> VettedPackage:
-    from proofpix_plugins.scanning import scan_package  # noqa: PLC0415 - scanner loads lazily
-
     report = await asyncio.to_thread(
         scan_package, path, platform_version=platform_version, python_version=python_version
     )
     wire = report.to_json()
     findings = list(wire.get("findings") or [])
-    if report.rejected or report.manifest is None:
+    if report.rejected or report.manifest is None or report.sha256 is None:
         blocking = [f for f in findings if f.get("severity") in ("critical", "high")] or findings
         raise PackageRejected(
             "the package failed validation; see the scan report",

@@ -11,7 +11,6 @@ import io
 import logging
 import threading
 import warnings
-import warnings
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
