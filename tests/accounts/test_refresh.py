@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -176,3 +177,18 @@ async def test_logout_requires_authentication(
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert (await refresh(client, user.refresh_token)).status_code == 200
+
+
+async def test_two_concurrent_refreshes_with_one_token_let_exactly_one_win(
+    client: httpx.AsyncClient, app: FastAPI, make_user: MakeUser
+) -> None:
+    user = await make_user()
+
+    first, second = await asyncio.gather(
+        refresh(client, user.refresh_token), refresh(client, user.refresh_token)
+    )
+
+    assert sorted([first.status_code, second.status_code]) == [200, 401]
+    # The loser looks like a replay: the family, including the winner's new token, is revoked.
+    winner = first if first.status_code == 200 else second
+    assert (await refresh(client, winner.json()["refresh_token"])).status_code == 401
