@@ -6,8 +6,6 @@ files, listeners, processes, the broker's state), and, through ``Runtime.attack`
 bystander plugin of another organization still answers afterwards.
 """
 
-# ruff: noqa: ASYNC240 -- the evidence is real files on disk; reading them briefly is the point
-
 from __future__ import annotations
 
 import asyncio
@@ -461,10 +459,9 @@ async def test_half_written_frame_blocks_nobody_else(rt: Runtime) -> None:
         rt.bus.execute_hook(ORG, hook_of("channel_garbage"), {"mode": "half_frame"})
     )
     await asyncio.sleep(0.1)
-    started = time.monotonic()
     other = await rt.bus.execute_hook(OTHER_ORG, hook_of("benign"), {"ping": 2})
     assert other.results[0].status == "ok"
-    assert time.monotonic() - started < 0.5
+    assert not stuck.done()  # answered while the half-written frame was still pending
     (res,) = (await stuck).results
     assert res.status in {"timeout", "crashed"}
 
@@ -548,9 +545,9 @@ async def test_self_recursive_hook_is_refused_without_deadlock(rt: Runtime) -> N
     name = "hook_recursion"
     started = time.monotonic()
     r = await rt.attack(
-        name, {"hook": hook_of(name)}, permissions=frozenset({"events"}), timeout_ms=2000
+        name, {"hook": hook_of(name)}, permissions=frozenset({"events"}), timeout_ms=5000
     )
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 2.5  # far below the 5 s a deadlock would take
     assert r.status == "ok"
     nested = _got(r.result)
     assert nested["results"][0]["status"] == "error"
