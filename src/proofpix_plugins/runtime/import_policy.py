@@ -49,11 +49,20 @@ NEVER: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def _matches(name: str, prefixes: Iterable[str]) -> str | None:
-    for prefix in prefixes:
-        if name == prefix or name.startswith(prefix + "."):
-            return prefix
+def _matches(name: str, prefixes: frozenset[str] | dict[str, str]) -> str | None:
+    """The listed package ``name`` is or lies inside (checks each dotted parent: O(depth))."""
+    if name in prefixes:
+        return name
+    dot = name.find(".")
+    while dot != -1:
+        if name[:dot] in prefixes:
+            return name[:dot]
+        dot = name.find(".", dot + 1)
     return None
+
+
+_NEVER = frozenset(NEVER)
+_ALLOWED = frozenset(STDLIB_ALLOWED)
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,7 @@ class ImportPolicy:
     def decide(self, name: str) -> Decision:
         if name.split(".")[0] == self.own:
             return Decision(True)
-        if _matches(name, NEVER):
+        if _matches(name, _NEVER):
             return Decision(False, f"import of {name!r} is never allowed in the sandbox")
         gated = _matches(name, PERMISSION_MODULES)
         if gated is not None:
@@ -83,7 +92,7 @@ class ImportPolicy:
             return Decision(
                 False, f"import of {name!r} needs the {needed!r} permission", needed
             )
-        if _matches(name, STDLIB_ALLOWED) or name in sys.builtin_module_names:
+        if _matches(name, _ALLOWED) or name in sys.builtin_module_names:
             return Decision(True)
         return Decision(False, f"import of {name!r} is not in the sandbox's allowed modules")
 
@@ -95,7 +104,7 @@ class ImportPolicy:
         """
         if name.split(".")[0] == self.own:
             return False
-        if _matches(name, NEVER):
+        if _matches(name, _NEVER):
             return True
         gated = _matches(name, PERMISSION_MODULES)
         return gated is not None and PERMISSION_MODULES[gated] not in self.permissions

@@ -477,6 +477,7 @@ class WorkerPool:
             raise LoadError(f"{spec.plugin_id} worker died while starting: {reason}") from None
         if not ready.ok:
             raise LoadError(f"{spec.plugin_id} could not be loaded: {ready.error}")
+        handle.start_stages = dict(ready.stages)
         self._live[spec.key] = handle
         return handle
 

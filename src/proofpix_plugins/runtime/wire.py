@@ -82,6 +82,8 @@ class Ready(msgspec.Struct, tag="ready", frozen=True):
     pid: Count
     ok: bool
     error: Text = ""
+    #: Milliseconds each start-up stage took in the worker (diagnostics for cold loads).
+    stages: dict[Name, Annotated[float, msgspec.Meta(ge=0)]] = {}
 
 
 class Result(msgspec.Struct, tag="result", frozen=True):

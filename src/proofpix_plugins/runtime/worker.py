@@ -209,30 +209,43 @@ def run(fd: int, devnull: int, spawn: Spawn, bpf: bytes | None, template_pid: in
 
 
 def _serve(channel: WorkerChannel, spawn: Spawn, bpf: bytes | None) -> int:
+    clock = time.perf_counter()
+    stages: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        stages[name] = round((now - clock) * 1000, 3)
+        clock = now
+
     try:
         boot = channel.read()
     except ChannelBroken:
         return 72
     if not isinstance(boot, wire.Boot):
         return 72
+    lap("boot")
     channel.config = boot.config
     stage = "hardening"
     try:
         harden(spawn, bpf, boot.root)
+        lap("harden")
         stage = "import policy"
         if "import_policy" not in spawn.disabled and boot.import_policy:
             policy = ImportPolicy(boot.permissions, boot.entry)
             install_import_policy(policy, boot.root, channel.blocked)
         else:
             sys.path.insert(0, boot.root)
+        lap("import_policy")
         stage = "plugin import"
         handlers = _load_plugin(boot)
+        lap("plugin_import")
     except BaseException as exc:  # report why, whatever the plugin's import raised
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         with contextlib.suppress(Exception):
             channel.send(wire.Ready(pid=os.getpid(), ok=False, error=f"{stage}: {detail}"[:4000]))
         return 73
-    channel.send(wire.Ready(pid=os.getpid(), ok=True))
+    channel.send(wire.Ready(pid=os.getpid(), ok=True, stages=stages))
     rlimits_on = "rlimits" not in spawn.disabled
     while True:
         try:

@@ -89,6 +89,8 @@ class WorkerHandle(asyncio.Protocol):
         self.started = time.monotonic()
         self.last_used = self.started
         self.peak_rss_kb = 0
+        #: Worker-side start-up stages in ms (boot read, harden, import policy, plugin import).
+        self.start_stages: dict[str, float] = {}
         self._next_call = 0
         self._log_bucket = _TokenBucket(log_rate)
         self._blocked = 0
