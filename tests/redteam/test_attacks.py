@@ -409,6 +409,19 @@ async def test_cpu_spin_times_out_and_its_worker_is_killed(rt: Runtime) -> None:
     assert await _gone(pid, within=1.0), f"timed-out worker {pid} is still running"
 
 
+async def test_slow_reply_times_out_and_the_next_call_gets_a_fresh_worker(rt: Runtime) -> None:
+    await rt.load(rt.spec("slow_reply", timeout_ms=300))
+    first = rt.worker_pid("slow_reply")
+    r = await rt.attack("slow_reply", {"sleep_s": 3600}, timeout_ms=300)
+    assert r.status == "timeout"
+    assert r.result is None
+    assert first is not None
+    assert await _gone(first, within=1.0)
+    again = await rt.attack("slow_reply", {"sleep_s": 0}, timeout_ms=300)
+    assert again.status == "ok"
+    assert rt.worker_pid("slow_reply") not in {None, first}
+
+
 async def test_deep_recursion_crashes_only_its_own_worker(rt: Runtime) -> None:
     r = await rt.attack("deep_recursion")
     assert r.status in {"crashed", "error"}
