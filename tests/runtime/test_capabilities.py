@@ -66,6 +66,7 @@ USE = {
     "secrets": lambda ctx, e: ctx.secrets.get("token"),
     "secret_plain": lambda ctx, e: ctx.secrets.get("n"),
     "config": lambda ctx, e: dict(ctx.config),
+    "bomb": lambda ctx, e: list(ctx.images.open().size),
 }
 
 
@@ -147,6 +148,9 @@ async def world(http_url: str) -> AsyncIterator[World]:
         img = io.BytesIO()
         Image.new("RGB", (64, 48), "red").save(img, "JPEG")
         broker.add_file("file-1", img.getvalue())
+        bomb = io.BytesIO()
+        Image.new("1", (9000, 9000)).save(bomb, "PNG")  # 81 Mpx in a few KB
+        broker.add_file("bomb", bomb.getvalue(), "image/png")
         try:
             yield World(pool, broker, plugin_tree(base, "caps", SOURCE), http_url, nested)
         finally:
@@ -230,6 +234,14 @@ async def test_images_open_decodes_in_the_sandbox(world: World) -> None:
     assert (await _use(world, spec, "images.open"))["ok"] == [64, 48]
 
 
+async def test_decompression_bombs_are_refused_in_the_sandbox(world: World) -> None:
+    spec = await _loaded(world, "acme.full", PERMISSIONS)
+    outcome = await world.pool.call(spec.key, "test:use", {"cap": "bomb"}, timeout_ms=5000,
+                                    info=info_for(spec, "test:use", file_id="bomb"))
+    assert outcome.status == "ok"
+    assert "image refused" in outcome.result["error"]
+
+
 async def test_images_save_derived_stores_the_new_image(world: World) -> None:
     spec = await _loaded(world, "acme.full", PERMISSIONS)
     result = (await _use(world, spec, "images.save_derived"))["ok"]
@@ -246,8 +258,10 @@ async def test_metadata_set_then_get_round_trips_through_the_broker(world: World
 
 async def test_storage_is_per_org_and_plugin(world: World) -> None:
     spec = await _loaded(world, "acme.full", PERMISSIONS)
-    result = (await _use(world, spec, "storage"))["ok"]
-    assert result == {"get": [1, 2], "keys": ["a"]}
+    outcome = await world.pool.call(spec.key, "test:use", {"cap": "storage"}, timeout_ms=5000,
+                                    info=info_for(spec, "test:use"))
+    assert outcome.result["ok"] == {"get": [1, 2], "keys": ["a"]}
+    assert outcome.storage_bytes == len(b"[1,2]")
     assert world.broker.storage[("org-1", "acme.full")]["a"] == b"[1,2]"
     assert ("org-2", "acme.full") not in world.broker.storage
 
