@@ -430,3 +430,22 @@ async def test_many_plugins_in_parallel_all_answer(world: World) -> None:
     ))
     result = await bus.execute_hook(org, "photo:seen", {"i": 1})
     assert [r.status for r in result.results] == ["ok"] * 8
+
+
+async def test_a_closing_pool_does_not_trip_the_circuit_breaker(world: World, base: Path) -> None:
+    runtime_dir = base / f"closing-{secrets.token_hex(2)}"
+    runtime_dir.mkdir(mode=0o711)
+    runtime_dir.chmod(0o711)
+    config = RuntimeConfig(base_dir=runtime_dir, circuit_breaker_threshold=2)
+    broker = MemoryBroker()
+    pool = WorkerPool(config, broker)
+    await pool.start()
+    bus, org = HookBus(pool, broker, config), _org()
+    await bus.activate(spec(world, org, "acme.calm", {"photo:seen": ("echo", 50)}))
+    await pool.close()
+    for _ in range(3):
+        (res,) = (await bus.execute_hook(org, "photo:seen", {})).results
+        assert res.status == "error"
+        assert "shutting down" in (res.error or "")
+    assert bus.is_registered(org, "acme.calm")
+    assert broker.events_of("acme.calm", "disabled") == []

@@ -31,7 +31,12 @@ import structlog
 from proofpix_plugins.errors import FieldError, ValidationFailed
 from proofpix_plugins.runtime.broker import Broker
 from proofpix_plugins.runtime.config import RuntimeConfig
-from proofpix_plugins.runtime.errors import CapabilityDenied, CapabilityError, NotLoaded
+from proofpix_plugins.runtime.errors import (
+    CapabilityDenied,
+    CapabilityError,
+    NotLoaded,
+    PoolClosed,
+)
 from proofpix_plugins.runtime.metrics import MetricsRegistry
 from proofpix_plugins.runtime.outcome import CallOutcome, CallStatus
 from proofpix_plugins.runtime.pool import WorkerPool
@@ -444,6 +449,8 @@ class HookBus:
             value, error = outcome.result, outcome.error
         except NotLoaded as exc:
             status, value, error = "error", None, f"plugin is not loaded: {exc.detail}"
+        except PoolClosed:
+            status, value, error = "error", None, "the sandbox runtime is shutting down"
         except Exception as exc:  # the runtime itself failed this call; others go on
             log.exception("hook call failed in the runtime", plugin=entry.plugin_id, hook=name)
             status, value, error = "crashed", None, f"runtime failure: {type(exc).__name__}"
@@ -455,7 +462,9 @@ class HookBus:
         if status == "ok":
             if self._failures.get(spec.key):
                 self._failures[spec.key] = 0
-        elif status in _BREAKER_FAILURES:
+        elif status in _BREAKER_FAILURES and outcome is not None:
+            # Only what the plugin's own worker did counts: a pool shutting down or a runtime
+            # fault must not disable every plugin it happened to be calling.
             await self._count_failure(spec, status, error)
         return PluginResult(entry.plugin_id, status, elapsed, value, error)
 
