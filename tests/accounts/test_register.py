@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -113,3 +115,26 @@ async def test_failed_registration_leaves_no_user_behind(
 
     async with session_scope(app.state.session_factory) as session:
         assert (await session.execute(select(User))).first() is None
+
+
+async def test_concurrent_registrations_of_one_email_create_one_account(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    responses = await asyncio.gather(*(register(client) for _ in range(3)))
+
+    assert sorted(r.status_code for r in responses) == [201, 409, 409]
+    async with session_scope(app.state.session_factory) as session:
+        assert len((await session.execute(select(User))).all()) == 1
+        assert len((await session.execute(select(Organization))).all()) == 1
+
+
+async def test_namesakes_registering_at_once_both_get_an_organization(
+    client: httpx.AsyncClient,
+) -> None:
+    first, second = await asyncio.gather(
+        register(client, email="one@example.com"), register(client, email="two@example.com")
+    )
+
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json()["organization"]["slug"] != second.json()["organization"]["slug"]
+    assert first.json()["organization"]["slug"].startswith("ada-lovelace-")

@@ -120,20 +120,27 @@ class AccountService:
         if org is None:
             org = Organization(
                 name=(org_name or name or email.split("@", 1)[0]).strip()[:200],
-                slug=await self._free_slug(org_name or name or email.split("@", 1)[0]),
+                slug=await self._free_slug(
+                    org_name or name or email.split("@", 1)[0], personal=org_name is None
+                ),
                 tier=tier or Tier.free,
             )
         membership = Membership(user=user, organization=org, role=role)
         try:
             await self.repo.add(user, org, membership)
-        except IntegrityError:
-            # Two registrations of one address raced past the check above.
-            raise _duplicate_email() from None
+        except IntegrityError as exc:
+            # A concurrent request took the address (or, rarely, the slug) after the checks.
+            if "email" in str(exc.orig).lower():
+                raise _duplicate_email() from None
+            retry = "a concurrent request created the same organization; retry"
+            raise Conflict(detail=retry) from None
         return Account(user, membership, org)
 
-    async def _free_slug(self, base_text: str) -> str:
+    async def _free_slug(self, base_text: str, *, personal: bool = False) -> str:
+        """A unique slug; personal organizations always get a random suffix, so two people of
+        the same name registering at once do not collide on the unique slug."""
         base = slugify(base_text)
-        if not await self.repo.slug_taken(base):
+        if not personal and not await self.repo.slug_taken(base):
             return base
         for _ in range(5):
             candidate = f"{base}-{secrets.token_hex(3)}"
