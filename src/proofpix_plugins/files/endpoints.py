@@ -12,9 +12,13 @@ from proofpix_plugins.config import Settings
 from proofpix_plugins.files.schemas import FileOut
 from proofpix_plugins.files.service import FileService
 from proofpix_plugins.files.uploads import spool_multipart
+from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.kit.rate_limit import rate_limit
 
-router = APIRouter(prefix="/api/files", tags=["files"])
+router = APIRouter(
+    prefix="/api/files", tags=["files"],
+    responses=problem_responses(401, 404, 413, 415, 422, 429),
+)
 
 
 def _service(request: Request) -> FileService:

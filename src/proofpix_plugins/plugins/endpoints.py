@@ -24,6 +24,7 @@ from proofpix_plugins.errors import (
 )
 from proofpix_plugins.files.uploads import spool_multipart
 from proofpix_plugins.kit.pagination import Page, PageParams
+from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.kit.rate_limit import rate_limit
 from proofpix_plugins.models.accounts import Tier
 from proofpix_plugins.plugins.event_hub import EventHub, Subscription
@@ -33,9 +34,11 @@ from proofpix_plugins.plugins.schemas import (
     EventOut,
     GrantRequest,
     HookCallIn,
+    HookResultOut,
     InstallMetadata,
     InstallResult,
     MarketplaceInstall,
+    MetricsOut,
     PluginDetail,
     PluginOut,
 )
@@ -43,7 +46,10 @@ from proofpix_plugins.plugins.service import PluginService
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(prefix="/api/plugins", tags=["plugins"])
+router = APIRouter(
+    prefix="/api/plugins", tags=["plugins"],
+    responses=problem_responses(401, 403, 404, 422, 429),
+)
 
 _enterprise = require_tier(Tier.enterprise)
 _admin_role = require_role("owner", "admin")
@@ -118,6 +124,7 @@ def _validation(prefix: str, exc: ValidationError) -> ValidationFailed:
 
 
 @router.post("/install", response_model=InstallResult, status_code=201, dependencies=PluginOps,
+             responses=problem_responses(409, 413, 415),
              openapi_extra={"requestBody": {"content": {
                  "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
                                                     "properties": {
@@ -239,7 +246,8 @@ def _ws_reason(detail: str) -> str:
     return detail.encode()[:123].decode(errors="ignore")
 
 
-@router.post("/hooks/{hook_name}", dependencies=[Depends(rate_limit("hooks"))])
+@router.post("/hooks/{hook_name}", dependencies=[Depends(rate_limit("hooks"))],
+             response_model=HookResultOut, response_model_exclude_none=True)
 async def execute_hook(
     hook_name: str, body: HookCallIn, principal: Member, service: Service
 ) -> dict[str, Any]:
@@ -253,12 +261,14 @@ async def get_plugin(plugin_id: str, principal: Member, service: Service) -> Plu
     return await service.get_plugin(principal.org_id, plugin_id)
 
 
-@router.post("/{plugin_id}/load", response_model=PluginDetail, dependencies=PluginOps)
+@router.post("/{plugin_id}/load", response_model=PluginDetail, dependencies=PluginOps,
+             responses=problem_responses(409))
 async def load_plugin(plugin_id: str, principal: Admin, service: Service) -> PluginDetail:
     return await service.load_plugin(principal.org_id, plugin_id, actor=principal.user_id)
 
 
-@router.post("/{plugin_id}/unload", response_model=PluginDetail, dependencies=PluginOps)
+@router.post("/{plugin_id}/unload", response_model=PluginDetail, dependencies=PluginOps,
+             responses=problem_responses(409))
 async def unload_plugin(plugin_id: str, principal: Admin, service: Service) -> PluginDetail:
     return await service.unload_plugin(principal.org_id, plugin_id, actor=principal.user_id)
 
@@ -287,7 +297,7 @@ async def put_config(
     )
 
 
-@router.get("/{plugin_id}/metrics")
+@router.get("/{plugin_id}/metrics", response_model=MetricsOut)
 async def get_metrics(
     plugin_id: str,
     principal: Member,
@@ -311,6 +321,7 @@ async def list_events(
     return Page.of(items, total, params)
 
 
-@router.delete("/{plugin_id}", status_code=204, dependencies=PluginOps)
+@router.delete("/{plugin_id}", status_code=204, dependencies=PluginOps,
+               responses=problem_responses(409))
 async def uninstall_plugin(plugin_id: str, principal: Admin, service: Service) -> None:
     await service.uninstall_plugin(principal.org_id, plugin_id, actor=principal.user_id)

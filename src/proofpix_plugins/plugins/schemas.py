@@ -141,3 +141,46 @@ def plugin_detail(row: Plugin, latest_metrics: dict[str, Any] | None = None) -> 
         pending_consent=list(row.pending_consent or []),
     )
 
+
+
+class PluginResultOut(CamelResponse):
+    plugin_id: str
+    status: str
+    duration_ms: float
+    result: Any = None
+    error: str | None = None
+
+
+class HookResultOut(CamelResponse):
+    """SPEC §4: one result per plugin, in call order; ``result`` or ``error`` per status."""
+
+    hook: str
+    duration_ms: float
+    results: list[PluginResultOut]
+
+
+class LatencyOut(CamelResponse):
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    mean: float | None = None
+
+
+class MetricsBucketOut(CamelResponse):
+    bucket_start: str | None = None
+    calls: int
+    errors: int
+    timeouts: int
+    denied: int
+    crashed: int
+    latency_ms: LatencyOut
+    cpu_ms: float
+    max_rss_kb: int
+    http_calls: int
+    storage_bytes: int
+
+
+class MetricsOut(MetricsBucketOut):
+    plugin_id: str
+    window_minutes: int
+    buckets: list[MetricsBucketOut]

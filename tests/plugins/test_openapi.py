@@ -1,0 +1,49 @@
+"""The OpenAPI document describes every plugin and file route completely."""
+
+from __future__ import annotations
+
+from proofpix_plugins.app import create_app
+
+ROUTES = ("/api/plugins", "/api/files")
+
+
+def _operations() -> list[tuple[str, str, dict[str, object]]]:
+    spec = create_app().openapi()
+    return [
+        (method, path, op)
+        for path, ops in spec["paths"].items()
+        if path.startswith(ROUTES)
+        for method, op in ops.items()
+    ]
+
+
+def test_every_route_documents_problem_json_errors() -> None:
+    ops = _operations()
+    assert len(ops) >= 14
+    for method, path, op in ops:
+        responses = op["responses"]
+        assert isinstance(responses, dict)
+        for code in ("401", "422", "429"):
+            content = responses[code]["content"]
+            assert "application/problem+json" in content, (method, path, code)
+            assert content["application/problem+json"]["schema"]["$ref"].endswith(
+                "/ProblemDetails")
+
+
+def test_every_json_success_response_has_a_schema() -> None:
+    for method, path, op in _operations():
+        responses = op["responses"]
+        assert isinstance(responses, dict)
+        ok = next(code for code in responses if code.startswith("2"))
+        if ok == "204" or path.endswith("/content"):
+            continue
+        schema = responses[ok]["content"]["application/json"]["schema"]
+        assert schema.get("$ref") or schema.get("type") == "object" and schema.get(
+            "properties"), (method, path, schema)
+
+
+def test_install_documents_both_request_bodies() -> None:
+    spec = create_app().openapi()
+    body = spec["paths"]["/api/plugins/install"]["post"]["requestBody"]["content"]
+    assert set(body) == {"multipart/form-data", "application/json"}
+    assert "file" in body["multipart/form-data"]["schema"]["properties"]
