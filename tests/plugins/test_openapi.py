@@ -38,8 +38,8 @@ def test_every_json_success_response_has_a_schema() -> None:
         if ok == "204" or path.endswith("/content"):
             continue
         schema = responses[ok]["content"]["application/json"]["schema"]
-        assert schema.get("$ref") or schema.get("type") == "object" and schema.get(
-            "properties"), (method, path, schema)
+        assert schema.get("$ref") or (schema.get("type") == "object" and schema.get(
+            "properties")), (method, path, schema)
 
 
 def test_install_documents_both_request_bodies() -> None:
