@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-from enum import StrEnum
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -130,7 +130,9 @@ class Settings(BaseSettings):
             if len(jwt.get_secret_value()) < 32:
                 raise InsecureConfiguration("PROOFPIX_JWT_SECRET must be at least 32 characters")
             if self.sandbox is SandboxMode.insecure_dev:
-                raise InsecureConfiguration("PROOFPIX_SANDBOX=insecure-dev is refused in production")
+                raise InsecureConfiguration(
+                    "PROOFPIX_SANDBOX=insecure-dev is refused in production"
+                )
             if self.http_test_allow_loopback:
                 raise InsecureConfiguration(
                     "PROOFPIX_HTTP_TEST_ALLOW_LOOPBACK is a test switch, refused in production"
