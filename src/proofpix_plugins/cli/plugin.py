@@ -29,6 +29,7 @@ from proofpix_plugins.packages.signing import (
     verify_digest,
 )
 from proofpix_plugins.scanning.report import ScanReport
+from proofpix_plugins.scanning.rules import RULES, render_markdown
 from proofpix_plugins.scanning.scanner import default_checks, scan_package
 
 app = typer.Typer(no_args_is_help=True, help="Plugin author commands: validate, pack, sign.")
@@ -264,3 +265,15 @@ def verify(
         raise typer.Exit(EXIT_USAGE) from None
     typer.echo(f"{'valid' if valid else 'INVALID'} signature for sha256:{sha256}")
     raise typer.Exit(EXIT_OK if valid else EXIT_REJECTED)
+
+
+@app.command()
+def rules(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of Markdown")] = False,
+) -> None:
+    """List every scanner rule: id, severity, what it catches and why."""
+    if as_json:
+        typer.echo(json.dumps([{"id": r.id, "severity": r.severity.value, "title": r.title,
+                                "why": r.why} for r in RULES.values()], indent=2))
+    else:
+        typer.echo(render_markdown(), nl=False)
