@@ -1,0 +1,98 @@
+"""The photo pipeline's hostile-input cases: type by decoding, limits, tenancy."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from PIL import Image
+
+from proofpix_plugins.config import Settings
+from tests.fixtures.app import StartApp, TestUser, client_for, create_test_user
+from tests.plugins.builders import gps_jpeg
+
+
+def png_bytes() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGBA", (10, 10), (0, 0, 255, 128)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+async def upload(api: httpx.AsyncClient, user: TestUser, name: str, data: bytes,
+                 ctype: str = "image/jpeg") -> httpx.Response:
+    return await api.post("/api/files", files={"file": (name, data, ctype)},
+                          headers=user.headers)
+
+
+async def test_type_is_decided_by_decoding_not_by_name(
+    api: httpx.AsyncClient, admin: TestUser
+) -> None:
+    r = await upload(api, admin, "photo.jpg", png_bytes(), "image/jpeg")
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["contentType"] == "image/png"
+    assert body["pluginResults"] == []
+    content = await api.get(f"/api/files/{body['id']}/content", headers=admin.headers)
+    assert content.headers["content-type"] == "image/png"
+    assert content.content == png_bytes()
+
+
+async def test_non_images_and_truncated_images_are_415(
+    api: httpx.AsyncClient, admin: TestUser, ppx_dir: Path
+) -> None:
+    r = await upload(api, admin, "a.jpg", b"GIF89a not really")
+    assert r.status_code == 415
+    assert r.json()["errors"][0]["field"] == "file"
+    jpeg = gps_jpeg(ppx_dir / "t.jpg").read_bytes()
+    assert (await upload(api, admin, "t.jpg", jpeg[: len(jpeg) // 2])).status_code == 415
+    script = b"<script>alert(1)</script>"
+    assert (await upload(api, admin, "x.html", script, "text/html")).status_code == 415
+
+
+async def test_decompression_bomb_is_refused(api: httpx.AsyncClient, admin: TestUser) -> None:
+    buf = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buf, format="PNG")  # 400 MP, a few KB
+    r = await upload(api, admin, "bomb.png", buf.getvalue(), "image/png")
+    assert r.status_code in (415, 422)
+
+
+async def test_bad_multipart_requests_are_clear_errors(
+    api: httpx.AsyncClient, admin: TestUser
+) -> None:
+    r = await api.post("/api/files", content=b"{}", headers={**admin.headers,
+                                                             "content-type": "application/json"})
+    assert r.status_code == 415
+    r = await api.post("/api/files", files={"other": ("a.jpg", b"x")}, headers=admin.headers)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "file"
+    multipart = {**admin.headers, "content-type": "multipart/form-data; boundary=zz"}
+    r = await api.post("/api/files", content=b"--zz\r\ngarbage", headers=multipart)
+    assert r.status_code in (400, 422)
+
+
+async def test_upload_over_the_limit_is_413(
+    start_app: StartApp, platform_settings: Settings, ppx_dir: Path
+) -> None:
+    small = platform_settings.model_copy(update={"max_upload_bytes": 2048})
+    async with start_app(small, platform=True) as app, client_for(app) as api:
+        user = await create_test_user(app)
+        r = await upload(api, user, "big.jpg", b"\xff\xd8" + b"\0" * 10_000)
+        assert r.status_code == 413
+        assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_files_of_another_organization_are_404(
+    api: httpx.AsyncClient, admin: TestUser, platform: FastAPI
+) -> None:
+    r = await upload(api, admin, "p.png", png_bytes(), "image/png")
+    file_id = r.json()["id"]
+    other = await create_test_user(platform, tier="free", role="owner")
+    for path in (f"/api/files/{file_id}", f"/api/files/{file_id}/content"):
+        assert (await api.get(path, headers=other.headers)).status_code == 404
+    assert (await api.get("/api/files/not-a-uuid", headers=admin.headers)).status_code == 404
+    r = await api.get(f"/api/files/{file_id}/content?variant=processed", headers=admin.headers)
+    assert r.status_code == 404
+    r = await api.get(f"/api/files/{file_id}/content?variant=thumb", headers=admin.headers)
+    assert r.status_code == 422
