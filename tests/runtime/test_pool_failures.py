@@ -270,3 +270,23 @@ async def test_one_crashing_plugin_does_not_disturb_another(world: World) -> Non
     wild = await _spec(world, "acme.wild")
     assert (await _call(world, wild, "exit_now", {"code": 3})).status == "crashed"
     assert await _pid(world, calm) == pid
+
+
+async def test_memory_past_the_cgroup_limit_is_an_oom_kill(world: World) -> None:
+    # With the address-space limit off, the cgroup's memory limit is what stops the bomb.
+    with traversable_dir("pp-oom") as base:
+        pool = WorkerPool(RuntimeConfig(base_dir=base / "rt",
+                                        disabled_layers=frozenset({"rlimits"})), MemoryBroker())
+        await pool.start()
+        try:
+            spec = make_spec(world.root, "acme.oom", HOOKS, memory_mb=64)
+            await pool.load(spec)
+            outcome = await pool.call(spec.key, "t:hog", None, timeout_ms=5000,
+                                      info=info_for(spec, "t:hog"))
+            assert outcome.status == "crashed"
+            assert outcome.error == "out of memory: killed by the cgroup OOM killer (SIGKILL)"
+            again = await pool.call(spec.key, "t:ok", None, timeout_ms=5000,
+                                    info=info_for(spec, "t:ok"))
+            assert again.status == "ok"
+        finally:
+            await pool.close()
