@@ -63,6 +63,7 @@ USE = {
                               len(ctx.crypto.random_bytes(16))],
     "events.emit": lambda ctx, e: ctx.events.emit("acme:done", {"x": 1}),
     "events.call": lambda ctx, e: ctx.events.call("acme:inner", {"y": 2}),
+    "events.call_self": lambda ctx, e: ctx.events.call("acme:self", {}),
     "secrets": lambda ctx, e: ctx.secrets.get("token"),
     "secret_plain": lambda ctx, e: ctx.secrets.get("n"),
     "config": lambda ctx, e: dict(ctx.config),
@@ -142,6 +143,10 @@ async def world(http_url: str) -> AsyncIterator[World]:
 
         async def hook_caller(info: CallInfo, hook: str, data: Any) -> Any:
             nested.append((info, hook, data))
+            if hook == "acme:self":  # straight back into the caller, as a naive bus would
+                back = await pool.call((info.org_id, info.plugin_id), "test:use",
+                                       {"cap": "config"}, timeout_ms=2000, info=info)
+                return {"status": back.status, "error": back.error}
             return {"hook": hook, "depth": info.depth, "data": data}
 
         pool.set_hook_caller(hook_caller)
@@ -315,6 +320,17 @@ async def test_events_call_reaches_the_hook_caller_one_level_deeper(world: World
     assert result == {"hook": "acme:inner", "depth": 1, "data": {"y": 2}}
     info, hook, _ = world.nested[-1]
     assert (info.plugin_id, hook, info.depth) == ("acme.full", "acme:inner", 1)
+
+
+async def test_a_nested_call_back_into_the_waiting_plugin_is_refused_at_once(
+    world: World,
+) -> None:
+    spec = await _loaded(world, "acme.full", PERMISSIONS)
+    started = asyncio.get_running_loop().time()
+    result = (await _use(world, spec, "events.call_self"))["ok"]
+    assert result == {"status": "error",
+                      "error": "acme.full is busy: re-entrant hook call refused"}
+    assert asyncio.get_running_loop().time() - started < 1.0
 
 
 async def test_secrets_are_redacted_in_config_without_the_permission(world: World) -> None:

@@ -289,7 +289,10 @@ class WorkerPool:
         deadline = loop.time() + budget_ms / 1000
         if info.deadline:
             deadline = min(deadline, loop.time() + max(0.0, info.deadline - time.time()))
-        if entry.lock.locked() and info.depth > 0:
+        busy = entry.worker.current if entry.worker is not None else None
+        if info.depth > 0 and busy is not None and busy.info.call_id == info.call_id:
+            # A nested call back into the plugin whose handler is waiting for it would wait
+            # for itself until the deadline; other nested calls simply queue.
             return _outcome("error", started,
                             error=f"{spec.plugin_id} is busy: re-entrant hook call refused")
         try:
