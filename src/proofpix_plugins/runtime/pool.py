@@ -100,6 +100,7 @@ class WorkerPool:
         self._closed = False
         self._reaper: asyncio.Task[None] | None = None
         self._template_lock = asyncio.Lock()
+        self._stray_groups: list[cgroup.Group] = []
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -179,6 +180,9 @@ class WorkerPool:
             if w.pidfd >= 0:
                 os.close(w.pidfd)
                 w.pidfd = -1
+        for group in self._stray_groups:
+            cgroup.remove(group)
+        self._stray_groups.clear()
         self._live.clear()
         self._by_pid.clear()
 
@@ -425,6 +429,9 @@ class WorkerPool:
             return await self._boot(entry, handle, child_sock)
         except BaseException:
             handle.kill("start failed")
+            if handle.group is not None and not handle.pid:
+                # Forked or not, we will never hear of this worker's exit: clean up at close.
+                self._stray_groups.append(handle.group)
             raise
         finally:
             child_sock.close()
