@@ -43,6 +43,9 @@ class TemplateClient:
                 cwd="/",
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
+                # Its own session: a terminal's Ctrl-C reaches the server, which then closes
+                # the pool in order, instead of killing the template behind its back.
+                start_new_session=True,
             )
         finally:
             child.close()
