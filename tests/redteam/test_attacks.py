@@ -454,7 +454,7 @@ async def test_reply_over_the_frame_cap_is_refused_without_hurting_the_host(
     assert "frame" in (r.error or "").lower()
 
 
-@pytest.mark.parametrize("mode", ["garbage", "huge_prefix", "bad_schema"])
+@pytest.mark.parametrize("mode", ["garbage", "huge_prefix", "bad_schema", "deep_nesting"])
 async def test_raw_garbage_on_the_channel_is_a_crash_not_a_host_failure(
     rt: Runtime, mode: str
 ) -> None:

@@ -38,6 +38,13 @@ def _pack(value):
     return bytes([0xD9, len(raw)]) + raw
 
 
+def _deep_result():
+    """A well-framed Result nesting a million arrays deep, under the 1 MiB cap: a decoder stack bomb."""
+    body = (b"\x84\xa4type\xa6result\xa2id\x01\xa2ok\xc3\xa5value"
+            + b"\x91" * 1_000_000 + b"\xc0")
+    return struct.pack(">I", len(body)) + body
+
+
 def attack(event, ctx):
     mode = event["mode"]
     if mode == "forged_storage":
@@ -55,6 +62,7 @@ def attack(event, ctx):
             "huge_prefix": b"\xff\xff\xff\xff" + b"A" * 64,
             "bad_schema": struct.pack(">I", 3) + b"\x81\xa1x",
             "half_frame": struct.pack(">I", 1000) + b"\x82",
+            "deep_nesting": _deep_result(),
         }[mode]
     written = []
     for fd in _channel_fds():
