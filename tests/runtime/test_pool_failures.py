@@ -63,6 +63,13 @@ def unserializable(event, ctx):
     return object()
 
 
+def too_deep(event, ctx):
+    value = None
+    for _ in range(200_000):
+        value = [value]
+    return value
+
+
 def _channel():
     for fd in range(3, 64):
         try:
@@ -100,7 +107,7 @@ def stray_cap(event, ctx):
 HOOKS = {
     f"t:{name}": name
     for name in ("ok", "sleep", "spin", "exit_now", "segfault", "hog", "raises",
-                 "unserializable", "huge_frame", "garbage_frame", "stray_cap")
+                 "unserializable", "too_deep", "huge_frame", "garbage_frame", "stray_cap")
 }
 
 
@@ -217,6 +224,15 @@ async def test_unserializable_result_is_error_not_crash(world: World) -> None:
     spec = await _spec(world, "acme.unser")
     pid = await _pid(world, spec)
     outcome = await _call(world, spec, "unserializable")
+    assert outcome.status == "error"
+    assert "non-serializable" in (outcome.error or "")
+    assert await _pid(world, spec) == pid
+
+
+async def test_pathologically_deep_result_is_error_not_crash(world: World) -> None:
+    spec = await _spec(world, "acme.unser")
+    pid = await _pid(world, spec)
+    outcome = await _call(world, spec, "too_deep")
     assert outcome.status == "error"
     assert "non-serializable" in (outcome.error or "")
     assert await _pid(world, spec) == pid

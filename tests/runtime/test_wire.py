@@ -61,3 +61,12 @@ def test_result_round_trips_with_bytes_and_nesting() -> None:
                          cpu_ms=0.5, peak_rss_kb=100)
     [body] = wire.FrameReader(1 << 20).feed(wire.encode(result))
     assert wire.decode_worker(body) == result
+
+
+def test_pathologically_deep_values_are_a_bad_frame_not_a_host_error() -> None:
+    deep = b"\x91" * 200_000 + b"\xc0"  # an array nested 200,000 levels
+    body = (b"\x84" + msgspec.msgpack.encode("type") + msgspec.msgpack.encode("result")
+            + msgspec.msgpack.encode("id") + b"\x01" + msgspec.msgpack.encode("ok") + b"\xc3"
+            + msgspec.msgpack.encode("value") + deep)
+    with pytest.raises(wire.FrameError, match="recursion"):
+        wire.decode_worker(body)

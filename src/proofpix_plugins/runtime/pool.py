@@ -335,7 +335,7 @@ class WorkerPool:
                 file_id=info.file_id, depth=info.depth, deadline=info.deadline,
                 cpu_seconds=cpu_budget,
             ))
-        except (TypeError, msgspec.EncodeError) as exc:
+        except (TypeError, ValueError, RecursionError, msgspec.EncodeError) as exc:
             w.end(cur)
             return _outcome("error", started, error=f"hook data is not serializable: {exc}")
         if len(frame) - wire.HEADER.size > self.config.max_frame_bytes:

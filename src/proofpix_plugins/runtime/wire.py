@@ -134,7 +134,7 @@ def encode(message: msgspec.Struct) -> bytes:
 def decode_worker(body: bytes) -> WorkerMessage:
     try:
         message: WorkerMessage = worker_decoder.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         raise FrameError(f"bad frame from worker: {exc}") from None
     return message
 

@@ -64,7 +64,7 @@ class WorkerChannel:
             raise ChannelBroken(f"host frame of {size} bytes exceeds the cap")
         try:
             message: wire.HostMessage = wire.host_decoder.decode(self._read_exact(size))
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
             raise ChannelBroken(f"bad host frame: {exc}") from None
         return message
 
@@ -81,7 +81,7 @@ class WorkerChannel:
         cap_id = self._next_cap
         try:
             self.send(wire.CapRequest(id=cap_id, call=self.call_id, cap=cap, args=args))
-        except (TypeError, msgspec.EncodeError) as exc:
+        except (TypeError, ValueError, RecursionError, msgspec.EncodeError) as exc:
             raise CapabilityError(f"{cap}: arguments are not serializable: {exc}") from None
         while True:
             message = self.read()
@@ -302,7 +302,7 @@ def _call(
         reply = _result(call.id, cpu0, ok=False, error=detail[:4000])
     try:
         channel.send(reply)
-    except (TypeError, msgspec.EncodeError) as exc:
+    except (TypeError, ValueError, RecursionError, msgspec.EncodeError) as exc:
         error = f"handler returned a non-serializable value: {exc}"
         channel.send(_result(call.id, cpu0, ok=False, error=error))
     channel.call_id = 0

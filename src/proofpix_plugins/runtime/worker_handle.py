@@ -155,7 +155,7 @@ class WorkerHandle(asyncio.Protocol):
             return
         try:
             frame = wire.encode(reply)
-        except (TypeError, msgspec.EncodeError) as exc:
+        except (TypeError, ValueError, RecursionError, msgspec.EncodeError) as exc:
             frame = wire.encode(wire.CapReply(id=msg.id, ok=False, kind="error",
                                               message=f"{msg.cap}: reply not serializable: {exc}"))
         if len(frame) - wire.HEADER.size > self.reader.max_frame:
