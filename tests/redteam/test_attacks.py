@@ -13,11 +13,14 @@ import hashlib
 import os
 import secrets
 import signal
+import struct
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.redteam.harness import (
@@ -529,6 +532,52 @@ async def test_capabilities_without_permission_are_denied_and_recorded(
     assert "/secret" not in host.http.hits
     denied = {e.details.get("permission") for e in rt.broker.events_of(me, "permission_denied")}
     assert {"files", "storage", "metadata", "http", "secrets", "events"} <= denied
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A valid PNG header declaring a huge image, with a tiny (truncated) pixel stream."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    idat = zlib.compress(b"\0" * 65536)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+async def test_decompression_bomb_image_is_refused_in_the_worker(rt: Runtime) -> None:
+    rt.broker.add_file("f-bomb", _png_claiming(100_000, 100_000), "image/png", "bomb.png")
+    r = await rt.attack("image_bomb", file_id="f-bomb",
+                        permissions=frozenset({"files", "images"}))
+    assert r.status in {"ok", "error", "crashed"}
+    if r.status == "ok":
+        assert _got(r.result) == {}
+        assert "decompression bomb" in r.result["errors"][0].lower()
+
+
+async def test_storage_flood_stops_at_the_quota(rt: Runtime) -> None:
+    r = await rt.attack("storage_flood", {"keys": 3000, "value_bytes": 2000},
+                        permissions=frozenset({"storage"}))
+    assert r.status == "ok"
+    assert "quota" in r.result["errors"][0]
+    me = plugin_id("storage_flood")
+    assert rt.broker.storage_bytes(ORG, me) <= rt.broker.storage_max_bytes
+    assert len(rt.broker.storage[(ORG, me)]) < 3000
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FINDING: events.emit has no host-side rate or volume limit yet; one call can push "
+    "30 MB of events into the broker (a DoS on the events table and WebSocket listeners)",
+)
+async def test_event_flood_is_capped_per_call(rt: Runtime) -> None:
+    me = plugin_id("emit_flood")
+    r = await rt.attack("emit_flood", {"count": 3000, "bytes": 10_000},
+                        permissions=frozenset({"events"}), timeout_ms=20_000)
+    accepted = sum(len(orjson.dumps(e.data)) for e in rt.broker.emitted if e.plugin_id == me)
+    assert r.status in {"ok", "error"}
+    assert accepted < 10 * 1024 * 1024
 
 
 async def test_introspection_finds_no_host_object_or_secret(rt: Runtime, host: Host) -> None:
