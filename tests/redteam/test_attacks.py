@@ -464,6 +464,7 @@ async def test_raw_garbage_on_the_channel_is_a_crash_not_a_host_failure(
     r = await rt.attack("channel_garbage", {"mode": mode})
     assert r.status == "crashed"
     assert r.result is None
+    assert "frame" in (r.error or "")  # the host named the broken frame, it did not just die
 
 
 async def test_half_written_frame_blocks_nobody_else(rt: Runtime) -> None:
