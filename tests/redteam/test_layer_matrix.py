@@ -143,6 +143,14 @@ async def run_fork(t: Trial) -> None:
     await _attack(t, "fork_child", {"marker": str(marker)})
 
 
+async def run_fork_bomb(t: Trial) -> None:
+    await _attack(t, "fork_bomb", {"count": 100, "hold": 2.0})
+
+
+async def forked_all(t: Trial) -> bool:
+    return t.status == "ok" and _got(t) == {"forked": 100}
+
+
 async def run_exec(t: Trial) -> None:
     marker = await _scratch_marker(t, "exec_os_system")
     await _attack(t, "exec_os_system", {"marker": str(marker)})
@@ -238,6 +246,8 @@ ROWS: dict[str, Row] = {
                       lambda h: {"abstract_name": h.abstract_name}),
         listener_hit, mechanics=frozenset({"uid"})),
     "fork": Row("fork_child", frozenset({"seccomp"}), run_fork, marker_exists),
+    "fork 100 live processes": Row(
+        "fork_bomb", frozenset({"seccomp", "cgroup"}), run_fork_bomb, forked_all),
     "exec via os.system": Row(
         "exec_os_system", frozenset({"seccomp", "landlock"}), run_exec, marker_exists),
     "signal another process": Row(
