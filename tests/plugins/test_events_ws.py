@@ -10,6 +10,7 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from proofpix_plugins.accounts.tokens import AccessTokens
 from proofpix_plugins.config import Settings
 from proofpix_plugins.plugins.event_hub import LocalEventHub
-from tests.fixtures.app import TestUser, build_test_settings, create_test_user
+from tests.fixtures.app import StartApp, TestUser, build_test_settings, create_test_user
 from tests.plugins.builders import build_ppx
 from tests.plugins.builders import manifest as mk
 
@@ -49,15 +50,15 @@ def platform_settings(sqlite_db_url: str, data_dir: Path) -> Settings:
     return build_test_settings(sqlite_db_url, data_dir / "data", plugin_metrics_flush_seconds=3600)
 
 
-@pytest.fixture
-async def server(platform: FastAPI) -> AsyncIterator[str]:
-    """``host:port`` of uvicorn serving the running app on a free port of 127.0.0.1."""
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """``host:port`` of uvicorn serving the running ``app`` on a free port of 127.0.0.1."""
     # IPPROTO_TCP explicitly: asyncio turns Nagle off only for sockets that say TCP (with it on,
     # every response would wait ~40 ms for a delayed ACK).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     host, port = sock.getsockname()
-    config = uvicorn.Config(platform, lifespan="off", log_level="warning", log_config=None,
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", log_config=None,
                             timeout_graceful_shutdown=5)
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve(sockets=[sock]))
@@ -73,6 +74,12 @@ async def server(platform: FastAPI) -> AsyncIterator[str]:
         srv.should_exit = True
         await asyncio.wait_for(task, WAIT)
         sock.close()
+
+
+@pytest.fixture
+async def server(platform: FastAPI) -> AsyncIterator[str]:
+    async with serving(platform) as address:
+        yield address
 
 
 def ws_url(server: str, token: str | None) -> str:
@@ -253,3 +260,26 @@ async def _no_listeners_left(app: FastAPI, user: TestUser) -> None:
     hub: LocalEventHub = app.state.event_hub
     await until(lambda: hub.subscriber_count(str(user.principal.org_id)) == 0,
                 "no listener left")
+
+
+async def test_with_redis_an_install_through_one_app_reaches_a_socket_on_another(
+    sqlite_db_url: str, data_dir: Path, redis_url: str, start_app: StartApp, ppx_dir: Path
+) -> None:
+    first = build_test_settings(sqlite_db_url, data_dir / "one", redis_url=redis_url,
+                                plugin_metrics_flush_seconds=3600)
+    # Another API process: its own data dir and workers; the same database, secret and Redis.
+    second = first.model_copy(update={"data_dir": data_dir / "two"})
+    async with start_app(first, platform=True) as app_one, \
+            start_app(second, platform=True) as app_two, \
+            serving(app_one) as one, serving(app_two) as two:
+        admin = await create_test_user(app_one, tier="enterprise", role="admin")
+        async with connect(ws_url(two, admin.access_token)) as ws:
+            await subscribed(app_two, admin)
+            await install_and_load(one, admin, ping_ppx(ppx_dir, "acme.across"), "acme.across")
+            got = [await next_event(ws), await next_event(ws)]
+            assert [(e["type"], e["pluginId"]) for e in got] == [
+                ("installed", "acme.across"), ("loaded", "acme.across")]
+            # Exactly once: a marker published after them is the very next message.
+            marker = {"type": "custom", "pluginId": "acme.across", "details": {"marker": True}}
+            await app_one.state.event_hub.publish(str(admin.principal.org_id), marker)
+            assert await next_event(ws) == marker
