@@ -1,13 +1,33 @@
-"""Structured JSON logs; the request id and route ride along via structlog's contextvars."""
+"""Structured JSON logs; the request id and route ride along via structlog's contextvars.
+
+Logs go to standard output (twelve-factor). Both structlog and the stdlib handler look up
+``sys.stdout`` when they write rather than when they are configured, so a replaced stream (a
+test's capture, a daemon's redirect) is honoured.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
 from proofpix_plugins.config import Settings
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler bound to whatever ``sys.stdout`` is at emit time."""
+
+    _proofpix = True
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        """Ignore ``StreamHandler.__init__``'s assignment: the stream is looked up per write."""
 
 
 def configure_logging(settings: Settings) -> None:
@@ -24,16 +44,13 @@ def configure_logging(settings: Settings) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     structlog.configure(
-        processors=[
-            *shared,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
+        # No file: each logger picks up sys.stdout when it is created.
+        logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StdoutHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -42,8 +59,19 @@ def configure_logging(settings: Settings) -> None:
     )
     root = logging.getLogger()
     # Replace only our own handler so repeated app creation (tests) does not stack handlers.
-    for old in [h for h in root.handlers if getattr(h, "_proofpix", False)]:
-        root.removeHandler(old)
-    handler._proofpix = True  # type: ignore[attr-defined]
+    _remove_our_handlers(root)
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def reset_logging() -> None:
+    """Undo :func:`configure_logging` (structlog defaults, our root handler), e.g. after a test."""
+    structlog.reset_defaults()
+    root = logging.getLogger()
+    _remove_our_handlers(root)
+    root.setLevel(logging.WARNING)  # the stdlib default
+
+
+def _remove_our_handlers(root: logging.Logger) -> None:
+    for old in [h for h in root.handlers if getattr(h, "_proofpix", False)]:
+        root.removeHandler(old)
