@@ -449,3 +449,14 @@ async def test_a_closing_pool_does_not_trip_the_circuit_breaker(world: World, ba
         assert "shutting down" in (res.error or "")
     assert bus.is_registered(org, "acme.calm")
     assert broker.events_of("acme.calm", "disabled") == []
+
+
+async def test_a_failing_metrics_sink_never_fails_the_hook_call(world: World) -> None:
+    def sink(record: CallRecord) -> None:
+        raise RuntimeError("metrics backend down")
+
+    bus, org = bus_for(world, on_metrics=sink), _org()
+    await bus.activate(spec(world, org, "acme.ok", {"photo:seen": ("echo", 50)}))
+    (res,) = (await bus.execute_hook(org, "photo:seen", {"n": 2})).results
+    assert res.status == "ok"
+    assert res.result == {"plugin": "acme.ok", "event": {"n": 2}}
