@@ -17,6 +17,7 @@ import selectors
 import signal
 import socket
 import sys
+import time
 import traceback
 
 import msgspec
@@ -77,6 +78,7 @@ def main(argv: list[str]) -> int:
 
         Image.init()  # register every format plugin now: lazy imports fail after the uid drop
     layers, details, abi, bpf = _detect_and_prepare(disabled)
+    import_policy.plan_forgetting()
     devnull = os.open(os.devnull, os.O_RDWR)
     # Objects that exist now are never collected in workers, so their pages stay shared.
     gc.collect()
@@ -157,6 +159,7 @@ def _fork(
         return -1
     if pid:
         return pid
+    forked_at = time.perf_counter()
     # Child: forget the template's event loop before anything else.
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -165,7 +168,7 @@ def _fork(
         sel.close()
     with contextlib.suppress(OSError):
         ctrl.detach()
-    worker_mod.run(fd, devnull, spawn, bpf, me)
+    worker_mod.run(fd, devnull, spawn, bpf, me, forked_at)
 
 
 def _reap(ctrl: socket.socket, children: set[int]) -> None:

@@ -192,7 +192,10 @@ def _load_plugin(boot: wire.Boot) -> dict[str, Any]:
     return handlers
 
 
-def run(fd: int, devnull: int, spawn: Spawn, bpf: bytes | None, template_pid: int) -> NoReturn:
+def run(
+    fd: int, devnull: int, spawn: Spawn, bpf: bytes | None, template_pid: int,
+    forked_at: float = 0.0,
+) -> NoReturn:
     """Entry point in the freshly forked child; never returns."""
     global _TEMPLATE_PID
     _TEMPLATE_PID = template_pid
@@ -202,15 +205,19 @@ def run(fd: int, devnull: int, spawn: Spawn, bpf: bytes | None, template_pid: in
         if os.getppid() != template_pid:
             os._exit(70)
         _isolate_fds(fd, devnull)
-        code = _serve(WorkerChannel(fd, spawn.max_frame), spawn, bpf)
+        code = _serve(WorkerChannel(fd, spawn.max_frame), spawn, bpf, forked_at)
     except BaseException:  # the child must never return into the template's loop
         code = 71
     os._exit(code)
 
 
-def _serve(channel: WorkerChannel, spawn: Spawn, bpf: bytes | None) -> int:
+def _serve(
+    channel: WorkerChannel, spawn: Spawn, bpf: bytes | None, forked_at: float = 0.0
+) -> int:
     clock = time.perf_counter()
     stages: dict[str, float] = {}
+    if forked_at:
+        stages["fork_to_serve"] = round((clock - forked_at) * 1000, 3)
 
     def lap(name: str) -> None:
         nonlocal clock
