@@ -237,6 +237,8 @@ class HookBus:
         self.on_disabled = on_disabled
         self._hook_permissions = dict(hook_permissions)
         self._specs: dict[tuple[str, str], PluginSpec] = {}
+        # org -> plugin id -> spec: a registration rebuilds only its own org's routes.
+        self._by_org: dict[str, dict[str, PluginSpec]] = {}
         # org -> hook -> entries in call order; rebuilt on (un)register, read on every call.
         self._routes: dict[str, dict[str, tuple[_Entry, ...]]] = {}
         self._failures: dict[tuple[str, str], int] = {}
@@ -277,6 +279,7 @@ class HookBus:
         self.validate(spec)
         key = spec.key
         self._specs[key] = spec
+        self._by_org.setdefault(spec.org_id, {})[spec.plugin_id] = spec
         self._failures.pop(key, None)
         self._denied_noted = {d for d in self._denied_noted if (d[0], d[1]) != key}
         self._rebuild(spec.org_id)
@@ -284,6 +287,10 @@ class HookBus:
     def unregister(self, org_id: str, plugin_id: str) -> None:
         """Stop routing hooks to a plugin; unknown plugins are ignored."""
         if self._specs.pop((org_id, plugin_id), None) is not None:
+            org = self._by_org.get(org_id, {})
+            org.pop(plugin_id, None)
+            if not org:
+                self._by_org.pop(org_id, None)
             self._failures.pop((org_id, plugin_id), None)
             self._rebuild(org_id)
 
@@ -310,9 +317,7 @@ class HookBus:
 
     def _rebuild(self, org_id: str) -> None:
         routes: dict[str, list[_Entry]] = {}
-        for (org, _), spec in self._specs.items():
-            if org != org_id:
-                continue
+        for spec in self._by_org.get(org_id, {}).values():
             for name, binding in spec.hooks.items():
                 needed = self._hook_permissions.get(name, frozenset())
                 routes.setdefault(name, []).append(
