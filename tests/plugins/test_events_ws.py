@@ -110,15 +110,10 @@ async def until(condition: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"not within {WAIT} s: {what}")
 
 
-async def subscribed(app: FastAPI, user: TestUser, count: int = 1) -> None:
-    """Wait until the server has registered ``count`` listeners for ``user``'s organization.
-
-    The handshake completes before the route subscribes; an event published in between would
-    not be seen, so tests that publish wait for the subscription first.
-    """
+def listeners(app: FastAPI, user: TestUser) -> int:
+    """How many sockets the server has subscribed to ``user``'s organization's events."""
     hub: LocalEventHub = app.state.event_hub
-    await until(lambda: hub.subscriber_count(str(user.principal.org_id)) >= count,
-                f"{count} listener(s) registered")
+    return hub.subscriber_count(str(user.principal.org_id))
 
 
 async def install_and_load(server: str, user: TestUser, ppx: Path, plugin_id: str) -> None:
@@ -144,7 +139,7 @@ async def test_install_and_load_stream_installed_then_loaded_events_to_org_membe
     assert member.principal.org_id == admin.principal.org_id
     async with connect(ws_url(server, member.access_token)) as as_member, \
             connect(ws_url(server, admin.access_token)) as as_admin:
-        await subscribed(platform, admin, count=2)
+        assert listeners(platform, admin) == 2
         await install_and_load(server, admin, ping_ppx(ppx_dir, "acme.live"), "acme.live")
         for ws in (as_member, as_admin):
             installed, loaded = await next_event(ws), await next_event(ws)
@@ -154,11 +149,21 @@ async def test_install_and_load_stream_installed_then_loaded_events_to_org_membe
             assert installed["createdAt"].endswith("Z")
 
 
+async def test_event_published_as_soon_as_the_socket_opens_is_delivered(
+    server: str, platform: FastAPI, admin: TestUser
+) -> None:
+    # The route subscribes before it completes the handshake: nothing can slip in between.
+    async with connect(ws_url(server, admin.access_token)) as ws:
+        event = {"type": "custom", "pluginId": "acme.any", "details": {"n": 0}}
+        await platform.state.event_hub.publish(str(admin.principal.org_id), event)
+        assert await next_event(ws) == event
+
+
 async def test_token_in_the_authorization_header_is_accepted(
     server: str, platform: FastAPI, admin: TestUser
 ) -> None:
     async with connect(ws_url(server, None), additional_headers=admin.headers) as ws:
-        await subscribed(platform, admin)
+        assert listeners(platform, admin) == 1
         event = {"type": "custom", "pluginId": "acme.any", "details": {"n": 1}}
         await platform.state.event_hub.publish(str(admin.principal.org_id), event)
         assert await next_event(ws) == event
@@ -213,8 +218,7 @@ async def test_member_of_another_organization_receives_none_of_its_events(
     other = await create_test_user(platform, tier="enterprise", role="admin")
     async with connect(ws_url(server, admin.access_token)) as mine, \
             connect(ws_url(server, other.access_token)) as theirs:
-        await subscribed(platform, admin)
-        await subscribed(platform, other)
+        assert listeners(platform, admin) == listeners(platform, other) == 1
         await install_and_load(server, admin, ping_ppx(ppx_dir, "acme.private"), "acme.private")
         assert (await next_event(mine))["type"] == "installed"
         assert (await next_event(mine))["type"] == "loaded"
@@ -232,7 +236,7 @@ async def test_stream_closes_with_4401_when_the_token_expires(
         now=datetime.now(UTC) - timedelta(seconds=tokens.ttl_seconds - 2),
     )
     async with connect(ws_url(server, short)) as ws:
-        await subscribed(platform, admin)
+        assert listeners(platform, admin) == 1
         code, reason = await close_code(ws)
     assert (code, "expired" in reason) == (4401, True)
     await _no_listeners_left(platform, admin)
@@ -242,7 +246,7 @@ async def test_client_that_leaves_is_unsubscribed_without_any_event(
     server: str, platform: FastAPI, admin: TestUser
 ) -> None:
     async with connect(ws_url(server, admin.access_token)):
-        await subscribed(platform, admin)
+        assert listeners(platform, admin) == 1
     await _no_listeners_left(platform, admin)
 
 
@@ -250,16 +254,14 @@ async def test_hub_shutdown_closes_the_stream_with_1001(
     server: str, platform: FastAPI, admin: TestUser
 ) -> None:
     async with connect(ws_url(server, admin.access_token)) as ws:
-        await subscribed(platform, admin)
+        assert listeners(platform, admin) == 1
         await platform.state.event_hub.close()
         code, _ = await close_code(ws)
     assert code == 1001
 
 
 async def _no_listeners_left(app: FastAPI, user: TestUser) -> None:
-    hub: LocalEventHub = app.state.event_hub
-    await until(lambda: hub.subscriber_count(str(user.principal.org_id)) == 0,
-                "no listener left")
+    await until(lambda: listeners(app, user) == 0, "no listener left")
 
 
 async def test_with_redis_an_install_through_one_app_reaches_a_socket_on_another(
@@ -274,7 +276,7 @@ async def test_with_redis_an_install_through_one_app_reaches_a_socket_on_another
             serving(app_one) as one, serving(app_two) as two:
         admin = await create_test_user(app_one, tier="enterprise", role="admin")
         async with connect(ws_url(two, admin.access_token)) as ws:
-            await subscribed(app_two, admin)
+            assert listeners(app_two, admin) == 1
             await install_and_load(one, admin, ping_ppx(ppx_dir, "acme.across"), "acme.across")
             got = [await next_event(ws), await next_event(ws)]
             assert [(e["type"], e["pluginId"]) for e in got] == [

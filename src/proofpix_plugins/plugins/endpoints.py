@@ -186,23 +186,29 @@ async def events_ws(websocket: WebSocket) -> None:
     header = websocket.headers.get("authorization", "")
     if not token and header.lower().startswith("bearer "):
         token = header[7:].strip()
-    # Accept before refusing: a close during the handshake reaches clients as a bare HTTP 403,
-    # without the code and reason that tell them to log in again.
-    await websocket.accept()
     tokens: AccessTokens = websocket.app.state.access_tokens
     try:
         claims = tokens.decode(token)
     except ProofPixError as exc:
-        await websocket.close(code=WS_UNAUTHENTICATED, reason=_ws_reason(exc.detail))
+        await _refuse(websocket, WS_UNAUTHENTICATED, exc.detail)
         return
     if claims.tier != Tier.enterprise.value:
-        await websocket.close(
-            code=WS_FORBIDDEN, reason="plugin events need an enterprise organization"
-        )
+        await _refuse(websocket, WS_FORBIDDEN, "plugin events need an enterprise organization")
         return
     hub: EventHub = websocket.app.state.event_hub
+    # Subscribe before completing the handshake: once the client sees the socket open, no event
+    # of its organization can slip past it.
     with hub.subscribe(str(claims.org_id)) as stream:
+        await websocket.accept()
         await _pump_events(websocket, stream, claims.expires_at)
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    # Accept before refusing: a close during the handshake reaches clients as a bare HTTP 403,
+    # without the code and reason that tell them to log in again. A close reason must fit in
+    # 123 bytes of UTF-8.
+    await websocket.accept()
+    await websocket.close(code=code, reason=reason.encode()[:123].decode(errors="ignore"))
 
 
 async def _pump_events(websocket: WebSocket, stream: Subscription, expires_at: datetime) -> None:
@@ -239,11 +245,6 @@ async def _pump_events(websocket: WebSocket, stream: Subscription, expires_at: d
     )
     with contextlib.suppress(RuntimeError, WebSocketDisconnect):
         await websocket.close(code=code, reason=reason)
-
-
-def _ws_reason(detail: str) -> str:
-    """A close reason must fit in 123 bytes of UTF-8."""
-    return detail.encode()[:123].decode(errors="ignore")
 
 
 @router.post("/hooks/{hook_name}", dependencies=[Depends(rate_limit("hooks"))],
