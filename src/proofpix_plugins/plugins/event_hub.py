@@ -182,6 +182,9 @@ class RedisEventHub(LocalEventHub):
                 await self._listen_once()
             except (RedisError, OSError) as exc:
                 log.warning("event_hub.redis_lost", error=f"{type(exc).__name__}: {exc}")
+            except Exception:
+                # Never die silently: a dead listener would mean every node goes deaf.
+                log.exception("event_hub.listener_failed")
             # A connection that worked resets the backoff; one that never came up grows it.
             if self._subscribed:
                 delay = _RETRY_FIRST
