@@ -141,12 +141,22 @@ async def test_install_and_load_stream_installed_then_loaded_events_to_org_membe
             connect(ws_url(server, admin.access_token)) as as_admin:
         assert listeners(platform, admin) == 2
         await install_and_load(server, admin, ping_ppx(ppx_dir, "acme.live"), "acme.live")
+        streamed = []
         for ws in (as_member, as_admin):
             installed, loaded = await next_event(ws), await next_event(ws)
             assert (installed["type"], installed["pluginId"]) == ("installed", "acme.live")
             assert (loaded["type"], loaded["pluginId"]) == ("loaded", "acme.live")
             assert installed["actorUserId"] == str(admin.principal.user_id)
-            assert installed["createdAt"].endswith("Z")
+            streamed.append([installed, loaded])
+    assert streamed[0] == streamed[1]
+    # What streams live is what was stored: the same rows the events API pages through.
+    async with httpx.AsyncClient(base_url=f"http://{server}") as http:
+        r = await http.get("/api/plugins/acme.live/events", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    stored = {e["id"]: e for e in r.json()["items"]}
+    for event in streamed[0]:
+        assert stored[event["id"]]["type"] == event["type"]
+        assert stored[event["id"]]["details"] == event["details"]
 
 
 async def test_event_published_as_soon_as_the_socket_opens_is_delivered(
