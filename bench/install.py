@@ -1,6 +1,7 @@
 """Install latency of a ~100 KB plugin through the API, scan included (SPEC §11: p50 ≤ 150 ms).
 
     .venv/bin/python bench/install.py [-n 50] [--warmup 3] [--size-kb 100] [--transport http]
+                                      [--check]
 
 Starts the real app in this process (``create_app(platform=True)``, SQLite and a data dir in a
 fresh temporary directory) behind uvicorn on 127.0.0.1 (``--transport asgi``: httpx's
@@ -10,9 +11,13 @@ realistic, finding-free Python plus one photo asset, as authors ship them. Each 
 from the client: request sent → ``201`` received. Baselines measured in the same run:
 
 - ``scan_package`` alone on the same packages (what the scanner costs by itself);
+- the install of a 1 KB plugin (manifest and one module: the fixed cost of an install);
 - an authenticated ``GET /api/plugins`` (what any request costs: HTTP, auth, one query).
 
-Prints one comparison table; exits 1 when the install p50 misses the goal.
+The rows are interleaved per iteration so that load from elsewhere weighs on all of them alike;
+a second table splits the scan's time by check.
+
+Prints one comparison table (with ``--check``, exits 1 when the install p50 misses the goal).
 """
 
 from __future__ import annotations
@@ -390,7 +395,7 @@ async def run(args: argparse.Namespace) -> int:
     met = base <= GOAL_P50_MS
     print(f"\ngoal: install p50 <= {GOAL_P50_MS:.0f} ms -> {'met' if met else 'MISSED'} "
           f"({base:.1f} ms)")
-    return 0 if met else 1
+    return 1 if args.check and not met else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -399,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="timed installs (and baseline samples); default 50")
     parser.add_argument("--warmup", type=int, default=3, help="untimed installs first")
     parser.add_argument("--size-kb", type=int, default=100, help="package size target in KB")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when the install p50 misses the goal")
     parser.add_argument("--transport", choices=("http", "asgi"), default="http",
                         help="http: uvicorn on 127.0.0.1 (default); asgi: in-process transport")
     args = parser.parse_args(argv)
