@@ -79,9 +79,12 @@ async def test_another_plugins_tree_and_scratch_are_unreadable(rt: Runtime, host
     victim_scratch = rt.scratch("benign", OTHER_ORG) / "secret.txt"
     victim_scratch.write_text(host.canary)
     victim_scratch.chmod(0o644)
+    same_org = rt.tree(ORG, "env_dump") / "plugin" / "secret.txt"  # a neighbour in our org
+    same_org.write_text(host.canary)
+    same_org.chmod(0o644)
     r = await rt.attack(
         "read_other_plugin",
-        {"paths": [str(victim_tree), str(victim_scratch),
+        {"paths": [str(victim_tree), str(victim_scratch), str(same_org),
                    str(rt.tree(OTHER_ORG, "benign") / "plugin" / "__init__.py")]},
     )
     assert not stolen(r.result, host.canary, "bystander")
