@@ -90,3 +90,9 @@ def pid_exists(pid: int) -> bool:
 def parent_pid(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as fh:
         return int(fh.read().rsplit(")", 1)[1].split()[1])
+
+
+def template_children(pid: int) -> set[int]:
+    """Direct children of a (single-threaded) process, from /proc."""
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        return {int(c) for c in fh.read().split()}

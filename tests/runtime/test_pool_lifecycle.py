@@ -19,6 +19,7 @@ from tests.runtime.sandbox_kit import (
     parent_pid,
     pid_exists,
     plugin_tree,
+    template_children,
     traversable_dir,
 )
 
@@ -263,9 +264,11 @@ async def test_close_leaves_no_process_and_no_cgroup(base: Path, root: Path) -> 
     template = pool.template_pid
     assert template is not None
     groups = [w.group for w in pool._live.values() if w.group is not None]
+    children = template_children(template)  # the workers plus the template's spare
+    assert set(pids) < children
     await pool.close()
     assert not pid_exists(template)
-    assert [p for p in pids if pid_exists(p)] == []
+    assert [p for p in children if pid_exists(p)] == []
     assert [g.memory for g in groups if g.memory.exists()] == []
     with pytest.raises(PoolClosed):
         await pool.call(specs[0].key, "t:whoami", None, timeout_ms=1000,

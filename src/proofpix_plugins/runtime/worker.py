@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -140,18 +141,26 @@ def _rearm_parent_death() -> None:
         os._exit(70)
 
 
-def harden(spawn: Spawn, bpf: bytes | None, root: str) -> None:
+def _no_lap(name: str) -> None:
+    pass
+
+
+def harden(
+    spawn: Spawn, bpf: bytes | None, root: str, lap: Callable[[str], None] = _no_lap
+) -> None:
     """Apply every enabled layer in an order that works for root and for the uid drop."""
     off = set(spawn.disabled)
     if spawn.cgroup_procs and "cgroup" not in off:
         for procs in spawn.cgroup_procs:
             with open(procs, "w") as fh:
                 fh.write(str(os.getpid()))
+        lap("cgroup")
     ruleset = None
     if "landlock" not in off:
         # Open the rule paths while still root: the Python prefix may be 0700.
         ro = [Path(p) for p in (*spawn.read_only, root) if os.path.exists(p)]
         ruleset = landlock.prepare(ro, [Path(spawn.scratch)])
+        lap("landlock_prepare")
     os.chdir(spawn.scratch)
     ids = (spawn.uid, spawn.gid) if spawn.uid is not None and spawn.gid is not None else None
     drop = ids is not None and "uid" not in off
@@ -161,6 +170,7 @@ def harden(spawn: Spawn, bpf: bytes | None, root: str) -> None:
     if ids is not None and drop and not late_drop:
         uid.drop_to(*ids)
         _rearm_parent_death()
+        lap("uid")
     if "rlimits" not in off:
         rlimits.apply(
             rlimits.Limits(
@@ -170,12 +180,15 @@ def harden(spawn: Spawn, bpf: bytes | None, root: str) -> None:
                 file_size_mb=spawn.file_size_mb,
             )
         )
+        lap("rlimits")
     if "nnp" not in off:
         prctl.set_no_new_privs()
     if ruleset is not None:
         landlock.restrict(ruleset)
+        lap("landlock")
     if bpf is not None and "seccomp" not in off:
         seccomp.load_bpf(bpf)
+        lap("seccomp")
     if ids is not None and late_drop:
         uid.drop_to(*ids)
         _rearm_parent_death()
@@ -235,8 +248,7 @@ def _serve(
     channel.config = boot.config
     stage = "hardening"
     try:
-        harden(spawn, bpf, boot.root)
-        lap("harden")
+        harden(spawn, bpf, boot.root, lap)
         stage = "import policy"
         if "import_policy" not in spawn.disabled and boot.import_policy:
             policy = ImportPolicy(boot.permissions, boot.entry)
