@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,7 +29,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.redteam.harness import Host, Runtime, start_runtime, stolen
+from tests.redteam.harness import OTHER_ORG, Host, Runtime, start_runtime, stolen
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -98,6 +99,18 @@ async def run_read_public(t: Trial) -> None:
 
 async def run_read_secret(t: Trial) -> None:
     await _attack(t, "read_server_data", {"paths": [str(t.host.secret_file)]})
+
+
+async def run_read_neighbour(t: Trial) -> None:
+    """Another plugin's private scratch file, owned by that plugin's own uid (mode 0600)."""
+    await t.rt.assert_serving()  # the bystander of another org is up and has a scratch dir
+    scratch = t.rt.scratch("benign", OTHER_ORG)
+    owner = scratch.stat()
+    private = scratch / "private.txt"
+    private.write_text(t.host.canary)
+    os.chown(private, owner.st_uid, owner.st_gid)
+    private.chmod(0o600)
+    await _attack(t, "read_server_data", {"paths": [str(private)]})
 
 
 async def stole_canary(t: Trial) -> bool:
@@ -225,6 +238,8 @@ ROWS: dict[str, Row] = {
         "read_server_data", frozenset({"landlock"}), run_read_public, stole_canary),
     "read 0600 host secret": Row(
         "read_server_data", frozenset({"landlock", "uid"}), run_read_secret, stole_canary),
+    "read another plugin's 0600 scratch file": Row(
+        "read_server_data", frozenset({"landlock", "uid"}), run_read_neighbour, stole_canary),
     "write outside scratch": Row(
         "write_outside_scratch", frozenset({"landlock", "uid"}), run_write_closed,
         marker_exists),
