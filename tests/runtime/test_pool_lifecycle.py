@@ -39,13 +39,19 @@ def whoami(event, ctx):
     return {"pid": os.getpid(), "config": dict(ctx.config)}
 
 
+def nap(event, ctx):
+    import time
+    time.sleep(event)
+    return os.getpid()
+
+
 def grow(event, ctx):
     global BALLAST
     BALLAST = bytearray(event["mb"] * 1024 * 1024)
     BALLAST[::4096] = b"x" * len(BALLAST[::4096])
     return os.getpid()
 '''
-HOOKS = {"t:whoami": "whoami", "t:grow": "grow"}
+HOOKS = {"t:whoami": "whoami", "t:grow": "grow", "t:nap": "nap"}
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +139,26 @@ async def test_unload_kills_the_worker_and_refuses_calls(pool: WorkerPool, root:
     assert not pid_exists(pid)
     with pytest.raises(NotLoaded):
         await pool.call(spec.key, "t:whoami", None, timeout_ms=1000, info=info_for(spec, "x"))
+
+
+async def test_unload_ends_the_running_call_and_refuses_the_queued_one(
+    pool: WorkerPool, root: Path
+) -> None:
+    spec = await _loaded(pool, root, "acme.busy")
+
+    async def nap() -> Any:
+        return await pool.call(spec.key, "t:nap", 0.5, timeout_ms=3000, info=info_for(spec, "n"))
+
+    running = asyncio.create_task(nap())
+    await asyncio.sleep(0.1)
+    queued = asyncio.create_task(nap())
+    await asyncio.sleep(0.05)
+    await pool.unload(*spec.key)
+    first = await running
+    assert (first.status, first.error) == ("crashed", "unloaded")
+    with pytest.raises(NotLoaded, match="was unloaded"):
+        await queued
+    assert "acme.busy" not in [w.plugin_id for w in pool.live_workers()]
 
 
 async def test_reload_replaces_the_worker(pool: WorkerPool, root: Path) -> None:

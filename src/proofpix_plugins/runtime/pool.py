@@ -306,6 +306,8 @@ class WorkerPool:
             return _outcome("timeout", started,
                             error=f"timed out after {budget_ms} ms waiting for a busy worker")
         try:
+            if self._plugins.get(key) is not entry:  # unloaded or replaced while we queued
+                raise NotLoaded(f"{key[1]} was unloaded for {key[0]}")
             return await self._call_locked(entry, binding.handler, hook, data, info, deadline,
                                            budget_ms, started)
         finally:
