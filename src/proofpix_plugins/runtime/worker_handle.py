@@ -95,6 +95,7 @@ class WorkerHandle(asyncio.Protocol):
         self._log_bucket = _TokenBucket(log_rate)
         self._blocked = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._oom = False
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
 
@@ -229,16 +230,18 @@ class WorkerHandle(asyncio.Protocol):
         self.kill(reason)
 
     def on_exit(self, status: int) -> None:
+        # Read the OOM counter before the group goes away; the reason is built from it later.
+        if self.group is not None:
+            self._oom = cgroup.oom_killed(self.group)
+            cgroup.remove(self.group)
         if not self.exit_status.done():
             self.exit_status.set_result(status)
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1
-        if self.group is not None and not cgroup.oom_killed(self.group):
-            cgroup.remove(self.group)
 
     def oom_killed(self) -> bool:
-        return self.group is not None and cgroup.oom_killed(self.group)
+        return self._oom or (self.group is not None and cgroup.oom_killed(self.group))
 
     def release_group(self) -> None:
         if self.group is not None:
