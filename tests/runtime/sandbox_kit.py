@@ -38,10 +38,10 @@ def plugin_tree(base: Path, name: str, source: str, files: Mapping[str, str] | N
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
     for dirpath, dirnames, filenames in os.walk(root):
-        for d in dirnames:
-            Path(dirpath, d).chmod(0o755)
-        for f in filenames:
-            Path(dirpath, f).chmod(0o644)
+        for name in dirnames:
+            Path(dirpath, name).chmod(0o755)
+        for name in filenames:
+            Path(dirpath, name).chmod(0o644)
     return root
 
 
