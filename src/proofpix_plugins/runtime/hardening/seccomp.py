@@ -17,6 +17,10 @@ from proofpix_plugins.runtime.hardening._libc import prctl
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 CLONE_THREAD = 0x00010000
+#: CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET.
+CLONE_NEW_FLAGS: tuple[int, ...] = (
+    0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000,
+)
 
 #: Denied with EPERM. Grouped by what they would give an attacker.
 DENIED: tuple[str, ...] = (
@@ -58,6 +62,12 @@ def compile_bpf() -> bytes:
         "clone",
         pyseccomp.Arg(0, pyseccomp.MASKED_EQ, CLONE_THREAD, 0),
     )
+    # Threads, but never into new namespaces (matters when the uid layer is off and the
+    # worker still holds capabilities).
+    for flag in CLONE_NEW_FLAGS:
+        flt.add_rule(
+            pyseccomp.ERRNO(errno.EPERM), "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag)
+        )
     # BPF cannot inspect clone3's struct argument, so refuse it and let glibc use clone.
     flt.add_rule(pyseccomp.ERRNO(errno.ENOSYS), "clone3")
     read_fd, write_fd = os.pipe()
