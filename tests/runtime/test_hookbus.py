@@ -69,6 +69,10 @@ def call_next(event, ctx):
         return {"depth": ctx.depth, "refused": type(exc).__name__ + ": " + str(exc)}
 
 
+def nothing(event, ctx):
+    return None
+
+
 def broken(event, ctx):
     raise SystemExit(3)
 '''
@@ -254,6 +258,17 @@ async def test_waterfall_feeds_each_ok_output_forward_and_skips_failures(world: 
     assert [r.status for r in result.results] == ["ok", "error", "ok"]
     assert result.output == {"trail": ["a", "c"]}
     assert result.to_wire()["output"] == {"trail": ["a", "c"]}
+
+
+async def test_waterfall_passes_the_input_on_when_a_plugin_returns_nothing(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    await bus.activate(spec(world, org, "acme.first", {"photo:fix": ("tag", 90)},
+                            config={"tag": "a"}))
+    await bus.activate(spec(world, org, "acme.silent", {"photo:fix": ("nothing", 50)}))
+    result = await bus.execute_hook(org, "photo:fix", {"trail": []},
+                                    HookOptions(mode="waterfall"))
+    assert [r.status for r in result.results] == ["ok", "ok"]
+    assert result.output == {"trail": ["a"]}
 
 
 async def test_stop_on_error_stops_sequential_and_waterfall_runs(world: World) -> None:

@@ -85,9 +85,11 @@ class HookRecursionLimit(CapabilityError):
 class HookOptions:
     """Per-call options of SPEC §4 (``timeout``, ``mode``, ``stopOnError``).
 
-    ``stop_on_error`` stops a ``sequential`` or ``waterfall`` run at the first result that is not
-    ``ok`` (the plugins after it are not called and not listed). In ``parallel`` mode every call
-    is already in flight, so it changes nothing: all results are reported.
+    In ``waterfall`` mode each ``ok`` result is the next plugin's input; a failed plugin, or one
+    returning ``None``, passes its input through. ``stop_on_error`` stops a ``sequential`` or
+    ``waterfall`` run at the first result that is not ``ok`` (the plugins after it are not called
+    and not listed). In ``parallel`` mode every call is already in flight, so it changes nothing:
+    all results are reported.
     """
 
     timeout_ms: int | None = None
@@ -397,7 +399,9 @@ class HookBus:
                 one = await self._call_one(entry, name, current, timeout, file_id, depth, chain)
                 result.results.append(one)
                 if one.status == "ok":
-                    if options.mode == "waterfall":
+                    # A handler that returns nothing changed nothing: its input flows on, so a
+                    # forgotten ``return`` does not wipe the data for every later plugin.
+                    if options.mode == "waterfall" and one.result is not None:
                         current = one.result
                 elif options.stop_on_error:
                     break
