@@ -335,8 +335,10 @@ async def run(args: argparse.Namespace) -> int:
         per_check: dict[str, list[float]] = {}
 
         async def scan(i: int) -> None:
-            report = scan_package(twins[i], platform_version=PLATFORM_VERSION,
-                                  python_version=PYTHON_VERSION)
+            # In a thread, as the install path runs it.
+            report = await asyncio.to_thread(scan_package, twins[i],
+                                             platform_version=PLATFORM_VERSION,
+                                             python_version=PYTHON_VERSION)
             if report.rejected:
                 raise SystemExit(f"the benchmark package was rejected: {report.to_json()}")
             if i >= args.warmup:
