@@ -19,6 +19,7 @@ from proofpix_plugins.plugins.event_hub import (
     LocalEventHub,
     RedisEventHub,
     Subscription,
+    TooManySubscribers,
 )
 from tests.fixtures.app import StartApp, build_test_settings, client_for, create_test_user
 from tests.plugins.builders import build_ppx
@@ -150,6 +151,23 @@ async def test_subscriber_left_by_a_break_in_async_for_is_removed_by_its_context
         async for _event in sub:
             break
     assert hub.subscriber_count(a) == 0
+
+
+async def test_listeners_past_the_per_organization_cap_are_refused_until_one_leaves() -> None:
+    hub = LocalEventHub(max_subscribers_per_org=2)
+    a, b = org(), org()
+    first, second = hub.subscribe(a), hub.subscribe(a)
+    with pytest.raises(TooManySubscribers, match="2 live listeners"):
+        hub.subscribe(a)
+    assert hub.subscriber_count(a) == 2
+    other = hub.subscribe(b)  # the cap is per organization
+    first.close()
+    third = hub.subscribe(a)
+    await hub.publish(a, ev(1))
+    assert await next_event(second) == ev(1)
+    assert await next_event(third) == ev(1)
+    for sub in (second, third, other):
+        sub.close()
 
 
 # -- RedisEventHub (real Redis) ------------------------------------------------------------

@@ -236,6 +236,20 @@ async def test_member_of_another_organization_receives_none_of_its_events(
             await asyncio.wait_for(theirs.recv(), QUIET)
 
 
+async def test_listener_past_the_organization_cap_is_closed_with_1013(
+    server: str, platform: FastAPI, admin: TestUser
+) -> None:
+    platform.state.event_hub.max_subscribers_per_org = 1
+    async with connect(ws_url(server, admin.access_token)) as first:
+        async with connect(ws_url(server, admin.access_token)) as second:
+            code, reason = await close_code(second)
+        assert (code, "live listeners" in reason) == (1013, True)
+        event = {"type": "custom", "pluginId": "acme.any", "details": {"n": 2}}
+        await platform.state.event_hub.publish(str(admin.principal.org_id), event)
+        assert await next_event(first) == event
+    await _no_listeners_left(platform, admin)
+
+
 async def test_stream_closes_with_4401_when_the_token_expires(
     server: str, platform: FastAPI, admin: TestUser
 ) -> None:

@@ -27,7 +27,7 @@ from proofpix_plugins.kit.pagination import Page, PageParams
 from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.kit.rate_limit import rate_limit
 from proofpix_plugins.models.accounts import Tier
-from proofpix_plugins.plugins.event_hub import EventHub, Subscription
+from proofpix_plugins.plugins.event_hub import EventHub, Subscription, TooManySubscribers
 from proofpix_plugins.plugins.schemas import (
     ConfigIn,
     ConfigOut,
@@ -172,6 +172,7 @@ async def install_plugin(request: Request, principal: Admin, service: Service) -
 WS_UNAUTHENTICATED = 4401
 WS_FORBIDDEN = 4403
 WS_GOING_AWAY = 1001
+WS_TRY_AGAIN_LATER = 1013
 
 
 @router.websocket("/events/ws")
@@ -179,7 +180,8 @@ async def events_ws(websocket: WebSocket) -> None:
     """Live plugin events of the caller's organization (token in the query or a header).
 
     Refusals close with 4401 (no, invalid or expired token) or 4403 (not an enterprise
-    organization). The stream also ends with 4401 when the token expires, so a socket never
+    organization), or 1013 when the organization holds too many live listeners on this node.
+    The stream also ends with 4401 when the token expires, so a socket never
     outlives the credential that opened it, and with 1001 when the server shuts down.
     """
     token = websocket.query_params.get("access_token") or ""
@@ -198,7 +200,12 @@ async def events_ws(websocket: WebSocket) -> None:
     hub: EventHub = websocket.app.state.event_hub
     # Subscribe before completing the handshake: once the client sees the socket open, no event
     # of its organization can slip past it.
-    with hub.subscribe(str(claims.org_id)) as stream:
+    try:
+        stream = hub.subscribe(str(claims.org_id))
+    except TooManySubscribers as exc:
+        await _refuse(websocket, WS_TRY_AGAIN_LATER, str(exc))
+        return
+    with stream:
         await websocket.accept()
         await _pump_events(websocket, stream, claims.expires_at)
 

@@ -22,9 +22,15 @@ from redis.exceptions import RedisError
 log = structlog.get_logger(__name__)
 
 QUEUE_SIZE = 256
+#: Live listeners one organization may hold on one node (each costs a queue and a socket).
+MAX_SUBSCRIBERS_PER_ORG = 200
 _CHANNEL_PREFIX = "proofpix:plugin-events:"
 _RETRY_FIRST = 0.1
 _RETRY_MAX = 5.0
+
+
+class TooManySubscribers(Exception):
+    """The organization already holds the most live listeners a node allows."""
 
 
 class Subscription:
@@ -95,8 +101,9 @@ class EventHub(Protocol):
 class LocalEventHub:
     """In-process delivery: each subscriber of an organization gets its own queue."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_subscribers_per_org: int = MAX_SUBSCRIBERS_PER_ORG) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        self.max_subscribers_per_org = max_subscribers_per_org
 
     async def start(self) -> None:
         return None
@@ -118,6 +125,11 @@ class LocalEventHub:
         return len(self._subscribers.get(org_id, ()))
 
     def subscribe(self, org_id: str) -> Subscription:
+        """A new listener; ``TooManySubscribers`` when the organization is at its cap."""
+        if self.subscriber_count(org_id) >= self.max_subscribers_per_org:
+            raise TooManySubscribers(
+                f"this organization already has {self.max_subscribers_per_org} live listeners"
+            )
         return Subscription(self, org_id)
 
     def _register(self, sub: Subscription) -> None:
@@ -138,8 +150,11 @@ class RedisEventHub(LocalEventHub):
     while it is away are lost, as pub/sub does not keep them (the ``plugin_events`` table does).
     """
 
-    def __init__(self, redis_url: str, *, start_timeout: float = 5.0) -> None:
-        super().__init__()
+    def __init__(
+        self, redis_url: str, *, start_timeout: float = 5.0,
+        max_subscribers_per_org: int = MAX_SUBSCRIBERS_PER_ORG,
+    ) -> None:
+        super().__init__(max_subscribers_per_org=max_subscribers_per_org)
         #: Names this hub's connections in Redis ``CLIENT LIST``, to tell the nodes apart.
         self.client_name = f"proofpix-events-{uuid.uuid4().hex[:12]}"
         self._redis = aioredis.Redis.from_url(redis_url, client_name=self.client_name)
