@@ -24,6 +24,6 @@ async def rt(host: Host) -> AsyncIterator[Runtime]:
         host,
         name="all-layers",
         max_frame_bytes=1024 * 1024,
-        http_test_allow_loopback=("127.0.0.1",),
+        http_test_allow_loopback=("127.0.0.1", "rebind.example.com"),
     ) as runtime:
         yield runtime

@@ -258,15 +258,18 @@ async def test_http_capability_resists_dns_rebinding(
 
     port = host.http.server_address[1]
     dns = RebindingResolver({
-        # Public at check time, loopback afterwards: only a second lookup would see loopback.
-        "rebind.example.com": [["93.184.216.34"], ["127.0.0.1"]],
+        # Accepted at check time, the secret server afterwards: only a second lookup would see
+        # it. 127.0.0.3 stands in for a public address (the fixture's test switch accepts it for
+        # this one name; nothing listens there), so no traffic leaves this machine.
+        "rebind.example.com": [["127.0.0.3"], ["127.0.0.1"]],
+        "rebind-late.example.com": [["127.0.0.1"]],
         "private.example.com": [["127.0.0.1"]],
         "mixed.example.com": [["93.184.216.34", "127.0.0.1"]],
         "meta.example.com": [["169.254.169.254"]],
         "mapped.example.com": [["::ffff:127.0.0.1"]],
     })
     monkeypatch.setattr(netguard.SystemResolver, "resolve", dns.resolve)
-    host.http.redirects["rebind"] = f"http://rebind.example.com:{port}/secret"
+    host.http.redirects["rebind"] = f"http://rebind-late.example.com:{port}/secret"
     urls = [
         f"http://rebind.example.com:{port}/secret",
         f"http://private.example.com:{port}/secret",
@@ -282,9 +285,9 @@ async def test_http_capability_resists_dns_rebinding(
     assert not stolen(r.result, host.canary)
     assert "/secret" not in host.http.hits
     assert "/go/rebind" in host.http.hits  # the allowed first hop was made, its redirect refused
-    # One lookup per hop (the direct request, then the redirect): never a second look at a
-    # name already checked, so the loopback answer could only come from the redirect's lookup.
-    assert dns.asked.count("rebind.example.com") == 2
+    # One lookup for the pinned name, never a second look that would have found the server.
+    assert dns.asked.count("rebind.example.com") == 1
+    assert dns.asked.count("rebind-late.example.com") == 1
     assert set(_got(r.result)) <= {urls[0]}
 
 

@@ -182,7 +182,8 @@ async def victim_killed(t: Trial) -> bool:
 
 
 async def run_memory(t: Trial) -> None:
-    await _attack(t, "memory_bomb", {"target_mb": 384}, memory_mb=64)
+    # Generous deadline: on a loaded 2-core machine touching 384 MiB can take seconds.
+    await _attack(t, "memory_bomb", {"target_mb": 384}, memory_mb=64, timeout_ms=20_000)
 
 
 async def allocated_everything(t: Trial) -> bool:

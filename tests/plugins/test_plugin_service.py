@@ -1,0 +1,84 @@
+"""``PluginService`` is the embeddable API: everything works without HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from proofpix_plugins.errors import Conflict, NotFound
+from proofpix_plugins.plugins.service import PluginService
+from proofpix_plugins.runtime.hookbus import HookOptions
+from tests.fixtures.app import TestUser
+from tests.plugins.test_plugin_api import counter_ppx, install
+
+
+async def test_service_lifecycle_without_http(platform: FastAPI, admin: TestUser,
+                                              ppx_dir: Path) -> None:
+    service: PluginService = platform.state.plugin_service
+    org = admin.principal.org_id
+    result = await service.install_plugin(org, counter_ppx(ppx_dir), actor=admin.principal.user_id)
+    assert result.plugin.status == "installed"
+    await service.load_plugin(org, "acme.counter")
+    await service.update_plugin_config(org, "acme.counter", {"greeting": "hey"})
+    out = await service.execute_hook(org, "custom:count", {}, HookOptions(mode="sequential"))
+    assert out.results[0].status == "ok"
+    assert out.results[0].result["greeting"] == "hey"
+    metrics = await service.get_plugin_metrics(org, "acme.counter")
+    assert metrics["calls"] == 1
+    events, total = await service.list_plugin_events(org, "acme.counter")
+    assert total == len(events) >= 3
+    plugins, count = await service.list_plugins(org, status="loaded")
+    assert count == 1
+    assert plugins[0].id == "acme.counter"
+    await service.uninstall_plugin(org, "acme.counter")
+    with pytest.raises(NotFound):
+        await service.get_plugin(org, "acme.counter")
+
+
+async def test_only_legal_state_transitions(
+    api: httpx.AsyncClient, admin: TestUser, ppx_dir: Path
+) -> None:
+    assert (await install(api, admin, counter_ppx(ppx_dir))).status_code == 201
+    r = await api.post("/api/plugins/acme.counter/unload", headers=admin.headers)
+    assert r.status_code == 409
+    assert r.json()["errors"][0]["rule"] == "transition"
+    assert (await api.post("/api/plugins/acme.counter/load", headers=admin.headers)
+            ).status_code == 200
+    assert (await api.post("/api/plugins/acme.counter/load", headers=admin.headers)
+            ).status_code == 409
+    assert (await api.post("/api/plugins/acme.counter/unload", headers=admin.headers)
+            ).status_code == 200
+    assert (await api.post("/api/plugins/acme.counter/unload", headers=admin.headers)
+            ).status_code == 409
+
+
+async def test_bad_query_and_path_input_is_a_clear_error(
+    api: httpx.AsyncClient, admin: TestUser, platform: FastAPI
+) -> None:
+    r = await api.get("/api/plugins?limit=1000", headers=admin.headers)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"].endswith("limit")
+    r = await api.get("/api/plugins?page=0", headers=admin.headers)
+    assert r.status_code == 422
+    r = await api.get("/api/plugins/acme.counter/metrics?minutes=0", headers=admin.headers)
+    assert r.status_code == 422
+    r = await api.post("/api/plugins/hooks/NOT A HOOK", headers=admin.headers, json={})
+    assert r.status_code == 422
+    r = await api.post("/api/plugins/hooks/custom:x", headers=admin.headers,
+                       json={"data": {}, "options": {"timeout": 999999}})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "options.timeout"
+    r = await api.post("/api/plugins/hooks/custom:x", headers=admin.headers,
+                       json={"data": {}, "bogus": 1})
+    assert r.status_code == 422
+    r = await api.post("/api/plugins/install", headers=admin.headers,
+                       json={"source": "marketplace", "pluginId": "acme.nothing"})
+    assert r.status_code == 404
+    r = await api.post("/api/plugins/install", headers=admin.headers, content=b"raw",
+                       )
+    assert r.status_code == 415
+    with pytest.raises(Conflict):
+        raise Conflict("sanity: Conflict is importable for embedders")
