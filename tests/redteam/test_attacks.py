@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 import pytest
 
+from proofpix_plugins.runtime.capabilities import MAX_EMIT_BYTES_PER_CALL, MAX_EMITS_PER_CALL
 from tests.redteam.harness import (
     HOST_SECRET_ENV,
     ORG,
@@ -573,18 +574,15 @@ async def test_storage_flood_stops_at_the_quota(rt: Runtime) -> None:
     assert len(rt.broker.storage[(ORG, me)]) < 3000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: events.emit has no host-side rate or volume limit yet; one call can push "
-    "30 MB of events into the broker (a DoS on the events table and WebSocket listeners)",
-)
 async def test_event_flood_is_capped_per_call(rt: Runtime) -> None:
     me = plugin_id("emit_flood")
     r = await rt.attack("emit_flood", {"count": 3000, "bytes": 10_000},
                         permissions=frozenset({"events"}), timeout_ms=20_000)
     accepted = sum(len(orjson.dumps(e.data)) for e in rt.broker.emitted if e.plugin_id == me)
     assert r.status in {"ok", "error"}
-    assert accepted < 10 * 1024 * 1024
+    emitted = [e for e in rt.broker.emitted if e.plugin_id == me]
+    assert len(emitted) <= MAX_EMITS_PER_CALL
+    assert accepted <= MAX_EMIT_BYTES_PER_CALL
 
 
 async def test_introspection_finds_no_host_object_or_secret(rt: Runtime, host: Host) -> None:

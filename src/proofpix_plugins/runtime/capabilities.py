@@ -122,12 +122,20 @@ CAPABILITIES: dict[str, _Cap] = {
 }
 
 
+#: Custom events one call may emit: a plugin must not flood the events table or live listeners.
+MAX_EMITS_PER_CALL = 100
+MAX_EMIT_BYTES = 16 * 1024
+MAX_EMIT_BYTES_PER_CALL = 256 * 1024
+
+
 @dataclass
 class CallCounters:
-    """Per-call resource use reported in the CallOutcome."""
+    """Per-call resource use reported in the CallOutcome, and the per-call event budget."""
 
     http_calls: int = 0
     storage_bytes: int = 0
+    events_emitted: int = 0
+    event_bytes: int = 0
 
 
 class CapabilityHost:
@@ -232,6 +240,18 @@ class CapabilityHost:
             case "crypto.random_bytes":
                 return os.urandom(args.n)
             case "events.emit":
+                size = len(_require_json(args.data, "events.emit data"))
+                if size > MAX_EMIT_BYTES:
+                    raise CapabilityError(f"events.emit: data larger than {MAX_EMIT_BYTES} bytes")
+                if counters.events_emitted >= MAX_EMITS_PER_CALL or (
+                    counters.event_bytes + size > MAX_EMIT_BYTES_PER_CALL
+                ):
+                    raise CapabilityError(
+                        f"events.emit: at most {MAX_EMITS_PER_CALL} events and "
+                        f"{MAX_EMIT_BYTES_PER_CALL} bytes per call"
+                    )
+                counters.events_emitted += 1
+                counters.event_bytes += size
                 await b.emit_event(info, args.name, args.data)
                 return None
             case "events.call":

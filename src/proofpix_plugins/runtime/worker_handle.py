@@ -233,7 +233,7 @@ class WorkerHandle(asyncio.Protocol):
         # Read the OOM counter before the group goes away; the reason is built from it later.
         if self.group is not None:
             self._oom = cgroup.oom_killed(self.group)
-            cgroup.remove(self.group)
+            _remove_group_soon(self.group)
         if not self.exit_status.done():
             self.exit_status.set_result(status)
         if self.pidfd >= 0:
@@ -255,3 +255,16 @@ class WorkerHandle(asyncio.Protocol):
                 return int(fh.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
         except (OSError, ValueError, IndexError):
             return None
+
+
+def _remove_group_soon(group: cgroup.Group) -> None:
+    """rmdir on cgroupfs takes about a millisecond: keep it off the event loop when one runs.
+
+    ``remove`` ignores a group already gone, so ``release_group`` at close may race it safely.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        cgroup.remove(group)
+        return
+    loop.run_in_executor(None, cgroup.remove, group)
