@@ -1,0 +1,89 @@
+"""The README walkthrough against a real `proofpix-plugins serve` process (uvicorn on uvloop):
+seed the demo org, pack an example plugin with the author CLI, install, load, upload a photo."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.plugins.builders import gps_jpeg
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "proofpix_plugins.cli.main"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(args: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_readme_walkthrough_on_a_real_server(data_dir: Path) -> None:
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PROOFPIX_")},
+        "PROOFPIX_DATA_DIR": str(data_dir / "data"),
+    }
+    _run(["db", "upgrade"], env)
+    seeded = _run(["demo", "seed"], env)
+    password = re.search(r"password \(shown once\): (\S+)", seeded)
+    assert password, seeded
+    ppx = data_dir / "exif-reader.ppx"
+    _run(["plugin", "pack", str(ROOT / "examples" / "exif-reader"), "-o", str(ppx)], env)
+
+    log = (data_dir / "serve.log").open("wb")
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/api/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("serve never answered:\n"
+                                + (data_dir / "serve.log").read_text()[-3000:])
+                time.sleep(0.1)
+        with httpx.Client(base_url=base, timeout=30) as http:
+            login = http.post("/api/auth/login", json={"email": "demo@proofpix.dev",
+                                                       "password": password.group(1)})
+            assert login.status_code == 200, login.text
+            auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            r = http.post("/api/plugins/install", headers=auth,
+                          files={"file": (ppx.name, ppx.read_bytes(), "application/zip")})
+            assert r.status_code == 201, r.text
+            r = http.post("/api/plugins/acme.exif-reader/load", headers=auth)
+            assert r.status_code == 200, r.text
+            photo = gps_jpeg(data_dir / "photo.jpg")
+            r = http.post("/api/files", headers=auth,
+                          files={"file": ("photo.jpg", photo.read_bytes(), "image/jpeg")})
+            assert r.status_code == 201, r.text
+            [result] = r.json()["pluginResults"]
+            assert result["status"] == "ok", result
+            assert result["result"]["hasGps"] is True
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
