@@ -1,16 +1,26 @@
 """bandit, run as a library on the package's Python sources (in memory, never imported).
 
-Building bandit's test set loads every plugin through stevedore and costs far more than scanning a
-small package, so it is built once per process and shared. ``# nosec`` comments are ignored: the
-plugin author does not get to silence the platform's scanner.
+Four things keep it affordable. bandit's test set (stevedore plugin loading) is built once per
+process. The tree our own checks parsed is handed to bandit instead of being parsed again. A thin
+subclass of bandit's visitor builds bandit's per-node context only for node types that a bandit
+test (or bandit's own bookkeeping) looks at: the same tests see the same contexts, while the many
+Name/Load/BinOp nodes no test inspects cost a traversal step instead of a context. A lean tester
+runs each test exactly as bandit does but skips nosec bookkeeping and score aggregation, which we
+do not use. A test compares the results with stock bandit's. Results are cached per
+(path, sha256 of the source), so re-scanning an unchanged file is free.
+
+``# nosec`` comments are ignored: the plugin author does not get to silence the platform's scanner.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import io
 import logging
 import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
@@ -22,29 +32,129 @@ from proofpix_plugins.scanning.rules import rule
 #: Tests about cryptographic *quality* (weak hashes/ciphers) are capped at medium: they concern
 #: the plugin's results, not the platform's safety, and should not block e.g. an md5 checksum.
 QUALITY_ONLY: Final = frozenset({"B303", "B304", "B305", "B324", "B311", "B413"})
+CACHE_SIZE: Final = 4096
 
 _lock = threading.Lock()
+_cache: OrderedDict[tuple[str, bytes], tuple[Finding, ...]] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class _Bandit:
+    testset: Any
+    visitor_class: Any
+    tester_class: Any
+    metrics: Any
+    meta_ast: Any
 
 
 @cache
-def _bandit() -> tuple[Any, Any]:
-    """(BanditTestSet, module bundle) built once per process."""
+def _bandit() -> _Bandit:
+    """bandit's test set and lean visitor/tester classes, built once per process."""
     # bandit logs per-file problems at ERROR; we report them as findings instead.
     logging.getLogger("bandit").setLevel(logging.CRITICAL)
-    # stevedore (under bandit) warns about its own deprecated arguments on import: not ours.
     with warnings.catch_warnings():
+        # stevedore (under bandit) warns about its own deprecated arguments on import: not ours.
         warnings.simplefilter("ignore", DeprecationWarning)
-        from bandit.core import config as b_config
-        from bandit.core import test_set as b_test_set
+        from bandit.core import config, meta_ast, metrics, node_visitor, test_set, tester
+        from bandit.core import context as b_context
+        from bandit.core.utils import namespace_path_split
 
-    conf = b_config.BanditConfig()
-    return b_test_set.BanditTestSet(conf, profile={}), conf
+        testset = test_set.BanditTestSet(config.BanditConfig(), profile={})
+    base = node_visitor.BanditNodeVisitor
+    tested = frozenset(testset.tests)
+    # Node types whose context bandit needs: tested ones and those with a visit_* method
+    # (which maintain namespaces and imports, and run the Str/Bytes tests for Constant).
+    needs_context = tested | {name[6:] for name in dir(base) if name.startswith("visit_")}
+
+    class FrugalVisitor(base):  # type: ignore[misc,valid-type]
+        def visit(self, node: ast.AST) -> None:
+            name = node.__class__.__name__
+            method = getattr(self, "visit_" + name, None)
+            if method is not None:
+                method(node)
+            elif name in tested:
+                self.tester.run_tests(self.context, name)
+
+        def update_scores(self, scores: object) -> None:
+            pass  # we report findings, not bandit's aggregate scores
+
+        def post_visit(self, node: ast.AST) -> None:
+            # bandit's version formats a debug message (hex(id(node))) for every node.
+            self.depth -= 1
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                self.namespace = namespace_path_split(self.namespace)[0]  # type: ignore[has-type]
+
+        def generic_visit(self, node: ast.AST) -> None:
+            # bandit's driver: same order, same _bandit_parent/_bandit_sibling links, but nodes
+            # no test looks at (Name, Load, BinOp, ...) skip the pre/visit/post calls entirely.
+            for field in node._fields:
+                value = getattr(node, field, None)
+                if type(value) is list:
+                    last = len(value) - 1
+                    for index, item in enumerate(value):
+                        if isinstance(item, ast.AST):
+                            sibling = value[index + 1] if index < last else None
+                            setattr(item, "_bandit_sibling", sibling)  # noqa: B010
+                            setattr(item, "_bandit_parent", node)  # noqa: B010
+                            self._step(item)
+                elif isinstance(value, ast.AST):
+                    setattr(value, "_bandit_sibling", None)  # noqa: B010
+                    setattr(value, "_bandit_parent", node)  # noqa: B010
+                    self._step(value)
+
+        def _step(self, node: ast.AST) -> None:
+            if node.__class__.__name__ not in needs_context:
+                self.generic_visit(node)
+            elif self.pre_visit(node):
+                self.visit(node)
+                self.generic_visit(node)
+                self.post_visit(node)
+
+    class LeanTester(tester.BanditTester):  # type: ignore[misc]
+        """BanditTester.run_tests without nosec bookkeeping and scores (we ignore both)."""
+
+        errors = 0
+
+        def run_tests(self, raw_context: dict[str, Any], checktype: str) -> None:
+            for test in self.testset.get_tests(checktype):
+                context = dict(raw_context)  # tests get their own copy, as in bandit
+                try:
+                    if hasattr(test, "_config"):
+                        result = test(b_context.Context(context), test._config)
+                    else:
+                        result = test(b_context.Context(context))
+                except Exception:  # bandit skips a crashing test too; we count it
+                    self.errors += 1
+                    continue
+                if result is None:
+                    continue
+                result.fname = context["filename"]
+                result.fdata = context["file_data"]
+                if result.lineno is None:
+                    result.lineno = context["lineno"]
+                if result.linerange == []:
+                    result.linerange = context["linerange"]
+                if result.col_offset == -1:
+                    result.col_offset = context["col_offset"]
+                result.end_col_offset = context.get("end_col_offset", 0)
+                result.test = test.__name__
+                if result.test_id == "":
+                    result.test_id = test._test_id
+                self.results.append(result)
+
+    return _Bandit(testset, FrugalVisitor, LeanTester, metrics, meta_ast)
 
 
 def warm_up() -> None:
     """Build bandit's test set now (e.g. at server start) instead of on the first scan."""
     with _lock:
         _bandit()
+
+
+def clear_cache() -> None:
+    """Forget cached per-file results (benchmarks measure cold scans with this)."""
+    with _lock:
+        _cache.clear()
 
 
 def severity_for(test_id: str, severity: str, confidence: str) -> Severity:
@@ -59,20 +169,29 @@ def severity_for(test_id: str, severity: str, confidence: str) -> Severity:
     return mapped
 
 
-def run_bandit(source: SourceFile) -> list[Finding]:
+def _analyse(source: SourceFile) -> list[Finding]:
     with _lock:
-        testset, _ = _bandit()
-    from bandit.core import meta_ast, metrics, node_visitor
-    stats = metrics.Metrics()
+        b = _bandit()
+    assert source.tree is not None
+    stats = b.metrics.Metrics()
     stats.begin(source.path)
-    visitor = node_visitor.BanditNodeVisitor(
-        source.path, io.BytesIO(source.raw), meta_ast.BanditMetaAst(), testset, False, {}, stats
-    )
+    fdata = io.BytesIO(source.raw)
+    visitor = b.visitor_class(source.path, fdata, b.meta_ast.BanditMetaAst(), b.testset, False,
+                              {}, stats)
+    visitor.tester = b.tester_class(b.testset, False, {}, stats)
     try:
-        visitor.process(source.raw)
+        # What BanditNodeVisitor.process does, minus parsing the source a second time.
+        visitor.generic_visit(source.tree)
+        visitor.context = {"file_data": fdata, "filename": source.path, "lineno": 0,
+                           "linerange": [0, 1], "col_offset": 0}
+        visitor.tester.run_tests(visitor.context, "File")
     except (RecursionError, MemoryError, SyntaxError, ValueError) as exc:
         return [rule("PPX-BANDIT-ERROR").finding(
             f"bandit could not analyse the file: {type(exc).__name__}", file=source.path)]
+    if visitor.tester.errors:
+        # A bandit test that crashes on this file may hide a finding: fail closed.
+        return [rule("PPX-BANDIT-ERROR").finding(
+            f"{visitor.tester.errors} bandit test(s) failed on this file", file=source.path)]
     out = []
     for issue in visitor.tester.results:
         test_id = str(issue.test_id)
@@ -85,6 +204,22 @@ def run_bandit(source: SourceFile) -> list[Finding]:
             severity=severity_for(test_id, str(issue.severity), str(issue.confidence)),
         ))
     return out
+
+
+def run_bandit(source: SourceFile) -> list[Finding]:
+    """bandit's findings for one parsed source file."""
+    key = (source.path, hashlib.sha256(source.raw).digest())
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            _cache.move_to_end(key)
+            return list(cached)
+    found = _analyse(source)
+    with _lock:
+        _cache[key] = tuple(found)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return found
 
 
 @dataclass

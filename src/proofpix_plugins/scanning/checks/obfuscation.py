@@ -104,10 +104,6 @@ def _decode_exec(source: SourceFile) -> list[Finding]:
     return out
 
 
-def _is_chr(facts: CodeFacts, node: ast.AST) -> bool:
-    return isinstance(node, ast.Call) and facts.dotted(node.func) in ("chr", "builtins.chr")
-
-
 def _int_list(node: ast.AST, minimum: int) -> bool:
     return (
         isinstance(node, ast.List | ast.Tuple)
@@ -118,27 +114,31 @@ def _int_list(node: ast.AST, minimum: int) -> bool:
 
 def _chr_chains(source: SourceFile) -> list[Finding]:
     facts = source.facts
-    out = []
-    for stmt in facts.simple_statements:
-        count = 0
-        hit = False
-        for sub in ast.walk(stmt):
-            if _is_chr(facts, sub):
-                count += 1
-            elif isinstance(sub, ast.Call):
-                name = facts.dotted(sub.func)
-                # map(chr, [...]) and bytes([...]).decode(): the same trick in other clothes.
-                mapped_chr = name == "map" and bool(sub.args) and facts.dotted(sub.args[0]) == "chr"
-                int_bytes = name in ("bytes", "bytearray") and bool(sub.args) and _int_list(
-                    sub.args[0], CHR_CHAIN_MIN
-                )
-                hit = hit or mapped_chr or int_bytes
-            elif isinstance(sub, ast.comprehension) and _int_list(sub.iter, CHR_CHAIN_MIN):
-                hit = hit or any(_is_chr(facts, n) for n in ast.walk(stmt))
-        if hit or count >= CHR_CHAIN_MIN:
-            out.append(at("PPX-OBF-CHR-CHAIN", source, stmt,
-                          "string assembled from character codes"))
-    return out
+    counts: dict[int, int] = {}
+    statements: dict[int, ast.stmt] = {}
+    hits: set[int] = set()
+    for call in facts.calls:
+        stmt = call.statement
+        if stmt is None:
+            continue
+        key = id(stmt)
+        statements[key] = stmt
+        node = call.node
+        if call.name in ("chr", "builtins.chr"):
+            counts[key] = counts.get(key, 0) + 1
+        # map(chr, [...]) and bytes([...]).decode(): the same trick in other clothes.
+        elif node.args and (
+            (call.name == "map" and facts.dotted(node.args[0]) == "chr")
+            or (call.name in ("bytes", "bytearray") and _int_list(node.args[0], CHR_CHAIN_MIN))
+        ):
+            hits.add(key)
+    for comp, stmt in facts.comprehensions:
+        if stmt is not None and _int_list(comp.iter, CHR_CHAIN_MIN) and counts.get(id(stmt)):
+            hits.add(id(stmt))
+    hits.update(key for key, n in counts.items() if n >= CHR_CHAIN_MIN)
+    return [at("PPX-OBF-CHR-CHAIN", source, statements[key],
+               "string assembled from character codes") for key in sorted(
+                   hits, key=lambda k: statements[k].lineno)]
 
 
 def _literals(source: SourceFile) -> list[Finding]:
