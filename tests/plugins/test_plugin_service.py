@@ -82,3 +82,13 @@ async def test_bad_query_and_path_input_is_a_clear_error(
     assert r.status_code == 415
     with pytest.raises(Conflict):
         raise Conflict("sanity: Conflict is importable for embedders")
+
+
+async def test_health_reports_the_sandbox_level_of_this_host(api: httpx.AsyncClient) -> None:
+    body = (await api.get("/api/health")).json()
+    sandbox = body["sandbox"]
+    # CI and development machines of this project run as root with every layer available.
+    assert sandbox["level"] == "full", sandbox
+    assert sandbox["missing"] == []
+    assert {"netns", "landlock", "seccomp", "rlimits", "uid", "nnp", "cgroup"} <= {
+        name for name, ok in sandbox["layers"].items() if ok}
