@@ -8,8 +8,10 @@ test's capture, a daemon's redirect) is honoured.
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from typing import TextIO
+from collections.abc import MutableMapping
+from typing import Any, TextIO
 
 import structlog
 
@@ -30,6 +32,27 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """Ignore ``StreamHandler.__init__``'s assignment: the stream is looked up per write."""
 
 
+# Credentials that can ride in a URL (the events WebSocket takes ?access_token=): uvicorn logs
+# request lines with their query string, so every string in a log event is scrubbed.
+_SECRET_IN_URL = re.compile(
+    r"((?:access_token|refresh_token|token|api_key|apikey|password)=)[^&\s\"']+", re.IGNORECASE
+)
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: replace credential values in URLs with ``***``."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and "=" in value:
+            event_dict[key] = _SECRET_IN_URL.sub(r"\1***", value)
+        elif isinstance(value, tuple | list) and key == "positional_args":
+            event_dict[key] = type(value)(
+                _SECRET_IN_URL.sub(r"\1***", v) if isinstance(v, str) else v for v in value
+            )
+    return event_dict
+
+
 def configure_logging(settings: Settings) -> None:
     """Configure structlog and the stdlib root logger (uvicorn, SQLAlchemy) to one format."""
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
@@ -42,6 +65,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
     ]
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
