@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from proofpix_plugins.scanning import Check, ScanReport, default_checks, scan_pa
 from proofpix_plugins.scanning.context import ScanContext
 from proofpix_plugins.scanning.findings import Finding, Severity
 from proofpix_plugins.scanning.rules import RULES, rule
-from tests.packages.builders import HANDLER_SOURCE, make_ppx
+from tests.packages.builders import HANDLER_SOURCE, Raw, make_ppx
 from tests.scanning.corpus import AWS_KEY
 
 _SARIF_LEVELS = {"none", "note", "warning", "error"}
@@ -165,3 +166,32 @@ def test_rule_lookup_knows_bandit_ids_and_rejects_unknown():
     with pytest.raises(KeyError):
         rule("PPX-NOPE")
     assert all(r.id == key for key, r in RULES.items())
+
+
+def test_scan_restores_the_garbage_collector_state(tmp_path):
+    import gc
+
+    path = make_ppx(tmp_path / "p.ppx")
+    assert gc.isenabled()
+    _scan(path)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _scan(path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("body", [
+    "x = " + "(" * 5000 + "1" + ")" * 5000 + "\n",
+    "x = " + "1 + " * 50_000 + "1\n",
+    "x = " + "[" * 3000 + "]" * 3000 + "\n",
+])
+def test_pathologically_nested_code_is_rejected_not_crashing(tmp_path, body):
+    # Stored, not deflated: such repetitive text would trip the zip-bomb ratio rule first.
+    path = make_ppx(tmp_path / "p.ppx",
+                    extra=[Raw("plugin/extra.py", body.encode(), compress=zipfile.ZIP_STORED)])
+    report = _scan(path)
+    assert report.rejected
+    assert report.rule_ids() & {"PPX-SRC-SYNTAX", "PPX-BANDIT-ERROR"}

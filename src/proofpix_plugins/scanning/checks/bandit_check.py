@@ -94,13 +94,19 @@ def _bandit() -> _Bandit:
                     for index, item in enumerate(value):
                         if isinstance(item, ast.AST):
                             sibling = value[index + 1] if index < last else None
-                            setattr(item, "_bandit_sibling", sibling)  # noqa: B010
-                            setattr(item, "_bandit_parent", node)  # noqa: B010
+                            links = item.__dict__
+                            links["_bandit_sibling"] = sibling
+                            links["_bandit_parent"] = node
                             self._step(item)
+                            # Done with this subtree: drop the links again, or every tree would
+                            # become cyclic garbage only a full GC pass frees (scans pause the GC).
+                            del links["_bandit_sibling"], links["_bandit_parent"]
                 elif isinstance(value, ast.AST):
-                    setattr(value, "_bandit_sibling", None)  # noqa: B010
-                    setattr(value, "_bandit_parent", node)  # noqa: B010
+                    links = value.__dict__
+                    links["_bandit_sibling"] = None
+                    links["_bandit_parent"] = node
                     self._step(value)
+                    del links["_bandit_sibling"], links["_bandit_parent"]
 
         def _step(self, node: ast.AST) -> None:
             if node.__class__.__name__ not in needs_context:
