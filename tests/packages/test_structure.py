@@ -78,3 +78,8 @@ def test_pth_files_and_stdlib_shadows_are_refused():
 def test_entry_named_like_stdlib_is_refused():
     rules = _rules(_m(entry="json"), {"json.py": HANDLER_SOURCE})
     assert ("json", "PPX-STRUCT-SHADOW") in rules
+
+
+def test_plain_data_directories_named_like_stdlib_are_fine():
+    names = {"plugin/__init__.py", "html/index.html", "email/template.txt"}
+    assert _rules(_m(), {"plugin/__init__.py": HANDLER_SOURCE}, names=names) == set()

@@ -64,11 +64,13 @@ def shadowing_errors(names: Collection[str], entry: str) -> list[FieldError]:
     errors = []
     tops: set[str] = {entry.split(".")[0]}
     for name in names:
-        first = name.split("/", 1)[0]
-        if "/" in name:
-            tops.add(first)
-        elif first.endswith(".py"):
-            tops.add(first[:-3])
+        parts = name.split("/")
+        # Only regular modules and packages shadow: a plain directory (say assets/ or html/) is
+        # at most a namespace portion, which never wins over a real package of the same name.
+        if len(parts) == 1 and name.endswith(".py"):
+            tops.add(name[:-3])
+        elif len(parts) == 2 and parts[1] == "__init__.py":
+            tops.add(parts[0])
         if name.endswith(".pth"):
             errors.append(FieldError(name, "is a .pth start-up file", "PPX-STRUCT-SHADOW"))
     stdlib = sys.stdlib_module_names
