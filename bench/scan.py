@@ -19,7 +19,12 @@ from pathlib import Path
 
 from proofpix_plugins.packages.archive import read_archive, write_archive
 from proofpix_plugins.scanning import default_checks, scan_package
-from proofpix_plugins.scanning.checks.bandit_check import clear_cache, warm_up
+from proofpix_plugins.scanning.checks.bandit_check import (
+    BanditCheck,
+    clear_cache,
+    shutdown_pools,
+    warm_up,
+)
 
 FUNCTION = '''
 
@@ -104,6 +109,7 @@ def main() -> int:
     parser.add_argument("--runs-large", type=int, default=8)
     args = parser.parse_args()
     no_bandit = default_checks(disabled=["bandit"])
+    pooled = [BanditCheck(workers=2) if c.id == "bandit" else c for c in default_checks()]
     started = time.perf_counter()
     warm_up()
     bandit_setup_ms = (time.perf_counter() - started) * 1000
@@ -123,8 +129,15 @@ def main() -> int:
                 clear_cache()  # every timed scan analyses every file from scratch
                 return scan_package(p, platform_version="0.1.0", python_version="3.11.7")
 
+            def cold_pooled(p: Path = ppx) -> object:
+                clear_cache()
+                return scan_package(p, platform_version="0.1.0", python_version="3.11.7",
+                                    checks=pooled)
+
+            cold_pooled()  # start the two worker processes outside the timed runs
             cases = {
                 "scan_package, all checks incl. bandit (cold)": cold,
+                "same, bandit in 2 worker processes (cold)": cold_pooled,
                 "same, re-scan of unchanged files (bandit cache)": lambda p=ppx: scan_package(
                     p, platform_version="0.1.0", python_version="3.11.7"),
                 "scan_package without bandit": lambda p=ppx: scan_package(
@@ -136,6 +149,7 @@ def main() -> int:
                 rows.append((label, f"{archive.uncompressed_size / 1e6:.2f} MB / "
                              f"{len(archive.files)} files", name, runs,
                              statistics.median(samples), percentile(samples, 0.95)))
+    shutdown_pools()
     print(f"# bench/scan.py  python {platform.python_version()}  {platform.machine()}  "
           f"bandit set-up (once per process): {bandit_setup_ms:.0f} ms")
     print("| plugin | actual | what | runs | p50 ms | p95 ms |")

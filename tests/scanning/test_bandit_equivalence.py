@@ -96,3 +96,35 @@ def test_results_are_cached_per_content():
     again = run_bandit(parse_source_file("plugin/noisy.py", NOISY.encode()))
     assert first == again
     assert len(first) >= 10
+
+
+def test_worker_processes_report_what_inline_bandit_reports(tmp_path):
+    import dataclasses
+
+    from proofpix_plugins.scanning import default_checks, scan_package
+    from proofpix_plugins.scanning.checks.bandit_check import BanditCheck, shutdown_pools
+    from tests.packages.builders import HANDLER_SOURCE, make_ppx
+
+    files = {f"plugin/mod_{i}.py": NOISY.replace("Handler", f"Handler{i}") for i in range(60)}
+    files["plugin/__init__.py"] = HANDLER_SOURCE
+    path = make_ppx(tmp_path / "big.ppx", files)
+
+    def scan(workers: int) -> list[tuple[str, str | None, int | None]]:
+        clear_cache()
+        checks = [dataclasses.replace(c, workers=workers) if isinstance(c, BanditCheck) else c
+                  for c in default_checks()]
+        report = scan_package(path, platform_version="0.1.0", python_version="3.11.7",
+                              checks=checks)
+        return [(f.rule_id, f.file, f.line) for f in report.findings]
+
+    from proofpix_plugins.scanning.checks import bandit_check
+
+    try:
+        inline = scan(0)
+        assert not bandit_check._pools
+        pooled = scan(2)
+        assert bandit_check._pools  # the worker processes really did the work
+    finally:
+        shutdown_pools()
+    assert pooled == inline
+    assert sum(r.startswith("PPX-BANDIT-") for r, _, _ in inline) >= 400

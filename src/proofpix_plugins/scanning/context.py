@@ -92,6 +92,8 @@ class ScanContext:
     #: Other text files (for the secrets check), by archive path.
     texts: dict[str, str] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
+    #: Background work checks started before the others ran (check id → handle).
+    pending: dict[str, object] = field(default_factory=dict)
 
     @property
     def parsed_sources(self) -> list[SourceFile]:

@@ -150,6 +150,16 @@ def run_checks(ctx: ScanContext, checks: Sequence[Check]) -> tuple[list[Finding]
     findings: list[Finding] = []
     runs: list[CheckRun] = []
     stop = bool(ctx.archive_errors)
+    if not stop:
+        # Checks with background work (bandit in worker processes) start it first, so it
+        # overlaps the checks that run in this thread.
+        for check in checks:
+            start = getattr(check, "start", None)
+            if check.enabled and callable(start):
+                try:
+                    start(ctx)
+                except Exception:
+                    log.exception("scanner check %s failed to start", check.id)
     for check in checks:
         if not check.enabled:
             continue

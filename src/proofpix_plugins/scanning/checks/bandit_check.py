@@ -18,14 +18,17 @@ import ast
 import hashlib
 import io
 import logging
+import multiprocessing
 import threading
 import warnings
 from collections import OrderedDict
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
 
-from proofpix_plugins.scanning.context import ScanContext, SourceFile
+from proofpix_plugins.scanning.context import ScanContext, SourceFile, parse_source_file
 from proofpix_plugins.scanning.findings import Finding, Severity
 from proofpix_plugins.scanning.rules import rule
 
@@ -33,7 +36,10 @@ from proofpix_plugins.scanning.rules import rule
 #: the plugin's results, not the platform's safety, and should not block e.g. an md5 checksum.
 QUALITY_ONLY: Final = frozenset({"B303", "B304", "B305", "B324", "B311", "B413"})
 CACHE_SIZE: Final = 4096
+#: Below this much Python, handing files to worker processes costs more than it saves.
+PARALLEL_MIN_BYTES: Final = 32 * 1024
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _cache: OrderedDict[tuple[str, bytes], tuple[Finding, ...]] = OrderedDict()
 
@@ -212,20 +218,86 @@ def _analyse(source: SourceFile) -> list[Finding]:
     return out
 
 
-def run_bandit(source: SourceFile) -> list[Finding]:
-    """bandit's findings for one parsed source file."""
-    key = (source.path, hashlib.sha256(source.raw).digest())
+def _cache_key(source: SourceFile) -> tuple[str, bytes]:
+    return (source.path, hashlib.sha256(source.raw).digest())
+
+
+def _cached(key: tuple[str, bytes]) -> list[Finding] | None:
     with _lock:
-        cached = _cache.get(key)
-        if cached is not None:
-            _cache.move_to_end(key)
-            return list(cached)
-    found = _analyse(source)
+        found = _cache.get(key)
+        if found is None:
+            return None
+        _cache.move_to_end(key)
+        return list(found)
+
+
+def _remember(key: tuple[str, bytes], found: list[Finding]) -> None:
     with _lock:
         _cache[key] = tuple(found)
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
+
+
+def run_bandit(source: SourceFile) -> list[Finding]:
+    """bandit's findings for one parsed source file."""
+    key = _cache_key(source)
+    found = _cached(key)
+    if found is None:
+        found = _analyse(source)
+        _remember(key, found)
     return found
+
+
+# --- optional parallelism ---------------------------------------------------------------------
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    with _lock:
+        pool = _pools.get(workers)
+        if pool is None:
+            # spawn: a clean interpreter that imports only the scanner, never a fork of a server
+            # that may hold sockets, threads or sandbox state.
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=warm_up)
+            _pools[workers] = pool
+        return pool
+
+
+def shutdown_pools() -> None:
+    """Stop bandit worker processes (tests, server shutdown)."""
+    with _lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def analyse_in_worker(items: list[tuple[str, bytes]]) -> list[list[Finding]]:
+    """Worker-process entry: parse (never import) and run bandit on each (path, source bytes)."""
+    out = []
+    for path, raw in items:
+        source = parse_source_file(path, raw)
+        out.append(_analyse(source) if source.tree is not None else [])
+    return out
+
+
+def _chunks(sources: list[SourceFile], n: int) -> list[list[SourceFile]]:
+    # Largest first onto the lightest chunk: balanced enough for a handful of workers.
+    chunks: list[list[SourceFile]] = [[] for _ in range(n)]
+    sizes = [0] * n
+    for source in sorted(sources, key=lambda s: -len(s.raw)):
+        i = sizes.index(min(sizes))
+        chunks[i].append(source)
+        sizes[i] += len(source.raw)
+    return [c for c in chunks if c]
+
+
+@dataclass
+class _Pending:
+    chunks: list[list[SourceFile]]
+    futures: list[Future[list[list[Finding]]]]
 
 
 @dataclass
@@ -235,8 +307,39 @@ class BanditCheck:
     enforced: bool = True
     required: bool = False
     message: str = "bandit's security checks find nothing of high severity."
+    #: With 1 or more, bandit runs in that many spawned worker processes, started before the
+    #: other checks so it overlaps them (results are identical; see the equivalence test).
+    #: 0 (default) runs inline: right for the CLI and for tests, no extra processes.
+    workers: int = 0
+
+    def start(self, ctx: ScanContext) -> None:
+        """Hand uncached sources to worker processes, if configured and worth it."""
+        if self.workers < 1:
+            return
+        todo = [s for s in ctx.parsed_sources if _cached(_cache_key(s)) is None]
+        if sum(len(s.raw) for s in todo) < PARALLEL_MIN_BYTES:
+            return
+        chunks = _chunks(todo, self.workers)
+        try:
+            pool = _pool(self.workers)
+            futures = [pool.submit(analyse_in_worker, [(s.path, s.raw) for s in chunk])
+                       for chunk in chunks]
+        except (BrokenProcessPool, OSError, RuntimeError):
+            log.warning("bandit worker pool unavailable; running inline")
+            return
+        ctx.pending[self.id] = _Pending(chunks, futures)
 
     def run(self, ctx: ScanContext) -> list[Finding]:
+        pending = ctx.pending.pop(self.id, None)
+        if isinstance(pending, _Pending):
+            for chunk, future in zip(pending.chunks, pending.futures, strict=True):
+                try:
+                    results = future.result()
+                except (BrokenProcessPool, OSError, RuntimeError):
+                    log.warning("bandit worker failed; analysing inline")
+                    continue  # run_bandit below analyses these inline
+                for source, found in zip(chunk, results, strict=True):
+                    _remember(_cache_key(source), found)
         out: list[Finding] = []
         for source in ctx.parsed_sources:
             out += run_bandit(source)
