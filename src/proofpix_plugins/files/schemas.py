@@ -6,15 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from proofpix_plugins.kit.schemas import CamelResponse
+from proofpix_plugins.plugins.schemas import PluginResultOut
 
 
-class PluginResultOut(CamelResponse):
+class FilePluginResultOut(PluginResultOut):
+    """A plugin's outcome on this file, with the hook that produced it."""
+
     hook: str
-    plugin_id: str
-    status: str
-    duration_ms: float
-    result: Any = None
-    error: str | None = None
 
 
 class FileOut(CamelResponse):
@@ -29,4 +27,4 @@ class FileOut(CamelResponse):
     exif: dict[str, Any]
     metadata: dict[str, Any]
     created_at: datetime
-    plugin_results: list[PluginResultOut]
+    plugin_results: list[FilePluginResultOut]

@@ -19,7 +19,7 @@ from proofpix_plugins.errors import NotFound
 from proofpix_plugins.files.blobstore import BlobStore
 from proofpix_plugins.files.images import inspect_image
 from proofpix_plugins.files.repository import FileRepository
-from proofpix_plugins.files.schemas import FileOut, PluginResultOut
+from proofpix_plugins.files.schemas import FileOut, FilePluginResultOut
 from proofpix_plugins.files.uploads import SpooledUpload
 from proofpix_plugins.models.files import File, FilePluginResult
 from proofpix_plugins.plugins.db_broker import FileWork
@@ -125,7 +125,7 @@ class FileService:
             width=row.width, height=row.height, exif=row.exif or {}, metadata=row.meta or {},
             created_at=row.created_at,
             plugin_results=[
-                PluginResultOut(hook=r.hook_name, plugin_id=r.plugin_id, status=r.status,
+                FilePluginResultOut(hook=r.hook_name, plugin_id=r.plugin_id, status=r.status,
                                 duration_ms=r.duration_ms, result=r.result, error=r.error)
                 for r in results
             ],
