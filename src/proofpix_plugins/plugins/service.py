@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,6 +37,7 @@ from proofpix_plugins.models.plugins import (
     PluginPermission,
     PluginStatus,
 )
+from proofpix_plugins.packages.manifest import compare_versions
 from proofpix_plugins.plugins import metrics_store
 from proofpix_plugins.plugins.config_values import (
     ConfigCipher,
@@ -293,8 +295,6 @@ class PluginService:
 
     @staticmethod
     def _check_upgrade(existing: Plugin | None, version: str) -> str | None:
-        from proofpix_plugins.packages.manifest import compare_versions
-
         if existing is None:
             return None
         order = compare_versions(version, existing.version)
@@ -393,8 +393,6 @@ class PluginService:
         current: dict[str, Any] = {}
         existing = None
         if keep_previous:
-            from sqlalchemy import select
-
             existing = (await session.execute(
                 select(PluginConfiguration).where(PluginConfiguration.plugin_row_id == row.id)
             )).scalar_one_or_none()
@@ -620,8 +618,8 @@ class PluginService:
                                  for d in dependents),
                 )
             await self.bus.deactivate(str(org), plugin_id)
-            leftover = self.bus.metrics.forget(str(org), plugin_id)
-            del leftover  # its rows go with the plugin
+            # Unflushed metrics would attach to nothing: the plugin's metric rows go with it.
+            self.bus.metrics.forget(str(org), plugin_id)
             async with self._work() as work:
                 repo = PluginRepository(work.session)
                 fresh = await self._get(repo, org, plugin_id)
