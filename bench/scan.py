@@ -137,7 +137,7 @@ def main() -> int:
             cold_pooled()  # start the two worker processes outside the timed runs
             cases = {
                 "scan_package, all checks incl. bandit (cold)": cold,
-                "same, bandit in 2 worker processes (cold)": cold_pooled,
+                "same, BanditCheck(workers=2) (cold; pools from 256 KB)": cold_pooled,
                 "same, re-scan of unchanged files (bandit cache)": lambda p=ppx: scan_package(
                     p, platform_version="0.1.0", python_version="3.11.7"),
                 "scan_package without bandit": lambda p=ppx: scan_package(

@@ -105,7 +105,8 @@ def test_worker_processes_report_what_inline_bandit_reports(tmp_path):
     from proofpix_plugins.scanning.checks.bandit_check import BanditCheck, shutdown_pools
     from tests.packages.builders import HANDLER_SOURCE, make_ppx
 
-    files = {f"plugin/mod_{i}.py": NOISY.replace("Handler", f"Handler{i}") for i in range(60)}
+    # Enough Python (over PARALLEL_MIN_BYTES) for the pool to be used.
+    files = {f"plugin/mod_{i}.py": NOISY.replace("Handler", f"Handler{i}") * 4 for i in range(90)}
     files["plugin/__init__.py"] = HANDLER_SOURCE
     path = make_ppx(tmp_path / "big.ppx", files)
 
@@ -127,4 +128,4 @@ def test_worker_processes_report_what_inline_bandit_reports(tmp_path):
     finally:
         shutdown_pools()
     assert pooled == inline
-    assert sum(r.startswith("PPX-BANDIT-") for r, _, _ in inline) >= 400
+    assert sum(r.startswith("PPX-BANDIT-") for r, _, _ in inline) >= 1000

@@ -36,8 +36,9 @@ from proofpix_plugins.scanning.rules import rule
 #: the plugin's results, not the platform's safety, and should not block e.g. an md5 checksum.
 QUALITY_ONLY: Final = frozenset({"B303", "B304", "B305", "B324", "B311", "B413"})
 CACHE_SIZE: Final = 4096
-#: Below this much Python, handing files to worker processes costs more than it saves.
-PARALLEL_MIN_BYTES: Final = 32 * 1024
+#: Below this much Python, handing files to worker processes costs more than it saves on a busy
+#: 2-core machine (measured: 100 KB was 97-155 ms pooled vs 128 ms inline; 5 MB 5.2 s vs 6.7 s).
+PARALLEL_MIN_BYTES: Final = 256 * 1024
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
