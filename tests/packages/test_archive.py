@@ -198,6 +198,7 @@ def test_write_archive_skips_caches_hidden_files_and_bytecode(tmp_path):
     src = write_tree(tmp_path / "src", {
         "plugin.json": "{}", "plugin/__init__.py": "", "plugin/__pycache__/x.pyc": b"\0",
         ".git/config": "", "plugin/.DS_Store": "", "plugin/old.pyc": b"\0",
+        "acme.x-1.0.0.ppx": b"PK", "acme.x-1.0.0.ppx.sig": "sig",
     })
     write_archive(src, tmp_path / "p.ppx")
     with zipfile.ZipFile(tmp_path / "p.ppx") as zf:

@@ -436,6 +436,7 @@ def _write_at(root_fd: int, parts: list[str], data: bytes) -> None:
         os.close(parent)
 
 
+_ARTIFACTS: Final = (".ppx", ".ppx.sig")
 _SKIP_DIRS: Final = frozenset({"__pycache__", ".git", ".hg", ".svn", ".venv", "venv", ".tox",
                                ".mypy_cache", ".ruff_cache", ".pytest_cache", "node_modules"})
 
@@ -466,7 +467,9 @@ def collect_source_files(src_dir: Path) -> list[tuple[str, Path]]:
         for name in filenames:
             path = base / name
             rel = path.relative_to(src_dir).as_posix()
-            if name.startswith(".") or name.endswith(BYTECODE_SUFFIXES):
+            # Hidden files, bytecode and package artifacts (say, the .ppx of the previous
+            # `pack` into this same directory) never belong in a package.
+            if name.startswith(".") or name.endswith(BYTECODE_SUFFIXES + _ARTIFACTS):
                 continue
             mode = path.lstat().st_mode
             if stat.S_ISLNK(mode):
