@@ -22,7 +22,9 @@ def json_logs(tmp_path: Path) -> Iterator[None]:
 def test_uvicorn_style_request_line_is_scrubbed(
     json_logs: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    logging.getLogger("uvicorn.access").info(
+    # A stdlib record shaped like uvicorn's access line (uvicorn's own logger may have been
+    # reconfigured by an in-process server in an earlier test, so a neutral name is used).
+    logging.getLogger("proofpix.tests.access").info(
         '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET",
         "/api/plugins/events/ws?access_token=eyJhbGciOi.secret.sig&x=1", "1.1", 101,
     )

@@ -120,6 +120,7 @@ def test_worker_processes_report_what_inline_bandit_reports(tmp_path):
 
     from proofpix_plugins.scanning.checks import bandit_check
 
+    shutdown_pools()  # a server started by an earlier test may have left its warm pool
     try:
         inline = scan(0)
         assert not bandit_check._pools

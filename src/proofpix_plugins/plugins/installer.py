@@ -7,7 +7,7 @@ it never imports. Its CPU-bound work runs in a thread so the event loop keeps se
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,8 @@ from proofpix_plugins.errors import FieldError, ValidationFailed
 from proofpix_plugins.packages.archive import extract_archive
 from proofpix_plugins.packages.compat import check_engines, resolve_dependencies
 from proofpix_plugins.packages.manifest import Manifest
-from proofpix_plugins.scanning import scan_package
+from proofpix_plugins.scanning import Check, default_checks, scan_package
+from proofpix_plugins.scanning.checks.bandit_check import BanditCheck
 
 
 class PackageRejected(ValidationFailed):
@@ -62,9 +63,13 @@ def _finding_errors(findings: list[dict[str, Any]]) -> tuple[FieldError, ...]:
     return tuple(out)
 
 
-async def vet_package(path: Path, platform_version: str, python_version: str) -> VettedPackage:
+async def vet_package(
+    path: Path, platform_version: str, python_version: str,
+    checks: Sequence[Check] | None = None,
+) -> VettedPackage:
     report = await asyncio.to_thread(
-        scan_package, path, platform_version=platform_version, python_version=python_version
+        scan_package, path, platform_version=platform_version, python_version=python_version,
+        checks=checks,
     )
     wire = report.to_json()
     findings = list(wire.get("findings") or [])
@@ -88,3 +93,18 @@ async def vet_package(path: Path, platform_version: str, python_version: str) ->
         report=wire,
         warnings=[f for f in findings if f.get("severity") not in ("critical", "high")],
     )
+
+
+def install_checks(bandit_workers: int, min_parallel_bytes: int) -> list[Check]:
+    """The scanner's checks as the server runs them: bandit in warm worker processes.
+
+    Results are identical to the inline run (the scanner's equivalence test); only the
+    wall-clock time of an install changes, because bandit overlaps the other checks.
+    """
+    if bandit_workers < 1:
+        return list(default_checks())
+    return [
+        BanditCheck(workers=bandit_workers, min_parallel_bytes=min_parallel_bytes)
+        if c.id == "bandit" else c
+        for c in default_checks()
+    ]

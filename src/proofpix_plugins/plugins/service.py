@@ -65,6 +65,7 @@ from proofpix_plugins.plugins.schemas import (
 from proofpix_plugins.plugins.specs import build_spec, granted, secret_keys
 from proofpix_plugins.runtime.errors import LoadError
 from proofpix_plugins.runtime.hookbus import HookBus, HookOptions, HookResult
+from proofpix_plugins.scanning import Check
 
 log = structlog.get_logger(__name__)
 
@@ -119,6 +120,7 @@ class PluginService:
         layout: PluginLayout,
         cipher: ConfigCipher,
         metrics_flush_seconds: float = 5.0,
+        scan_checks: Sequence[Check] | None = None,
     ) -> None:
         self._sf = session_factory
         self._blobs = blobs
@@ -127,6 +129,7 @@ class PluginService:
         self._layout = layout
         self._cipher = cipher
         self._flush_every = metrics_flush_seconds
+        self._scan_checks = scan_checks
         self._flush_task: asyncio.Task[None] | None = None
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         bus.on_disabled = self._on_disabled
@@ -218,7 +221,8 @@ class PluginService:
         verified: the pipeline from scan to rows is the same for every source.
         """
         org = _org(org_id)
-        vetted = await vet_package(package, PLATFORM_VERSION, _python_version())
+        vetted = await vet_package(package, PLATFORM_VERSION, _python_version(),
+                                   self._scan_checks)
         manifest = vetted.manifest
         if expected_publisher is not None and manifest.publisher != expected_publisher:
             raise ValidationFailed(

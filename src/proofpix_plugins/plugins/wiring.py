@@ -7,6 +7,7 @@ plugin service and file service hang off ``app.state`` for the endpoints.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -19,11 +20,13 @@ from proofpix_plugins.files.service import FileService
 from proofpix_plugins.plugins.config_values import ConfigCipher
 from proofpix_plugins.plugins.db_broker import DbBroker, FileWork, StorageQuota
 from proofpix_plugins.plugins.event_hub import EventHub, LocalEventHub, RedisEventHub
+from proofpix_plugins.plugins.installer import install_checks
 from proofpix_plugins.plugins.layout import DIR_MODE, PluginLayout
 from proofpix_plugins.plugins.service import PluginService
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.hookbus import HookBus
 from proofpix_plugins.runtime.pool import WorkerPool
+from proofpix_plugins.scanning.checks import bandit_check
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +77,8 @@ async def start_platform(app: FastAPI) -> None:
         layout=PluginLayout(settings.plugin_dir.resolve()),
         cipher=ConfigCipher(settings.config_key.get_secret_value()),
         metrics_flush_seconds=settings.plugin_metrics_flush_seconds,
+        scan_checks=install_checks(settings.scan_bandit_workers,
+                                   settings.scan_parallel_min_bytes),
     )
     state.blob_store = blobs
     state.event_hub = hub
@@ -82,10 +87,17 @@ async def start_platform(app: FastAPI) -> None:
     state.plugin_service = service
     state.file_service = FileService(state.session_factory, blobs, service, work)
     await service.start()
+    if settings.scan_bandit_workers > 0:
+        # Start bandit's worker processes now, not during the first install.
+        state.scan_warmup = asyncio.create_task(
+            asyncio.to_thread(bandit_check.start_pool, settings.scan_bandit_workers))
 
 
 async def stop_platform(app: FastAPI) -> None:
     state = app.state
+    warmup: asyncio.Task[None] | None = getattr(state, "scan_warmup", None)
+    if warmup is not None:
+        await asyncio.gather(warmup, return_exceptions=True)
     service: PluginService | None = getattr(state, "plugin_service", None)
     if service is not None:
         await service.close()

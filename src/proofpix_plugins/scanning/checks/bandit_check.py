@@ -266,6 +266,13 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         return pool
 
 
+def start_pool(workers: int) -> None:
+    """Spawn the worker processes and build bandit's test set in each, ahead of the first scan."""
+    pool = _pool(workers)
+    for future in [pool.submit(analyse_in_worker, []) for _ in range(workers)]:
+        future.result()
+
+
 def shutdown_pools() -> None:
     """Stop bandit worker processes (tests, server shutdown)."""
     with _lock:
@@ -312,13 +319,16 @@ class BanditCheck:
     #: other checks so it overlaps them (results are identical; see the equivalence test).
     #: 0 (default) runs inline: right for the CLI and for tests, no extra processes.
     workers: int = 0
+    #: Below this much uncached Python, pooling costs more than it saves (measured: the
+    #: benchmark's 100 KB plugin under load). A server with idle cores may lower it.
+    min_parallel_bytes: int = PARALLEL_MIN_BYTES
 
     def start(self, ctx: ScanContext) -> None:
         """Hand uncached sources to worker processes, if configured and worth it."""
         if self.workers < 1:
             return
         todo = [s for s in ctx.parsed_sources if _cached(_cache_key(s)) is None]
-        if sum(len(s.raw) for s in todo) < PARALLEL_MIN_BYTES:
+        if sum(len(s.raw) for s in todo) < self.min_parallel_bytes:
             return
         chunks = _chunks(todo, self.workers)
         try:
