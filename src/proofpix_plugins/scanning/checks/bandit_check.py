@@ -59,6 +59,9 @@ def _bandit() -> _Bandit:
     """bandit's test set and lean visitor/tester classes, built once per process."""
     # bandit logs per-file problems at ERROR; we report them as findings instead.
     logging.getLogger("bandit").setLevel(logging.CRITICAL)
+    # stevedore reports bandit's optional SARIF formatter (sarif_om, not installed) at ERROR
+    # while loading plugins; we never use bandit's formatters.
+    logging.getLogger("stevedore.extension").setLevel(logging.CRITICAL)
     with warnings.catch_warnings():
         # stevedore (under bandit) warns about its own deprecated arguments on import: not ours.
         warnings.simplefilter("ignore", DeprecationWarning)
