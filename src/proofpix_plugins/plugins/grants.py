@@ -82,10 +82,8 @@ def decide(
     prev_h = previous_hosts or frozenset()
     explicit = set(grant or ())
     perms = {p: (p in prev_p) or (p in explicit) for p in requested}
-    http_consent = "http" in explicit or ("http" in prev_p and "http" in perms)
+    # New hosts are consented to only by naming `http` in this request; known ones stay granted.
     host_map = {h: (h in prev_h) or ("http" in explicit) for h in hosts}
-    if not http_consent:
-        host_map = {h: h in prev_h for h in hosts}
     new_p = sorted(p for p in requested if p not in prev_p)
     new_h = sorted(h for h in hosts if h not in prev_h)
     removed = sorted(p for p in prev_p if p not in requested)
