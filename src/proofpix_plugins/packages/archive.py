@@ -508,9 +508,3 @@ def write_archive(src_dir: Path, out: Path) -> str:
         tmp.unlink(missing_ok=True)
         raise
     return sha256
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file's bytes: a package's identity."""
-    with path.open("rb") as fh:
-        return _hash_file(fh)[0]

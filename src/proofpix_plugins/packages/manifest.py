@@ -267,12 +267,7 @@ class Manifest(_Strict):
 
     def secret_config_keys(self) -> frozenset[str]:
         """Top-level config properties marked ``"x-secret": true``."""
-        props = (self.config_schema or {}).get("properties")
-        if not isinstance(props, dict):
-            return frozenset()
-        return frozenset(
-            k for k, v in props.items() if isinstance(v, dict) and v.get("x-secret") is True
-        )
+        return secret_keys_of(self.config_schema)
 
     def hook_handlers(self) -> dict[str, list[str]]:
         """Handler function name → hook names it serves, per the manifest."""
@@ -280,6 +275,19 @@ class Manifest(_Strict):
         for hook in self.hooks:
             out.setdefault(hook.handler, []).append(hook.name)
         return out
+
+
+def secret_keys_of(config_schema: Any) -> frozenset[str]:
+    """Top-level properties of a config schema marked ``"x-secret": true``.
+
+    Takes the raw schema so stored manifests (plain JSON) need no re-validation.
+    """
+    props = config_schema.get("properties") if isinstance(config_schema, dict) else None
+    if not isinstance(props, dict):
+        return frozenset()
+    return frozenset(
+        k for k, v in props.items() if isinstance(v, dict) and v.get("x-secret") is True
+    )
 
 
 def config_schema_problem(schema: Mapping[str, Any]) -> str | None:

@@ -18,8 +18,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from jsonschema import Draft202012Validator
 
 from proofpix_plugins.errors import FieldError, ValidationFailed
+from proofpix_plugins.runtime.spec import REDACTED
 
-REDACTED = "***"
 _PREFIX = "fernet:"
 
 

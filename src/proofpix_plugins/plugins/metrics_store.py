@@ -96,6 +96,5 @@ async def window(
     for row in rows:
         hist = _hist_of(row)
         total.merge(hist)
-        buckets.append({"bucketStart": row.bucket_start.isoformat().replace("+00:00", "Z"),
-                        **_summary(hist, [row])})
+        buckets.append({"bucketStart": row.bucket_start, **_summary(hist, [row])})
     return {"windowMinutes": minutes, **_summary(total, rows), "buckets": buckets}

@@ -167,7 +167,7 @@ class LatencyOut(CamelResponse):
 
 
 class MetricsBucketOut(CamelResponse):
-    bucket_start: str | None = None
+    bucket_start: datetime | None = None
     calls: int
     errors: int
     timeouts: int

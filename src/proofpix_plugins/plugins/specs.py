@@ -7,18 +7,13 @@ from types import MappingProxyType
 from typing import Any
 
 from proofpix_plugins.models.plugins import PermissionKind, Plugin
+from proofpix_plugins.packages.manifest import secret_keys_of
 from proofpix_plugins.plugins.config_values import ConfigCipher, unseal
 from proofpix_plugins.runtime.spec import HookBinding, PluginSpec
 
 
 def secret_keys(manifest: dict[str, Any]) -> frozenset[str]:
-    schema = manifest.get("config_schema") or {}
-    props = schema.get("properties") if isinstance(schema, dict) else None
-    if not isinstance(props, dict):
-        return frozenset()
-    return frozenset(
-        k for k, v in props.items() if isinstance(v, dict) and v.get("x-secret") is True
-    )
+    return secret_keys_of(manifest.get("config_schema"))
 
 
 def granted(row: Plugin, kind: PermissionKind) -> frozenset[str]:
