@@ -180,6 +180,10 @@ async def test_every_install_failure_leaves_nothing_behind(
                        files={"file": ("a.ppx", good.read_bytes())}, data={"metadata": "{nope"})
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "metadata"
+    r = await install(api, admin, good, {"grantPermissions": "files", "bogus": 1})
+    assert r.status_code == 422
+    assert {e["field"] for e in r.json()["errors"]} == {"metadata.grantPermissions",
+                                                      "metadata.bogus"}
     dep = build_ppx(ppx_dir, mk("acme.needs-dep", dependencies={"acme.missing": ">=1.0"}),
                     "def x(e, c):\n    return {}\n")
     r = await install(api, admin, dep)

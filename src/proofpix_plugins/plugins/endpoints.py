@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from proofpix_plugins.errors import (
 )
 from proofpix_plugins.files.uploads import spool_multipart
 from proofpix_plugins.kit.pagination import Page, PageParams
+from proofpix_plugins.kit.problem import validation_field_errors
 from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.kit.rate_limit import rate_limit
 from proofpix_plugins.models.accounts import Tier
@@ -115,10 +117,10 @@ async def _parse_install(request: Request) -> tuple[str, Any]:
 
 
 def _validation(prefix: str, exc: ValidationError) -> ValidationFailed:
+    """The request-validation rendering of kit.problem, for bodies parsed by hand here."""
     errors = tuple(
-        FieldError(".".join(filter(None, [prefix, *(str(p) for p in e["loc"])])) or prefix,
-                   e["msg"], e["type"])
-        for e in exc.errors()
+        dataclasses.replace(e, field=".".join(filter(None, [prefix, e.field])) or prefix)
+        for e in validation_field_errors(exc.errors())
     )
     return ValidationFailed("request body is invalid", errors=errors)
 
