@@ -8,16 +8,18 @@ next processor reads). Every plugin's outcome is stored with the file.
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from typing import Any
 
 import orjson
+from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.errors import NotFound
 from proofpix_plugins.files.blobstore import BlobStore
-from proofpix_plugins.files.images import inspect_image
+from proofpix_plugins.files.images import CONTENT_TYPES, inspect_image
 from proofpix_plugins.files.repository import FileRepository
 from proofpix_plugins.files.schemas import FileOut, FilePluginResultOut
 from proofpix_plugins.files.uploads import SpooledUpload
@@ -147,12 +149,6 @@ class FileService:
 
 
 def _sniff(data: bytes) -> str:
-    import io
-
-    from PIL import Image
-
-    from proofpix_plugins.files.images import CONTENT_TYPES
-
     try:
         with Image.open(io.BytesIO(data)) as img:
             return CONTENT_TYPES.get(img.format or "", "application/octet-stream")

@@ -58,8 +58,7 @@ def _finding_errors(findings: list[dict[str, Any]]) -> tuple[FieldError, ...]:
         where = f.get("file") or "(package)"
         if f.get("line"):
             where = f"{where}:{f['line']}"
-        out.append(FieldError(where, str(f.get("message", ""))[:300], str(f.get("ruleId")
-                                                                             or f.get("rule_id"))))
+        out.append(FieldError(where, str(f.get("message", ""))[:300], str(f["ruleId"])))
     return tuple(out)
 
 
