@@ -27,6 +27,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 def _run(args: list[str], env: dict[str, str]) -> str:
     done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120,
                           check=False)
@@ -35,6 +51,7 @@ def _run(args: list[str], env: dict[str, str]) -> str:
 
 
 def test_readme_walkthrough_on_a_real_server(data_dir: Path) -> None:
+    descendants: list[int] = []
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PROOFPIX_")},
@@ -79,11 +96,20 @@ def test_readme_walkthrough_on_a_real_server(data_dir: Path) -> None:
             [result] = r.json()["pluginResults"]
             assert result["status"] == "ok", result
             assert result["result"]["hasGps"] is True
+        descendants = _descendants(proc.pid)
+        assert len(descendants) >= 4  # sandbox template, its spare worker, bandit workers
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # what process managers send
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
         log.close()
+    # Nothing the server started outlives it: template, workers, bandit's scan processes.
+    deadline = time.monotonic() + 10
+    while (alive := [p for p in descendants if Path(f"/proc/{p}").exists()]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    assert alive == [], [Path(f"/proc/{p}/cmdline").read_bytes() for p in alive]

@@ -98,6 +98,8 @@ async def stop_platform(app: FastAPI) -> None:
     warmup: asyncio.Task[None] | None = getattr(state, "scan_warmup", None)
     if warmup is not None:
         await asyncio.gather(warmup, return_exceptions=True)
+        # The bandit worker processes are this server's children: none may outlive it.
+        await asyncio.to_thread(bandit_check.shutdown_pools)
     service: PluginService | None = getattr(state, "plugin_service", None)
     if service is not None:
         await service.close()
