@@ -387,7 +387,7 @@ async def _gone(pid: int, *, within: float) -> bool:
     while time.monotonic() < until:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped between lookup and read
             return True
         if state in {"Z", "X"}:
             return True
