@@ -10,7 +10,7 @@ from proofpix_plugins.scanning.context import parse_source_file
 from tests.scanning.corpus import EXAMPLE_NAMES, EXAMPLES_DIR, MALICIOUS
 
 NOISY = '''
-import subprocess, pickle, hashlib, tempfile, yaml, requests, ssl, random
+import subprocess, pickle, hashlib, tempfile, yaml, requests, ssl, random, importlib, marshal
 from xml.etree import ElementTree
 
 password = "hunter2hunter2"
@@ -22,6 +22,9 @@ class Handler:
         subprocess.Popen(cmd, shell=True)
         subprocess.call(["ls", "-l"])
         pickle.loads(data)
+        marshal.loads(data)
+        importlib.import_module("pickle")
+        __import__("marshal")
         hashlib.md5(data)
         eval(cmd)
         exec(cmd)
@@ -78,6 +81,7 @@ def _samples() -> list[tuple[str, bytes]]:
 
 def test_lean_driver_matches_stock_bandit():
     compared = 0
+    seen: set[str] = set()
     for path, raw in _samples():
         source = parse_source_file(path, raw)
         if source.tree is None:
@@ -86,7 +90,12 @@ def test_lean_driver_matches_stock_bandit():
         ours = [(t, line, col) for t, line, col, _ in _ours(path, raw)]
         assert ours == stock, path
         compared += len(stock)
+        seen.update(t for t, _, _ in stock)
     assert compared >= 20  # the comparison is not vacuous
+    # Gated or shared-context paths are exercised: trojansource (gated on bidi characters),
+    # Call tests with and without config, string, function and import tests.
+    assert {"B613", "B602", "B307", "B105", "B107", "B403", "B301", "B302",
+            "B306", "B311"} <= seen, sorted(seen)
 
 
 def test_results_are_cached_per_content():

@@ -124,23 +124,32 @@ _SIMPLE_TYPES = frozenset(_SIMPLE)
 _SCOPE_TYPES = frozenset(_SCOPES)
 
 
+#: Fields that hold only Load/Store/Del and operator nodes (a third of all nodes; no fact).
+_LEAF_FIELDS = frozenset({"ctx", "op", "ops"})
+_fields_to_walk: dict[type[ast.AST], tuple[str, ...]] = {}
+
+
 def _walk(tree: ast.Module) -> list[tuple[ast.AST, ast.stmt | None]]:
     """Breadth-first (parents first, no recursion), each node with its simple statement.
 
     Hand-inlined ``ast.iter_child_nodes`` and exact-type tests: this loop runs once per node of
-    every file scanned.
+    every file scanned. Context and operator nodes are left out.
     """
     out: list[tuple[ast.AST, ast.stmt | None]] = []
     todo: deque[tuple[ast.AST, ast.stmt | None]] = deque([(tree, None)])
     push = todo.append
     ast_type = ast.AST
+    fields_of = _fields_to_walk
     while todo:
         node, stmt = todo.popleft()
         kind = type(node)
         if kind in _STMT_TYPES:
             stmt = node if kind in _SIMPLE_TYPES else None  # type: ignore[assignment]
         out.append((node, stmt))
-        for name in node._fields:
+        fields = fields_of.get(kind)
+        if fields is None:
+            fields = fields_of[kind] = tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
+        for name in fields:
             value = getattr(node, name, None)
             if type(value) is list:
                 for item in value:

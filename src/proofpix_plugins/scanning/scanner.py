@@ -219,6 +219,10 @@ def scan_package(
     with _gc_paused():
         _load(ctx, ppx_path, limits)
         findings, runs = run_checks(ctx, checks)
+        # Free the trees while the collector is still paused: freed by reference counting, they
+        # also no longer count towards the collection that resuming it would start (which
+        # otherwise walked every node of the package once more, about 6 ms for 100 KB).
+        ctx.sources.clear()
     return ScanReport(
         sha256=ctx.archive.sha256 if ctx.archive else None,
         manifest=ctx.manifest,

@@ -1,13 +1,14 @@
 """bandit, run as a library on the package's Python sources (in memory, never imported).
 
-Four things keep it affordable. bandit's test set (stevedore plugin loading) is built once per
-process. The tree our own checks parsed is handed to bandit instead of being parsed again. A thin
-subclass of bandit's visitor builds bandit's per-node context only for node types that a bandit
+Several things keep it affordable. bandit's test set (stevedore plugin loading) is built once
+per process. The tree our own checks parsed is handed to bandit instead of being parsed again. A
+thin subclass of bandit's visitor builds bandit's per-node context only for nodes that a bandit
 test (or bandit's own bookkeeping) looks at: the same tests see the same contexts, while the many
-Name/Load/BinOp nodes no test inspects cost a traversal step instead of a context. A lean tester
-runs each test exactly as bandit does but skips nosec bookkeeping and score aggregation, which we
-do not use. A test compares the results with stock bandit's. Results are cached per
-(path, sha256 of the source), so re-scanning an unchanged file is free.
+Name/Load/BinOp nodes no test inspects cost a traversal step or nothing. A lean tester runs each
+test as bandit does but skips nosec bookkeeping and score aggregation, which we do not use. Two
+tests get a cheap exact precondition in front (trojansource, the call blacklist). A test compares
+the results with stock bandit's. Results are cached per (path, sha256 of the source), so
+re-scanning an unchanged file is free.
 
 ``# nosec`` comments are ignored: the plugin author does not get to silence the platform's scanner.
 """
@@ -15,6 +16,7 @@ do not use. A test compares the results with stock bandit's. Results are cached 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import io
 import logging
@@ -45,6 +47,10 @@ _lock = threading.Lock()
 _cache: OrderedDict[tuple[str, bytes], tuple[Finding, ...]] = OrderedDict()
 
 
+_NO_CONFIG: Final = object()
+#: Calls bandit's blacklist test resolves to the module they import.
+_IMPORT_CALLS: Final = frozenset({"importlib.import_module", "importlib.__import__"})
+
 @dataclass(frozen=True)
 class _Bandit:
     testset: Any
@@ -67,26 +73,55 @@ def _bandit() -> _Bandit:
         warnings.simplefilter("ignore", DeprecationWarning)
         from bandit.core import config, meta_ast, metrics, node_visitor, test_set, tester
         from bandit.core import context as b_context
+        from bandit.core import utils as b_utils
         from bandit.core.utils import namespace_path_split
 
         testset = test_set.BanditTestSet(config.BanditConfig(), profile={})
+    _gate_trojansource(testset)
+    _gate_call_blacklist(testset)
     base = node_visitor.BanditNodeVisitor
     tested = frozenset(testset.tests)
     # Node types whose context bandit needs: tested ones and those with a visit_* method
     # (which maintain namespaces and imports, and run the Str/Bytes tests for Constant).
-    needs_context = tested | {name[6:] for name in dir(base) if name.startswith("visit_")}
+    visitors = {name[6:]: getattr(base, name) for name in dir(base) if name.startswith("visit_")}
+    needs_context = tested | set(visitors)
+    # Decided once per node class (by name, as bandit dispatches), not once per node.
+    wanted: dict[type, bool] = {}
+    linerange = b_utils.linerange
+    # Leaves no test looks at (a third of a typical tree): their fields hold only strings or
+    # other leaves, so they have nothing to visit, and bandit's tests read the parent links of
+    # the node under test and its ancestors only, never of these.
+    inert = frozenset(t for t in _leaf_types() if t.__name__ not in needs_context)
 
     class FrugalVisitor(base):  # type: ignore[misc,valid-type]
         def visit(self, node: ast.AST) -> None:
             name = node.__class__.__name__
-            method = getattr(self, "visit_" + name, None)
+            method = visitors.get(name)
             if method is not None:
-                method(node)
+                method(self, node)
             elif name in tested:
                 self.tester.run_tests(self.context, name)
 
         def update_scores(self, scores: object) -> None:
             pass  # we report findings, not bandit's aggregate scores
+
+        def pre_visit(self, node: ast.AST) -> bool:
+            # bandit's context, key for key, without its two debug log calls per node.
+            context: dict[str, Any] = {"imports": self.imports,
+                                       "import_aliases": self.import_aliases}
+            if hasattr(node, "lineno"):
+                context["lineno"] = node.lineno
+            if hasattr(node, "col_offset"):
+                context["col_offset"] = node.col_offset
+            if hasattr(node, "end_col_offset"):
+                context["end_col_offset"] = node.end_col_offset
+            context["node"] = node
+            context["linerange"] = linerange(node)
+            context["filename"] = self.fname
+            context["file_data"] = self.fdata
+            self.context = context
+            self.depth += 1
+            return True
 
         def post_visit(self, node: ast.AST) -> None:
             # bandit's version formats a debug message (hex(id(node))) for every node.
@@ -102,16 +137,15 @@ def _bandit() -> _Bandit:
                 if type(value) is list:
                     last = len(value) - 1
                     for index, item in enumerate(value):
-                        if isinstance(item, ast.AST):
-                            sibling = value[index + 1] if index < last else None
+                        if type(item) not in inert and isinstance(item, ast.AST):
                             links = item.__dict__
-                            links["_bandit_sibling"] = sibling
+                            links["_bandit_sibling"] = value[index + 1] if index < last else None
                             links["_bandit_parent"] = node
                             self._step(item)
                             # Done with this subtree: drop the links again, or every tree would
                             # become cyclic garbage only a full GC pass frees (scans pause the GC).
                             del links["_bandit_sibling"], links["_bandit_parent"]
-                elif isinstance(value, ast.AST):
+                elif type(value) not in inert and isinstance(value, ast.AST):
                     links = value.__dict__
                     links["_bandit_sibling"] = None
                     links["_bandit_parent"] = node
@@ -119,46 +153,129 @@ def _bandit() -> _Bandit:
                     del links["_bandit_sibling"], links["_bandit_parent"]
 
         def _step(self, node: ast.AST) -> None:
-            if node.__class__.__name__ not in needs_context:
+            kind = type(node)
+            needed = wanted.get(kind)
+            if needed is None:
+                needed = wanted[kind] = kind.__name__ in needs_context
+            if not needed:
                 self.generic_visit(node)
+            elif kind is ast.Constant and not isinstance(node.value, str | bytes):  # type: ignore[attr-defined]
+                # visit_Constant tests str and bytes only; a number's context would be built
+                # and dropped unread (a Constant has no children).
+                return
             elif self.pre_visit(node):
                 self.visit(node)
                 self.generic_visit(node)
                 self.post_visit(node)
 
+    # Per node type, each test with what bandit passes it (its config, if it takes one).
+    plans = {
+        checktype: tuple((test, getattr(test, "_config", _NO_CONFIG)) for test in tests)
+        for checktype, tests in testset.tests.items()
+    }
+
     class LeanTester(tester.BanditTester):  # type: ignore[misc]
-        """BanditTester.run_tests without nosec bookkeeping and scores (we ignore both)."""
+        """BanditTester.run_tests without nosec bookkeeping and scores (we ignore both).
+
+        bandit hands every test a fresh copy of the node's context; no test writes to it
+        (checked in bandit's sources, and the equivalence test would see it), so the tests of
+        one node share one.
+        """
 
         errors = 0
 
         def run_tests(self, raw_context: dict[str, Any], checktype: str) -> None:
-            for test in self.testset.get_tests(checktype):
-                context = dict(raw_context)  # tests get their own copy, as in bandit
+            plan = plans.get(checktype)
+            if not plan:
+                return
+            context = b_context.Context(raw_context)
+            for test, config in plan:
                 try:
-                    if hasattr(test, "_config"):
-                        result = test(b_context.Context(context), test._config)
-                    else:
-                        result = test(b_context.Context(context))
+                    result = test(context) if config is _NO_CONFIG else test(context, config)
                 except Exception:  # bandit skips a crashing test too; we count it
                     self.errors += 1
                     continue
                 if result is None:
                     continue
-                result.fname = context["filename"]
-                result.fdata = context["file_data"]
+                result.fname = raw_context["filename"]
+                result.fdata = raw_context["file_data"]
                 if result.lineno is None:
-                    result.lineno = context["lineno"]
+                    result.lineno = raw_context["lineno"]
                 if result.linerange == []:
-                    result.linerange = context["linerange"]
+                    result.linerange = raw_context["linerange"]
                 if result.col_offset == -1:
-                    result.col_offset = context["col_offset"]
-                result.end_col_offset = context.get("end_col_offset", 0)
+                    result.col_offset = raw_context["col_offset"]
+                result.end_col_offset = raw_context.get("end_col_offset", 0)
                 result.test = test.__name__
                 if result.test_id == "":
                     result.test_id = test._test_id
                 self.results.append(result)
 
     return _Bandit(testset, FrugalVisitor, LeanTester, metrics, meta_ast)
+
+
+def _leaf_types() -> set[type[ast.AST]]:
+    """Node types whose fields hold only identifiers or other such leaves."""
+    out: set[type[ast.AST]] = {ast.Name, ast.alias, ast.Pass, ast.Break, ast.Continue}
+    for group in (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop):
+        out.update(group.__subclasses__())
+    return out
+
+
+def _gate_trojansource(testset: Any) -> None:
+    """Run B613 only on files holding a bidi control character: it can report nothing else.
+
+    The test scans every line for each of ten characters (about 8 of bandit's 68 ms on the
+    benchmark's small plugin); ten substring searches over the decoded file rule it out first.
+    The file is decoded as the test decodes it, so a file it would fail on fails the same way.
+    """
+    from tokenize import detect_encoding
+
+    from bandit.plugins.trojansource import BIDI_CHARACTERS
+
+    tests = testset.tests.get("File", [])
+    for index, test in enumerate(tests):
+        if test.__name__ != "trojansource":
+            continue
+
+        @functools.wraps(test)
+        def gated(context: Any, _test: Any = test) -> Any:
+            data = context.file_data
+            data.seek(0)
+            encoding, _ = detect_encoding(data.readline)
+            data.seek(0)
+            text = data.read().decode(encoding)
+            if not any(char in text for char in BIDI_CHARACTERS):
+                return None
+            return _test(context)
+
+        tests[index] = gated
+
+
+def _gate_call_blacklist(testset: Any) -> None:
+    """On Call nodes, run bandit's blacklist test only for a call it can report.
+
+    For a call, the test compares one name (the call's qualified name, or the module named by
+    ``__import__``/``importlib.import_module``) with every blacklisted qualname in turn, about a
+    hundred comparisons per call. A set lookup of the qualified name rules out the ordinary call
+    first; ``__import__`` and the importlib forms always go to the test itself.
+    """
+    tests = testset.tests.get("Call", [])
+    for index, test in enumerate(tests):
+        if test.__name__ != "blacklist":
+            continue
+        names = frozenset(qn for check in test._config.get("Call", ()) for qn in check["qualnames"])
+
+        @functools.wraps(test)
+        def gated(context: Any, config: Any, _test: Any = test, _names: Any = names) -> Any:
+            func = context.node.func
+            if not (isinstance(func, ast.Name) and func.id == "__import__"):
+                name = context.call_function_name_qual
+                if name not in _names and name not in _IMPORT_CALLS:
+                    return None
+            return _test(context, config)
+
+        tests[index] = gated
 
 
 def warm_up() -> None:
