@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,7 +100,9 @@ def module_rule(module: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=8192)
 def name_rule(name: str) -> str | None:
+    # Cached: a module refers to the same few names (ctx.storage.get, ...) over and over.
     for pattern, rule_id in NAME_RULES:
         if pattern.fullmatch(name):
             return rule_id
