@@ -75,9 +75,10 @@ class Settings(BaseSettings):
     worker_recycle_rss_mb: int = Field(default=512, ge=16)
     circuit_breaker_threshold: int = Field(default=5, ge=1)
     plugin_metrics_flush_seconds: float = Field(default=10.0, gt=0)
-    # bandit in warm worker processes, overlapping the scanner's own checks on installs.
+    # bandit in warm worker processes, overlapping the scanner's own checks, for packages with
+    # this much Python or more (below it, inline is faster: docs/performance.md).
     scan_bandit_workers: int = Field(default=2, ge=0, le=16)
-    scan_parallel_min_bytes: int = Field(default=32 * 1024, ge=0)
+    scan_parallel_min_bytes: int = Field(default=256 * 1024, ge=0)
     plugin_storage_max_keys: int = Field(default=1000, ge=1)
     plugin_storage_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Test-only: hosts the http capability may reach even on loopback. Never set in production.
