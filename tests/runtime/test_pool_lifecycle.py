@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import select
 import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -322,6 +323,23 @@ async def test_base_dir_behind_a_private_ancestor_is_refused(base: Path) -> None
     await pool.close()
 
 
+async def test_a_worker_that_died_idle_is_replaced_before_the_call_is_sent(
+    pool: WorkerPool, root: Path
+) -> None:
+    spec = await _loaded(pool, root, "acme.idle-death")
+    pid = (await _whoami(pool, spec))["pid"]
+    os.kill(pid, signal.SIGKILL)
+    # Block (without running the event loop) until the kernel says it has exited, so the
+    # pool has had no chance to see its channel close: only the pidfd check can tell.
+    pidfd = os.pidfd_open(pid)
+    try:
+        assert select.select([pidfd], [], [], 5.0)[0]
+    finally:
+        os.close(pidfd)
+    again = await _whoami(pool, spec)  # not "crashed": the call went to a fresh worker
+    assert again["pid"] != pid
+
+
 async def test_a_dead_template_is_restarted_on_the_next_call(base: Path, root: Path) -> None:
     pool = await _started(base, "phoenix")
     try:
@@ -335,9 +353,10 @@ async def test_a_dead_template_is_restarted_on_the_next_call(base: Path, root: P
                 break
             await asyncio.sleep(0.01)
         assert not pid_exists(pid)  # the worker died with its template
-        again = await _whoami(pool, spec)
+        again = await _whoami(pool, spec)  # the first call after the death already succeeds
         assert again["pid"] != pid
         assert pool.template_pid not in (None, old_template)
+        assert pid not in pool._by_pid  # the dead worker's pidfd and cgroup were released
     finally:
         await pool.close()
 

@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import sys
@@ -319,6 +320,10 @@ class WorkerPool:
     ) -> CallOutcome:
         spec = entry.spec
         w = entry.worker
+        if w is not None and not w.dead and w.exited():
+            # It died while idle (killed, its template gone) and the loop has not yet seen the
+            # channel close: this call goes to a fresh worker instead of failing unsent.
+            w.kill("exited while idle")
         if w is None or w.dead:
             try:
                 async with asyncio.timeout_at(deadline):
@@ -408,13 +413,33 @@ class WorkerPool:
     # -- spawning ---------------------------------------------------------------------------------
 
     async def _spawn(self, entry: _Plugin) -> WorkerHandle:
+        for attempt in (1, 2):
+            await self._ensure_template()
+            try:
+                return await self._spawn_once(entry)
+            except PoolClosed:
+                # The template died under this spawn (its exit noticed mid-way): a new
+                # template gets one more try; a closed pool or a second death is final.
+                if self._closed or self._template.alive or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _ensure_template(self) -> None:
+        self._template.poll()  # an exit the event loop has not delivered yet counts already
         if not self._template.alive:
             async with self._template_lock:
                 if not self._template.alive and not self._closed:
                     log.warning("sandbox template died; restarting it")
                     await self._template.close()  # reap it
+                    for pid, w in list(self._by_pid.items()):
+                        # Its workers went with it and no template will report their exits:
+                        # make sure (SIGKILL by pidfd), then release their pidfds and cgroups.
+                        w.kill("the sandbox template died")
+                        self._on_exit(pid, signal.SIGKILL)
                     self._template = TemplateClient(self._on_exit)
                     await self._start_template()
+
+    async def _spawn_once(self, entry: _Plugin) -> WorkerHandle:
         self._make_room(entry.spec.key)
         spec = entry.spec
         loop = asyncio.get_running_loop()

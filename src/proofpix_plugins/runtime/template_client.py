@@ -93,6 +93,11 @@ class TemplateClient:
             elif isinstance(msg, control.Exited):
                 self._on_exit(msg.pid, msg.status)
 
+    def poll(self) -> None:
+        """Handle what waits on the control socket now, an exit included, without the loop."""
+        if self.alive and self.sock is not None:
+            self._readable()
+
     def _lost(self) -> None:
         if not self.alive:
             return
