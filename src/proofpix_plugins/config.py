@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     worker_idle_seconds: float = Field(default=600.0, gt=0)
     worker_recycle_calls: int = Field(default=10_000, ge=1)
     worker_recycle_rss_mb: int = Field(default=512, ge=16)
+    # Each plugin's scratch dir is a capped tmpfs on root hosts (at most half its memory_mb).
+    worker_scratch_mb: int = Field(default=128, ge=1)
+    worker_scratch_inodes: int = Field(default=4096, ge=16)
     circuit_breaker_threshold: int = Field(default=5, ge=1)
     plugin_metrics_flush_seconds: float = Field(default=10.0, gt=0)
     # bandit in warm worker processes, overlapping the scanner's own checks, for packages with

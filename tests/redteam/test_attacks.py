@@ -452,7 +452,30 @@ async def test_disk_filling_stops_at_the_file_size_limit(rt: Runtime) -> None:
     r = await rt.attack("disk_fill", {"target_mb": 256})
     assert r.status == "ok"
     assert r.result["errors"] == ["errno 27"]  # EFBIG
-    assert (scratch / "fill.bin").stat().st_size <= 64 * 1024 * 1024
+    assert (scratch / "fill-0.bin").stat().st_size <= 64 * 1024 * 1024
+
+
+async def test_disk_filling_with_many_files_stops_at_the_scratch_quota(rt: Runtime) -> None:
+    await rt.load(rt.spec("disk_fill"))
+    scratch = rt.scratch("disk_fill")
+    for old in scratch.iterdir():  # what an earlier attack left
+        old.unlink()
+    r = await rt.attack("disk_fill", {"target_mb": 400, "file_mb": 32})
+    assert r.status == "ok", r.error
+    assert r.result["errors"] == ["errno 28"]  # ENOSPC: the tmpfs is full
+    used = sum(p.stat().st_size for p in scratch.iterdir())
+    assert used <= rt.pool.scratch_mb(rt.spec("disk_fill")) * 1024 * 1024 == 64 * 1024 * 1024
+    assert r.result["got"]["mb"] < 400
+
+
+async def test_inode_exhaustion_stops_at_the_scratch_quota(rt: Runtime) -> None:
+    await rt.load(rt.spec("disk_fill"))
+    for old in rt.scratch("disk_fill").iterdir():
+        old.unlink()
+    r = await rt.attack("disk_fill", {"inodes": 20_000})
+    assert r.status == "ok"
+    assert r.result["errors"] == ["errno 28"]
+    assert r.result["got"]["files"] < rt.config.scratch_inodes
 
 
 async def test_reply_over_the_frame_cap_is_refused_without_hurting_the_host(

@@ -206,6 +206,24 @@ async def filled_past_limit(t: Trial) -> bool:
     return t.status == "ok" and _got(t)["mb"] == 72
 
 
+async def run_disk_many(t: Trial) -> None:
+    # 96 MiB in 16 MiB files: each under RLIMIT_FSIZE, together over the 64 MiB scratch cap
+    # (half the attack plugins' 128 MiB memory_mb).
+    await _attack(t, "disk_fill", {"target_mb": 96, "file_mb": 16})
+
+
+async def filled_past_quota(t: Trial) -> bool:
+    return t.status == "ok" and _got(t)["mb"] == 96
+
+
+async def run_inodes(t: Trial) -> None:
+    await _attack(t, "disk_fill", {"inodes": 5000})
+
+
+async def made_every_file(t: Trial) -> bool:
+    return t.status == "ok" and _got(t)["files"] == 5000
+
+
 async def run_import(t: Trial) -> None:
     await _attack(t, "import_forbidden", {})
 
@@ -271,7 +289,12 @@ ROWS: dict[str, Row] = {
     "memory bomb": Row(
         "memory_bomb", frozenset({"rlimits", "cgroup"}), run_memory, allocated_everything),
     "fd exhaustion": Row("fd_exhaustion", frozenset({"rlimits"}), run_fds, opened_many),
-    "disk filling": Row("disk_fill", frozenset({"rlimits"}), run_disk, filled_past_limit),
+    "disk filling": Row(
+        "disk_fill", frozenset({"rlimits", "scratch_quota"}), run_disk, filled_past_limit),
+    "disk filling, many files": Row(
+        "disk_fill", frozenset({"scratch_quota"}), run_disk_many, filled_past_quota),
+    "inode exhaustion": Row(
+        "disk_fill", frozenset({"scratch_quota"}), run_inodes, made_every_file),
     "import socket/ctypes/subprocess": Row(
         "import_forbidden", frozenset({"import_policy"}), run_import, imported,
         mechanics=frozenset({"uid"})),

@@ -3,6 +3,7 @@ takes the template and every worker with it: nothing is left running."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,6 +13,11 @@ import time
 from pathlib import Path
 
 from tests.runtime.sandbox_kit import pid_exists, plugin_tree, traversable_dir
+
+from proofpix_plugins.runtime.config import RuntimeConfig
+from proofpix_plugins.runtime.hardening import scratch_fs
+from proofpix_plugins.runtime.memory_broker import MemoryBroker
+from proofpix_plugins.runtime.pool import WorkerPool
 
 HOST = '''
 import asyncio, json, sys
@@ -38,6 +44,12 @@ async def main():
 
 asyncio.run(main())
 '''
+
+
+async def _start_and_close(base: Path) -> None:
+    pool = WorkerPool(RuntimeConfig(base_dir=base), MemoryBroker())
+    await pool.start()
+    await pool.close()
 
 
 def _wait_gone(pids: list[int], seconds: float) -> list[int]:
@@ -70,6 +82,13 @@ def test_killing_the_host_leaves_no_template_or_worker() -> None:
             os.kill(host.pid, signal.SIGKILL)
             host.wait(timeout=10)
             assert _wait_gone(pids, 5.0) == []
+            # The dead host could not unmount its plugins' capped scratch dirs; the next pool
+            # on the same base dir does, before anything else.
+            scratch = base / "rt" / "scratch"
+            if os.geteuid() == 0:
+                assert len(scratch_fs.mounted_under(scratch)) == 2
+            asyncio.run(_start_and_close(base / "rt"))
+            assert scratch_fs.mounted_under(scratch) == []
         finally:
             if host.poll() is None:
                 host.kill()

@@ -40,6 +40,8 @@ def runtime_config(settings: Settings, **overrides: Any) -> RuntimeConfig:
         "idle_seconds": settings.worker_idle_seconds,
         "recycle_calls": settings.worker_recycle_calls,
         "recycle_rss_mb": settings.worker_recycle_rss_mb,
+        "scratch_mb": settings.worker_scratch_mb,
+        "scratch_inodes": settings.worker_scratch_inodes,
         "insecure_dev": settings.sandbox is SandboxMode.insecure_dev,
         "http_test_allow_loopback": tuple(settings.http_test_allow_loopback),
         "circuit_breaker_threshold": settings.circuit_breaker_threshold,

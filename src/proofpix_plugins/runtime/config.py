@@ -15,6 +15,7 @@ LAYERS: tuple[str, ...] = (
     "nnp",
     "cgroup",
     "import_policy",
+    "scratch_quota",
 )
 
 
@@ -41,6 +42,10 @@ class RuntimeConfig:
     log_rate_per_second: float = 50.0
     #: How long a worker may take to start and import its plugin.
     load_timeout_s: float = 10.0
+    #: Each plugin's scratch dir is a tmpfs of at most this many MiB (and half its memory_mb)
+    #: and inodes (root hosts): with the per-file RLIMIT_FSIZE it bounds what a plugin can fill.
+    scratch_mb: int = 128
+    scratch_inodes: int = 4096
 
     def __post_init__(self) -> None:
         unknown = set(self.disabled_layers) - set(LAYERS)
@@ -50,5 +55,7 @@ class RuntimeConfig:
             )
         if self.max_live_workers < 1:
             raise ValueError("max_live_workers: must be at least 1")
+        if self.scratch_mb < 1 or self.scratch_inodes < 16:
+            raise ValueError("scratch_mb: at least 1; scratch_inodes: at least 16")
         if self.max_frame_bytes < 1024:
             raise ValueError("max_frame_bytes: must be at least 1024")

@@ -37,7 +37,7 @@ from proofpix_plugins.runtime.broker import Broker
 from proofpix_plugins.runtime.capabilities import CapabilityHost
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.errors import LoadError, NotLoaded, PoolClosed
-from proofpix_plugins.runtime.hardening import cgroup, detect
+from proofpix_plugins.runtime.hardening import cgroup, detect, scratch_fs
 from proofpix_plugins.runtime.hardening.uid import plugin_uid
 from proofpix_plugins.runtime.import_policy import NEVER, PERMISSION_MODULES, STDLIB_ALLOWED
 from proofpix_plugins.runtime.outcome import CallOutcome, LiveWorker, SandboxReport
@@ -102,6 +102,8 @@ class WorkerPool:
         self._reaper: asyncio.Task[None] | None = None
         self._template_lock = asyncio.Lock()
         self._stray_groups: list[cgroup.Group] = []
+        #: Why scratch dirs cannot be capped tmpfs mounts here, or None when they are.
+        self._scratch_gap: str | None = "not probed"
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -112,6 +114,7 @@ class WorkerPool:
         if self._started:
             return
         self._prepare_base_dir()
+        self._scratch_gap = scratch_fs.probe(self.config.base_dir / "scratch")
         self._cgroups = cgroup.detect()
         self._read_only = _runtime_read_only_paths()
         await self._start_template()
@@ -131,6 +134,10 @@ class WorkerPool:
             details["cgroup"] = "no writable cgroup hierarchy with memory and pids controllers"
         else:
             details["cgroup"] = f"cgroup v{self._cgroups.version} at {self._cgroups.memory}"
+        layers["scratch_quota"] = self._scratch_gap is None
+        details["scratch_quota"] = self._scratch_gap or (
+            f"tmpfs per scratch dir: {self.config.scratch_mb} MiB, "
+            f"{self.config.scratch_inodes} inodes")
         if hello.preload_failed:
             details["import_policy"] = "not preloaded: " + ", ".join(hello.preload_failed[:20])
         self._host_layers = layers
@@ -144,6 +151,10 @@ class WorkerPool:
         base.mkdir(parents=True, exist_ok=True)
         scratch = base / "scratch"
         scratch.mkdir(exist_ok=True)
+        with contextlib.suppress(OSError):
+            for stale in scratch_fs.mounted_under(scratch):
+                # Left by a server that died without unmounting: nothing may use them any more.
+                scratch_fs.unmount(stale)
         if self._drops_uid():
             for d in (base, scratch):
                 d.chmod(d.stat().st_mode | 0o711)
@@ -184,6 +195,11 @@ class WorkerPool:
         for group in self._stray_groups:
             cgroup.remove(group)
         self._stray_groups.clear()
+        for entry in self._plugins.values():
+            _drop_scratch(entry.scratch)
+        with contextlib.suppress(OSError):
+            for mounted in scratch_fs.mounted_under(self.config.base_dir / "scratch"):
+                scratch_fs.unmount(mounted)
         self._live.clear()
         self._by_pid.clear()
 
@@ -228,7 +244,7 @@ class WorkerPool:
                 entry.worker = await self._spawn(entry)
             except BaseException:
                 self._plugins.pop(spec.key, None)
-                shutil.rmtree(scratch, ignore_errors=True)
+                _drop_scratch(scratch)
                 raise
 
     async def unload(self, org_id: str, plugin_id: str) -> None:
@@ -238,7 +254,7 @@ class WorkerPool:
         if entry.worker is not None:
             entry.worker.kill("unloaded")
             self._live.pop(entry.spec.key, None)
-        shutil.rmtree(entry.scratch, ignore_errors=True)
+        _drop_scratch(entry.scratch)
 
     async def update_config(self, org_id: str, plugin_id: str, config: Mapping[str, Any]) -> None:
         """Replace the plugin's config; the running worker sees it on its next call."""
@@ -534,14 +550,26 @@ class WorkerPool:
             w = self._live.pop(victim)
             w.kill("evicted (least recently used)")
 
+    def scratch_mb(self, spec: PluginSpec) -> int:
+        """A plugin's scratch cap. tmpfs pages count against its memory cgroup, so scratch gets
+        at most half of ``memory_mb``: a full scratch dir is ENOSPC, never an OOM kill."""
+        return max(1, min(self.config.scratch_mb, spec.memory_mb // 2))
+
     def _make_scratch(self, spec: PluginSpec) -> Path:
         name = hashlib.sha256(f"{spec.org_id}\0{spec.plugin_id}".encode()).hexdigest()[:32]
         path = self.config.base_dir / "scratch" / name
-        shutil.rmtree(path, ignore_errors=True)
+        _drop_scratch(path)
         path.mkdir(mode=0o700)
+        uid = plugin_uid(spec.org_id, spec.plugin_id) if self._drops_uid() else os.geteuid()
         if self._drops_uid():
-            uid = plugin_uid(spec.org_id, spec.plugin_id)
             os.chown(path, uid, uid)
+        if self._scratch_gap is None and "scratch_quota" not in self.config.disabled_layers:
+            try:
+                scratch_fs.mount(path, size_mb=self.scratch_mb(spec),
+                                 inodes=self.config.scratch_inodes, uid=uid, gid=uid)
+            except OSError as exc:
+                _drop_scratch(path)
+                raise LoadError(f"could not mount the plugin's scratch dir: {exc}") from None
         return path
 
     def _on_exit(self, pid: int, status: int) -> None:
@@ -596,6 +624,13 @@ def _encode_or_load_error(message: msgspec.Struct, what: str) -> bytes:
         return wire.encode(message)
     except (TypeError, msgspec.EncodeError) as exc:
         raise LoadError(f"{what} is not serializable: {exc}") from None
+
+
+def _drop_scratch(path: Path) -> None:
+    """Unmount (if mounted) and delete a scratch dir."""
+    with contextlib.suppress(OSError):
+        scratch_fs.unmount(path)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _pid_alive(pid: int) -> bool:
