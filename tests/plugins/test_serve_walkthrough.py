@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from proofpix_plugins.runtime.hardening import scratch_fs
 from tests.plugins.builders import gps_jpeg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,6 +99,8 @@ def test_readme_walkthrough_on_a_real_server(data_dir: Path) -> None:
             assert result["result"]["hasGps"] is True
         descendants = _descendants(proc.pid)
         assert len(descendants) >= 4  # sandbox template, its spare worker, bandit workers
+        if os.geteuid() == 0:  # the loaded plugin's capped scratch dir
+            assert len(scratch_fs.mounted_under(data_dir / "data")) == 1
     finally:
         proc.send_signal(signal.SIGTERM)  # what process managers send
         try:
@@ -113,3 +116,5 @@ def test_readme_walkthrough_on_a_real_server(data_dir: Path) -> None:
     ):
         time.sleep(0.1)
     assert alive == [], [Path(f"/proc/{p}/cmdline").read_bytes() for p in alive]
+    # Nor any plugin's scratch tmpfs: the server unmounted them on its way out.
+    assert scratch_fs.mounted_under(data_dir / "data") == []
