@@ -26,6 +26,7 @@ from tests.runtime.sandbox_kit import (
 
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.errors import LoadError, NotLoaded, PoolClosed
+from proofpix_plugins.runtime.hardening import scratch_fs
 from proofpix_plugins.runtime.memory_broker import MemoryBroker
 from proofpix_plugins.runtime.pool import WorkerPool
 from proofpix_plugins.runtime.spec import PluginSpec
@@ -339,6 +340,31 @@ async def test_a_worker_that_died_idle_is_replaced_before_the_call_is_sent(
         os.close(pidfd)
     again = await _whoami(pool, spec)  # not "crashed": the call went to a fresh worker
     assert again["pid"] != pid
+
+
+async def test_two_pools_on_one_base_dir_keep_their_scratch_dirs_apart(
+    base: Path, root: Path
+) -> None:
+    """API processes sharing a data dir: neither loading nor closing one touches the other."""
+    first = await _started(base, "shared")
+    second = await _started(base, "shared")
+    try:
+        spec = await _loaded(first, root, "acme.shared")
+        await _loaded(second, root, "acme.shared")
+        one = first._plugins[spec.key].scratch
+        two = second._plugins[spec.key].scratch
+        assert one != two
+        assert one.parent.parent == two.parent.parent
+        (one / "keep.txt").write_text("first")
+        await second.close()
+        assert (one / "keep.txt").read_text() == "first"
+        assert (await _whoami(first, spec))["pid"]
+        if os.geteuid() == 0:
+            assert scratch_fs.mounted_under(base / "shared") == [one]
+    finally:
+        await second.close()
+        await first.close()
+    assert scratch_fs.mounted_under(base / "shared") == []
 
 
 async def test_a_dead_template_is_restarted_on_the_next_call(base: Path, root: Path) -> None:

@@ -149,7 +149,8 @@ async def test_own_tree_is_readable_but_not_writable(world: World) -> None:
 
 async def test_scratch_dir_is_writable_and_is_the_cwd(world: World) -> None:
     path = Path(world.probe["scratch"]["ok"])
-    assert path.parent.parent == world.pool.config.base_dir / "scratch"
+    # <base>/scratch/<this pool's process instance>/<sha256(org, plugin)>/file
+    assert path.parent.parent.parent == world.pool.config.base_dir / "scratch"
     assert _read(str(path)) == "x"
 
 

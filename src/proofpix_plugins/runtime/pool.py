@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import os
 import re
 import shutil
@@ -104,6 +105,9 @@ class WorkerPool:
         self._stray_groups: list[cgroup.Group] = []
         #: Why scratch dirs cannot be capped tmpfs mounts here, or None when they are.
         self._scratch_gap: str | None = "not probed"
+        #: This process's scratch dirs: API processes sharing a data dir never touch each
+        #: other's (pid and start time name it, so a dead process's dir is recognisable).
+        self._scratch_root = config.base_dir / "scratch" / _process_instance(os.getpid())
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -151,12 +155,13 @@ class WorkerPool:
         base.mkdir(parents=True, exist_ok=True)
         scratch = base / "scratch"
         scratch.mkdir(exist_ok=True)
-        with contextlib.suppress(OSError):
-            for stale in scratch_fs.mounted_under(scratch):
-                # Left by a server that died without unmounting: nothing may use them any more.
-                scratch_fs.unmount(stale)
+        for other in scratch.iterdir():
+            if other.name != self._scratch_root.name and not _instance_alive(other.name):
+                # Left by a server that died without cleaning up: nothing uses it any more.
+                _drop_scratch(other)
+        self._scratch_root.mkdir(mode=0o711, exist_ok=True)
         if self._drops_uid():
-            for d in (base, scratch):
+            for d in (base, scratch, self._scratch_root):
                 d.chmod(d.stat().st_mode | 0o711)
             blocked = _untraversable_ancestor(scratch)
             if blocked is not None:
@@ -195,11 +200,8 @@ class WorkerPool:
         for group in self._stray_groups:
             cgroup.remove(group)
         self._stray_groups.clear()
-        for entry in self._plugins.values():
-            _drop_scratch(entry.scratch)
-        with contextlib.suppress(OSError):
-            for mounted in scratch_fs.mounted_under(self.config.base_dir / "scratch"):
-                scratch_fs.unmount(mounted)
+        if self._started:
+            _drop_scratch(self._scratch_root)
         self._live.clear()
         self._by_pid.clear()
 
@@ -557,7 +559,7 @@ class WorkerPool:
 
     def _make_scratch(self, spec: PluginSpec) -> Path:
         name = hashlib.sha256(f"{spec.org_id}\0{spec.plugin_id}".encode()).hexdigest()[:32]
-        path = self.config.base_dir / "scratch" / name
+        path = self._scratch_root / name
         _drop_scratch(path)
         path.mkdir(mode=0o700)
         uid = plugin_uid(spec.org_id, spec.plugin_id) if self._drops_uid() else os.geteuid()
@@ -627,10 +629,34 @@ def _encode_or_load_error(message: msgspec.Struct, what: str) -> bytes:
 
 
 def _drop_scratch(path: Path) -> None:
-    """Unmount (if mounted) and delete a scratch dir."""
+    """Unmount every tmpfs at or below ``path``, then delete it."""
     with contextlib.suppress(OSError):
-        scratch_fs.unmount(path)
+        for mounted in scratch_fs.mounted_under(path):
+            scratch_fs.unmount(mounted)
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _start_ticks(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]  # field 22: start time
+    except (OSError, IndexError):
+        return None
+
+
+_pools_made = itertools.count()
+
+
+def _process_instance(pid: int) -> str:
+    """``<pid>-<start time>-<n>``: unique among the pools of every process of this boot."""
+    return f"{pid}-{_start_ticks(pid)}-{next(_pools_made)}"
+
+
+def _instance_alive(name: str) -> bool:
+    """Whether the process that named this scratch root still runs (a reused pid does not)."""
+    pid, _, rest = name.partition("-")
+    start = rest.partition("-")[0]
+    return pid.isdigit() and start == _start_ticks(int(pid))
 
 
 def _pid_alive(pid: int) -> bool:
