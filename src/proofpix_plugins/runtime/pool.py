@@ -200,8 +200,7 @@ class WorkerPool:
         for group in self._stray_groups:
             cgroup.remove(group)
         self._stray_groups.clear()
-        if self._started:
-            _drop_scratch(self._scratch_root)
+        _drop_scratch(self._scratch_root)
         self._live.clear()
         self._by_pid.clear()
 
