@@ -118,7 +118,8 @@ class WorkerPool:
         if self._started:
             return
         self._prepare_base_dir()
-        self._scratch_gap = scratch_fs.probe(self.config.base_dir / "scratch")
+        # In our own root: another process starting on this base dir sweeps anything else.
+        self._scratch_gap = scratch_fs.probe(self._scratch_root)
         self._cgroups = cgroup.detect()
         self._read_only = _runtime_read_only_paths()
         await self._start_template()
@@ -430,16 +431,16 @@ class WorkerPool:
     # -- spawning ---------------------------------------------------------------------------------
 
     async def _spawn(self, entry: _Plugin) -> WorkerHandle:
-        for attempt in (1, 2):
-            await self._ensure_template()
-            try:
-                return await self._spawn_once(entry)
-            except PoolClosed:
-                # The template died under this spawn (its exit noticed mid-way): a new
-                # template gets one more try; a closed pool or a second death is final.
-                if self._closed or self._template.alive or attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        await self._ensure_template()
+        try:
+            return await self._spawn_once(entry)
+        except PoolClosed:
+            # The template died under this spawn (its exit noticed mid-way): a new template
+            # gets one more try; a closed pool is final, and so is a second death.
+            if self._closed or self._template.alive:
+                raise
+        await self._ensure_template()
+        return await self._spawn_once(entry)
 
     async def _ensure_template(self) -> None:
         self._template.poll()  # an exit the event loop has not delivered yet counts already
@@ -561,8 +562,9 @@ class WorkerPool:
         path = self._scratch_root / name
         _drop_scratch(path)
         path.mkdir(mode=0o700)
-        uid = plugin_uid(spec.org_id, spec.plugin_id) if self._drops_uid() else os.geteuid()
-        if self._drops_uid():
+        drops_uid = self._drops_uid()
+        uid = plugin_uid(spec.org_id, spec.plugin_id) if drops_uid else os.geteuid()
+        if drops_uid:
             os.chown(path, uid, uid)
         if self._scratch_gap is None and "scratch_quota" not in self.config.disabled_layers:
             try:
@@ -635,12 +637,18 @@ def _drop_scratch(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _start_ticks(pid: int) -> str | None:
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat from field 3 (state) on; empty when the process is gone."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]  # field 22: start time
+            return fh.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return None
+        return []
+
+
+def _start_ticks(pid: int) -> str | None:
+    fields = _stat_fields(pid)
+    return fields[19] if len(fields) > 19 else None  # field 22: start time
 
 
 _pools_made = itertools.count()
@@ -659,11 +667,8 @@ def _instance_alive(name: str) -> bool:
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] != "Z"
 
 
 def _runtime_read_only_paths() -> list[str]:
