@@ -16,6 +16,12 @@ def test_unknown_disabled_layer_is_refused() -> None:
         RuntimeConfig(base_dir=Path("/tmp"), disabled_layers=frozenset({"selinux"}))
 
 
+@pytest.mark.parametrize("bad", [{"scratch_mb": 0}, {"scratch_inodes": 15}])
+def test_scratch_caps_below_their_floor_are_refused(bad: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="scratch_mb: at least 1; scratch_inodes: at least 16"):
+        RuntimeConfig(base_dir=Path("/tmp"), **bad)
+
+
 def test_host_without_landlock_refuses_untrusted_plugins() -> None:
     layers = {"landlock": False, "seccomp": True, "netns": True, "rlimits": True, "uid": True,
               "nnp": True, "cgroup": True, "import_policy": True, "scratch_quota": True}
