@@ -32,9 +32,9 @@ import pluggy
 import psutil
 
 from proofpix_plugins.runtime.config import RuntimeConfig
-from proofpix_plugins.runtime.hookbus import HookBus, HookOptions
-from proofpix_plugins.runtime.memory_broker import MemoryBroker
-from proofpix_plugins.runtime.pool import WorkerPool
+from proofpix_plugins.runtime.hooks.bus import HookBus, HookOptions
+from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
+from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.spec import HookBinding, PluginSpec
 
 PLUGIN = '''
@@ -205,7 +205,7 @@ async def bench_sandbox(base: Path, quick: bool) -> None:
         idle = [uss_kb(w.pid) for w in pool.live_workers() if w.org_id == ORG]
         fresh = subprocess.Popen(  # noqa: ASYNC220 -- a benchmark, nothing else runs on the loop
             [sys.executable, "-c",
-             "import sys, proofpix_plugins.runtime.worker; sys.stdin.read()"],
+             "import sys, proofpix_plugins.runtime.sandbox.worker; sys.stdin.read()"],
             stdin=subprocess.PIPE,
         )
         await asyncio.sleep(0.5)

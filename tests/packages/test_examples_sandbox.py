@@ -16,8 +16,8 @@ from PIL import Image
 from proofpix_plugins.packages.archive import extract_archive, write_archive
 from proofpix_plugins.packages.manifest import Manifest, parse_manifest
 from proofpix_plugins.runtime.config import RuntimeConfig
-from proofpix_plugins.runtime.memory_broker import MemoryBroker
-from proofpix_plugins.runtime.pool import WorkerPool
+from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
+from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.spec import HookBinding, PluginSpec
 from proofpix_plugins.scanning import scan_package
 from tests.runtime.sandbox_kit import info_for, traversable_dir

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from proofpix_plugins.runtime.hardening import scratch_fs
+from proofpix_plugins.runtime.host import scratch_fs
 from tests.plugins.builders import gps_jpeg
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from proofpix_plugins.runtime.config import RuntimeConfig
-from proofpix_plugins.runtime.hookbus import HookBus, PluginResult
-from proofpix_plugins.runtime.memory_broker import MemoryBroker
-from proofpix_plugins.runtime.pool import WorkerPool
+from proofpix_plugins.runtime.hooks.bus import HookBus, PluginResult
+from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
+from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.spec import HookBinding, PluginSpec
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 import pytest
 
-from proofpix_plugins.runtime.capabilities import MAX_EMIT_BYTES_PER_CALL, MAX_EMITS_PER_CALL
+from proofpix_plugins.runtime.host.capabilities import MAX_EMIT_BYTES_PER_CALL, MAX_EMITS_PER_CALL
 from tests.redteam.harness import (
     HOST_SECRET_ENV,
     ORG,
@@ -255,7 +255,7 @@ class RebindingResolver:
 async def test_http_capability_resists_dns_rebinding(
     rt: Runtime, host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from proofpix_plugins.runtime import netguard
+    from proofpix_plugins.runtime.egress import fetch as netguard
 
     port = host.http.server_address[1]
     dns = RebindingResolver({

@@ -25,8 +25,8 @@ from PIL import Image
 from tests.runtime.sandbox_kit import info_for, make_spec, plugin_tree, traversable_dir
 
 from proofpix_plugins.runtime.config import RuntimeConfig
-from proofpix_plugins.runtime.memory_broker import MemoryBroker
-from proofpix_plugins.runtime.pool import WorkerPool
+from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
+from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.spec import PERMISSIONS, CallInfo, PluginSpec
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from proofpix_plugins.errors import ValidationFailed
-from proofpix_plugins.runtime.hookbus import HookOptions, HookResult, PluginResult
+from proofpix_plugins.runtime.hooks.bus import HookOptions, HookResult, PluginResult
 
 
 @pytest.mark.parametrize(

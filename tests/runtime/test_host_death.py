@@ -15,16 +15,16 @@ from pathlib import Path
 from tests.runtime.sandbox_kit import pid_exists, plugin_tree, traversable_dir
 
 from proofpix_plugins.runtime.config import RuntimeConfig
-from proofpix_plugins.runtime.hardening import scratch_fs
-from proofpix_plugins.runtime.memory_broker import MemoryBroker
-from proofpix_plugins.runtime.pool import WorkerPool
+from proofpix_plugins.runtime.host import scratch_fs
+from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
+from proofpix_plugins.runtime.host.pool import WorkerPool
 
 HOST = '''
 import asyncio, json, sys
 from pathlib import Path
 from proofpix_plugins.runtime.config import RuntimeConfig
-from proofpix_plugins.runtime.memory_broker import MemoryBroker
-from proofpix_plugins.runtime.pool import WorkerPool
+from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
+from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.spec import CallInfo, HookBinding, PluginSpec
 
 async def main():

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from proofpix_plugins.runtime.import_policy import ImportPolicy
+from proofpix_plugins.runtime.sandbox.import_policy import ImportPolicy
 
 
 @pytest.mark.parametrize(
     "module",
     ["ctypes", "ctypes.util", "subprocess", "socket", "_socket", "multiprocessing.pool",
-     "asyncio", "urllib.request", "http.client", "proofpix_plugins.runtime.pool", "gc",
+     "asyncio", "urllib.request", "http.client", "proofpix_plugins.runtime.host.pool", "gc",
      "msgspec"],
 )
 def test_never_allowed_modules_are_refused_whatever_the_grants(module: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proofpix_plugins.runtime.metrics import (
+from proofpix_plugins.runtime.hooks.metrics import (
     BUCKET_COUNT,
     LatencyHistogram,
     MetricsRegistry,

@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from proofpix_plugins.runtime.netguard import EgressDenied, HttpPolicy, fetch
-from proofpix_plugins.runtime.netguard_address import refusal_reason
+from proofpix_plugins.runtime.egress.address import refusal_reason
+from proofpix_plugins.runtime.egress.fetch import EgressDenied, HttpPolicy, fetch
 
 
 class StaticDNS:

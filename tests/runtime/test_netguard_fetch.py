@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from proofpix_plugins.runtime.netguard import (
+from proofpix_plugins.runtime.egress.fetch import (
     EgressDenied,
     EgressFailed,
     HttpPolicy,

@@ -7,8 +7,8 @@ import ssl
 import pytest
 
 from proofpix_plugins.errors import ValidationFailed
-from proofpix_plugins.runtime.netguard import EgressDenied, HttpPolicy, fetch
-from proofpix_plugins.runtime.netguard_hosts import AllowList, HostSyntaxError, canonical_host
+from proofpix_plugins.runtime.egress.fetch import EgressDenied, HttpPolicy, fetch
+from proofpix_plugins.runtime.egress.hosts import AllowList, HostSyntaxError, canonical_host
 
 
 class NoDNS:

@@ -26,9 +26,9 @@ from tests.runtime.sandbox_kit import (
 
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.errors import LoadError, NotLoaded, PoolClosed
-from proofpix_plugins.runtime.hardening import scratch_fs
-from proofpix_plugins.runtime.memory_broker import MemoryBroker
-from proofpix_plugins.runtime.pool import WorkerPool
+from proofpix_plugins.runtime.host import scratch_fs
+from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
+from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.spec import PluginSpec
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

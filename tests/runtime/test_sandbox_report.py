@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from proofpix_plugins.runtime.config import RuntimeConfig
-from proofpix_plugins.runtime.hardening.detect import build_report, refusal
-from proofpix_plugins.runtime.hardening.uid import UID_BASE, UID_SPAN, plugin_uid
+from proofpix_plugins.runtime.host.detect import build_report, refusal
+from proofpix_plugins.runtime.sandbox.hardening.uid import UID_BASE, UID_SPAN, plugin_uid
 
 
 def test_unknown_disabled_layer_is_refused() -> None:

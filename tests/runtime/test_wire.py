@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from proofpix_plugins.runtime import wire
+from proofpix_plugins.runtime.sandbox import wire
 
 
 def _frame(body: bytes) -> bytes:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from proofpix_plugins.models.plugins import PluginMetric
 from proofpix_plugins.plugins.repository import PluginRepository
-from proofpix_plugins.runtime.metrics import LatencyHistogram, MetricsSnapshot
+from proofpix_plugins.runtime.hooks.metrics import LatencyHistogram, MetricsSnapshot
 
 
 def bucket_of(ts: float) -> datetime:

@@ -24,8 +24,8 @@ from proofpix_plugins.plugins.installer import install_checks
 from proofpix_plugins.plugins.layout import DIR_MODE, PluginLayout
 from proofpix_plugins.plugins.service import PluginService
 from proofpix_plugins.runtime.config import RuntimeConfig
-from proofpix_plugins.runtime.hookbus import HookBus
-from proofpix_plugins.runtime.pool import WorkerPool
+from proofpix_plugins.runtime.hooks.bus import HookBus
+from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.scanning.checks import bandit_check
 
 log = structlog.get_logger(__name__)

@@ -57,6 +57,6 @@ def attack(event, ctx):
     found["modules"] = sorted(
         m for m in sys.modules
         if m.startswith(("sqlalchemy", "fastapi", "uvicorn", "proofpix_plugins.plugins",
-                         "proofpix_plugins.config", "proofpix_plugins.runtime.pool"))
+                         "proofpix_plugins.config", "proofpix_plugins.runtime.host.pool"))
     )
     return {"got": found, "errors": []}

@@ -51,9 +51,9 @@ from typing import Final, Protocol
 import httpx
 
 from proofpix_plugins.errors import FieldError, ValidationFailed
-from proofpix_plugins.runtime.netguard_address import IPAddress, parse_address, refusal_reason
-from proofpix_plugins.runtime.netguard_errors import EgressDenied, EgressFailed
-from proofpix_plugins.runtime.netguard_hosts import AllowList, HostSyntaxError, canonical_host
+from proofpix_plugins.runtime.egress.address import IPAddress, parse_address, refusal_reason
+from proofpix_plugins.runtime.egress.errors import EgressDenied, EgressFailed
+from proofpix_plugins.runtime.egress.hosts import AllowList, HostSyntaxError, canonical_host
 
 __all__ = [
     "EgressDenied",

@@ -12,7 +12,7 @@ import ctypes
 import errno
 import os
 
-from proofpix_plugins.runtime.hardening._libc import prctl
+from proofpix_plugins.runtime.libc import prctl
 
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2

@@ -22,11 +22,11 @@ from typing import Any, NoReturn
 
 import msgspec
 
-from proofpix_plugins.runtime import wire
-from proofpix_plugins.runtime.control import Spawn
-from proofpix_plugins.runtime.hardening import landlock, prctl, rlimits, seccomp, uid
-from proofpix_plugins.runtime.import_policy import ImportPolicy
-from proofpix_plugins.runtime.import_policy import install as install_import_policy
+from proofpix_plugins.runtime.sandbox import wire
+from proofpix_plugins.runtime.sandbox.control import Spawn
+from proofpix_plugins.runtime.sandbox.hardening import landlock, prctl, rlimits, seccomp, uid
+from proofpix_plugins.runtime.sandbox.import_policy import ImportPolicy
+from proofpix_plugins.runtime.sandbox.import_policy import install as install_import_policy
 from proofpix_sdk import HookContext
 from proofpix_sdk.errors import CapabilityError, PermissionDenied
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from proofpix_plugins.runtime.hardening._libc import prctl
+from proofpix_plugins.runtime.libc import prctl
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4

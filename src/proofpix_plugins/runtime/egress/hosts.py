@@ -16,7 +16,7 @@ from typing import Final
 import idna
 
 from proofpix_plugins.errors import FieldError, ValidationFailed
-from proofpix_plugins.runtime.netguard_address import parse_address
+from proofpix_plugins.runtime.egress.address import parse_address
 
 _LABEL: Final = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _MAX_NAME: Final = 253

@@ -21,9 +21,9 @@ import orjson
 import structlog
 
 from proofpix_plugins.errors import ProofPixError
-from proofpix_plugins.runtime import wire
-from proofpix_plugins.runtime.broker import Broker
 from proofpix_plugins.runtime.errors import CapabilityDenied, CapabilityError
+from proofpix_plugins.runtime.host.broker import Broker
+from proofpix_plugins.runtime.sandbox import wire
 from proofpix_plugins.runtime.spec import CallInfo, PluginSpec
 
 log = structlog.get_logger("proofpix.runtime.capabilities")
@@ -267,7 +267,7 @@ class CapabilityHost:
         raise CapabilityError(f"unknown capability {cap!r}")  # pragma: no cover
 
     async def _http(self, spec: PluginSpec, args: _Http) -> dict[str, Any]:
-        from proofpix_plugins.runtime import netguard
+        from proofpix_plugins.runtime.egress import fetch as netguard
 
         headers = dict(args.headers)
         body = args.body

@@ -33,18 +33,18 @@ import structlog
 
 import proofpix_sdk
 from proofpix_plugins.errors import FieldError
-from proofpix_plugins.runtime import control, wire
-from proofpix_plugins.runtime.broker import Broker
-from proofpix_plugins.runtime.capabilities import CapabilityHost
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.errors import LoadError, NotLoaded, PoolClosed
-from proofpix_plugins.runtime.hardening import cgroup, detect, scratch_fs
-from proofpix_plugins.runtime.hardening.uid import plugin_uid
-from proofpix_plugins.runtime.import_policy import NEVER, PERMISSION_MODULES, STDLIB_ALLOWED
+from proofpix_plugins.runtime.host import cgroup, detect, scratch_fs
+from proofpix_plugins.runtime.host.broker import Broker
+from proofpix_plugins.runtime.host.capabilities import CapabilityHost
+from proofpix_plugins.runtime.host.template_client import TemplateClient, describe_exit
+from proofpix_plugins.runtime.host.worker_handle import WorkerDied, WorkerHandle
 from proofpix_plugins.runtime.outcome import CallOutcome, LiveWorker, SandboxReport
+from proofpix_plugins.runtime.sandbox import control, wire
+from proofpix_plugins.runtime.sandbox.hardening.uid import plugin_uid
+from proofpix_plugins.runtime.sandbox.import_policy import NEVER, PERMISSION_MODULES, STDLIB_ALLOWED
 from proofpix_plugins.runtime.spec import PERMISSIONS, CallInfo, PluginSpec
-from proofpix_plugins.runtime.template_client import TemplateClient, describe_exit
-from proofpix_plugins.runtime.worker_handle import WorkerDied, WorkerHandle
 
 __all__ = [
     "CallOutcome",

@@ -29,7 +29,6 @@ from typing import Any, Final, Literal
 import structlog
 
 from proofpix_plugins.errors import FieldError, ValidationFailed
-from proofpix_plugins.runtime.broker import Broker
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.errors import (
     CapabilityDenied,
@@ -37,9 +36,10 @@ from proofpix_plugins.runtime.errors import (
     NotLoaded,
     PoolClosed,
 )
-from proofpix_plugins.runtime.metrics import MetricsRegistry
+from proofpix_plugins.runtime.hooks.metrics import MetricsRegistry
+from proofpix_plugins.runtime.host.broker import Broker
+from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.outcome import CallOutcome, CallStatus
-from proofpix_plugins.runtime.pool import WorkerPool
 from proofpix_plugins.runtime.spec import CallInfo, PluginSpec
 
 __all__ = [

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import msgspec
 
-from proofpix_plugins.runtime import control
 from proofpix_plugins.runtime.errors import LoadError, PoolClosed
+from proofpix_plugins.runtime.sandbox import control
 
 
 class TemplateClient:
@@ -36,7 +36,7 @@ class TemplateClient:
             # -I: no user site, no PYTHON* variables; an empty environment keeps host secrets
             # (database URL, JWT key) out of the template and therefore out of every worker.
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-m", "proofpix_plugins.runtime.template",
+                sys.executable, "-I", "-m", "proofpix_plugins.runtime.sandbox.template",
                 str(child.fileno()), ",".join(sorted(disabled)),
                 pass_fds=(child.fileno(),),
                 env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},

@@ -1,4 +1,4 @@
-"""A real, in-memory :class:`~proofpix_plugins.runtime.broker.Broker`.
+"""A real, in-memory :class:`~proofpix_plugins.runtime.host.broker.Broker`.
 
 Used by the runtime's tests, the red-team suite and the benchmarks. Storage quotas are enforced
 exactly as a production broker must: the size of a value is the length of its JSON encoding.

@@ -14,9 +14,9 @@ from typing import Any, cast
 import msgspec
 import structlog
 
-from proofpix_plugins.runtime import wire
-from proofpix_plugins.runtime.capabilities import CallCounters, CapabilityHost
-from proofpix_plugins.runtime.hardening import cgroup
+from proofpix_plugins.runtime.host import cgroup
+from proofpix_plugins.runtime.host.capabilities import CallCounters, CapabilityHost
+from proofpix_plugins.runtime.sandbox import wire
 from proofpix_plugins.runtime.spec import CallInfo, PluginSpec
 
 log = structlog.get_logger("proofpix.runtime.worker")

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proofpix_plugins.runtime.hardening._libc import check, libc
+from proofpix_plugins.runtime.libc import check, libc
 
 SYS_CREATE_RULESET = 444
 SYS_ADD_RULE = 445

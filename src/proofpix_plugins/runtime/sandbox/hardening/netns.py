@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from proofpix_plugins.runtime.hardening._libc import check, libc
+from proofpix_plugins.runtime.libc import check, libc
 
 CLONE_NEWNET = 0x40000000
 

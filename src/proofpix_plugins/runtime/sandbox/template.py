@@ -1,6 +1,6 @@
 """The template ("zygote"): a clean interpreter the host execs once, which forks workers.
 
-It is started with ``python -I -m proofpix_plugins.runtime.template <control fd>`` and an
+It is started with ``python -I -m proofpix_plugins.runtime.sandbox.template <control fd>`` and an
 empty environment, so it holds no host secrets, fds or threads. It pre-imports the worker
 runtime, the SDK and every module the import policy allows, enters an empty network namespace
 (root), compiles the seccomp filter once, then forks one worker per Spawn request it reads
@@ -23,9 +23,9 @@ from typing import NoReturn
 
 import msgspec
 
-from proofpix_plugins.runtime import control, import_policy
-from proofpix_plugins.runtime import worker as worker_mod
-from proofpix_plugins.runtime.hardening import landlock, netns, prctl, seccomp, uid
+from proofpix_plugins.runtime.sandbox import control, import_policy
+from proofpix_plugins.runtime.sandbox import worker as worker_mod
+from proofpix_plugins.runtime.sandbox.hardening import landlock, netns, prctl, seccomp, uid
 
 
 def _detect_and_prepare(

@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from proofpix_plugins.runtime.hardening._libc import check, libc
+from proofpix_plugins.runtime.libc import check, libc
 
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
