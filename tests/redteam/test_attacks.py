@@ -24,6 +24,7 @@ import orjson
 import pytest
 
 from proofpix_plugins.runtime.host.capabilities import MAX_EMIT_BYTES_PER_CALL, MAX_EMITS_PER_CALL
+from proofpix_plugins.runtime.host.scratch import scratch_mb
 from tests.redteam.harness import (
     HOST_SECRET_ENV,
     ORG,
@@ -464,7 +465,8 @@ async def test_disk_filling_with_many_files_stops_at_the_scratch_quota(rt: Runti
     assert r.status == "ok", r.error
     assert r.result["errors"] == ["errno 28"]  # ENOSPC: the tmpfs is full
     used = sum(p.stat().st_size for p in scratch.iterdir())
-    assert used <= rt.pool.scratch_mb(rt.spec("disk_fill")) * 1024 * 1024 == 64 * 1024 * 1024
+    cap_mb = scratch_mb(rt.pool.config, rt.spec("disk_fill"))
+    assert used <= cap_mb * 1024 * 1024 == 64 * 1024 * 1024
     assert r.result["got"]["mb"] < 400
 
 

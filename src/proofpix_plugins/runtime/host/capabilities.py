@@ -28,6 +28,9 @@ from proofpix_plugins.runtime.spec import CallInfo, PluginSpec
 
 log = structlog.get_logger("proofpix.runtime.capabilities")
 
+#: How a plugin's ``ctx.events.call(hook, data)`` reaches the hook bus: the bus registers one
+#: with :meth:`WorkerPool.set_hook_caller`. ``info`` is the CALLER's CallInfo (same call_id)
+#: with ``depth`` already incremented; raise CapabilityError/CapabilityDenied to refuse.
 HookCaller = Callable[[CallInfo, str, Any], Awaitable[Any]]
 
 Key = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]

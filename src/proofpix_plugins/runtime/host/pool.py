@@ -12,18 +12,14 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
-import itertools
 import os
 import re
-import shutil
 import signal
 import socket
-import stat
 import sys
-import sysconfig
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -31,13 +27,13 @@ from typing import Any
 import msgspec
 import structlog
 
-import proofpix_sdk
 from proofpix_plugins.errors import FieldError
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.errors import LoadError, NotLoaded, PoolClosed
-from proofpix_plugins.runtime.host import cgroup, detect, scratch_fs
+from proofpix_plugins.runtime.host import cgroup, detect, procfs, scratch
 from proofpix_plugins.runtime.host.broker import Broker
-from proofpix_plugins.runtime.host.capabilities import CapabilityHost
+from proofpix_plugins.runtime.host.capabilities import CapabilityHost, HookCaller
+from proofpix_plugins.runtime.host.fs_access import check_readable_tree, runtime_read_only_paths
 from proofpix_plugins.runtime.host.template_client import TemplateClient, describe_exit
 from proofpix_plugins.runtime.host.worker_handle import WorkerDied, WorkerHandle
 from proofpix_plugins.runtime.outcome import CallOutcome, LiveWorker, SandboxReport
@@ -58,11 +54,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger("proofpix.runtime.pool")
-
-#: How a plugin's ``ctx.events.call(hook, data)`` reaches the hook bus: the bus registers one
-#: with :meth:`WorkerPool.set_hook_caller`. ``info`` is the CALLER's CallInfo (same call_id)
-#: with ``depth`` already incremented; raise CapabilityError/CapabilityDenied to refuse.
-HookCaller = Callable[[CallInfo, str, Any], Awaitable[Any]]
 
 _ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}$")
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
@@ -103,11 +94,7 @@ class WorkerPool:
         self._reaper: asyncio.Task[None] | None = None
         self._template_lock = asyncio.Lock()
         self._stray_groups: list[cgroup.Group] = []
-        #: Why scratch dirs cannot be capped tmpfs mounts here, or None when they are.
-        self._scratch_gap: str | None = "not probed"
-        #: This process's scratch dirs: API processes sharing a data dir never touch each
-        #: other's (pid and start time name it, so a dead process's dir is recognisable).
-        self._scratch_root = config.base_dir / "scratch" / _process_instance(os.getpid())
+        self._scratch = scratch.ScratchDirs(config, drops_uid=self._drops_uid())
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -117,11 +104,9 @@ class WorkerPool:
             raise PoolClosed("this pool was closed; create a new one")
         if self._started:
             return
-        self._prepare_base_dir()
-        # In our own root: another process starting on this base dir sweeps anything else.
-        self._scratch_gap = scratch_fs.probe(self._scratch_root)
+        self._scratch.prepare()
         self._cgroups = cgroup.detect()
-        self._read_only = _runtime_read_only_paths()
+        self._read_only = runtime_read_only_paths()
         await self._start_template()
         self._started = True
         self._reaper = asyncio.get_running_loop().create_task(self._reap_idle())
@@ -139,8 +124,8 @@ class WorkerPool:
             details["cgroup"] = "no writable cgroup hierarchy with memory and pids controllers"
         else:
             details["cgroup"] = f"cgroup v{self._cgroups.version} at {self._cgroups.memory}"
-        layers["scratch_quota"] = self._scratch_gap is None
-        details["scratch_quota"] = self._scratch_gap or (
+        layers["scratch_quota"] = self._scratch.gap is None
+        details["scratch_quota"] = self._scratch.gap or (
             f"tmpfs per scratch dir: {self.config.scratch_mb} MiB, "
             f"{self.config.scratch_inodes} inodes")
         if hello.preload_failed:
@@ -150,27 +135,6 @@ class WorkerPool:
             layers, details, hello.landlock_abi, self.config.disabled_layers,
             insecure_dev=self.config.insecure_dev,
         )
-
-    def _prepare_base_dir(self) -> None:
-        base = self.config.base_dir
-        base.mkdir(parents=True, exist_ok=True)
-        scratch = base / "scratch"
-        scratch.mkdir(exist_ok=True)
-        for other in scratch.iterdir():
-            if other.name != self._scratch_root.name and not _instance_alive(other.name):
-                # Left by a server that died without cleaning up: nothing uses it any more.
-                _drop_scratch(other)
-        self._scratch_root.mkdir(mode=0o711, exist_ok=True)
-        if self._drops_uid():
-            for d in (base, scratch, self._scratch_root):
-                d.chmod(d.stat().st_mode | 0o711)
-            blocked = _untraversable_ancestor(scratch)
-            if blocked is not None:
-                raise PoolClosed(
-                    f"base_dir {base}: {blocked} (mode {stat.filemode(blocked.stat().st_mode)}) "
-                    "is not traversable by plugin uids; choose a base dir whose ancestors are "
-                    "o+x, e.g. under /srv or /tmp"
-                )
 
     def _drops_uid(self) -> bool:
         return os.geteuid() == 0 and "uid" not in self.config.disabled_layers
@@ -192,7 +156,7 @@ class WorkerPool:
         for w in workers:
             # The template reaps its workers after our control socket closes; nothing notifies
             # us then, so poll /proc until the pid is gone.
-            while w.pid and _pid_alive(w.pid) and time.monotonic() < deadline:  # noqa: ASYNC110
+            while w.pid and procfs.pid_alive(w.pid) and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.005)
             w.release_group()
             if w.pidfd >= 0:
@@ -201,7 +165,7 @@ class WorkerPool:
         for group in self._stray_groups:
             cgroup.remove(group)
         self._stray_groups.clear()
-        _drop_scratch(self._scratch_root)
+        self._scratch.close()
         self._live.clear()
         self._by_pid.clear()
 
@@ -234,19 +198,19 @@ class WorkerPool:
             )
             await self._caps.record(spec, "insecure_load", {"missing": report.missing})
         if self._drops_uid():
-            _check_readable_tree(spec.root)
+            check_readable_tree(spec.root)
         old = self._plugins.get(spec.key)
         if old is not None:
             await self.unload(*spec.key)
-        scratch = self._make_scratch(spec)
-        entry = _Plugin(spec=spec, scratch=scratch)
+        scratch_dir = self._scratch.make(spec)
+        entry = _Plugin(spec=spec, scratch=scratch_dir)
         async with entry.lock:
             self._plugins[spec.key] = entry
             try:
                 entry.worker = await self._spawn(entry)
             except BaseException:
                 self._plugins.pop(spec.key, None)
-                _drop_scratch(scratch)
+                scratch.drop(scratch_dir)
                 raise
 
     async def unload(self, org_id: str, plugin_id: str) -> None:
@@ -256,7 +220,7 @@ class WorkerPool:
         if entry.worker is not None:
             entry.worker.kill("unloaded")
             self._live.pop(entry.spec.key, None)
-        _drop_scratch(entry.scratch)
+        scratch.drop(entry.scratch)
 
     async def update_config(self, org_id: str, plugin_id: str, config: Mapping[str, Any]) -> None:
         """Replace the plugin's config; the running worker sees it on its next call."""
@@ -274,10 +238,6 @@ class WorkerPool:
 
     def is_loaded(self, org_id: str, plugin_id: str) -> bool:
         return (org_id, plugin_id) in self._plugins
-
-    def spec_of(self, org_id: str, plugin_id: str) -> PluginSpec | None:
-        entry = self._plugins.get((org_id, plugin_id))
-        return entry.spec if entry is not None else None
 
     def live_workers(self) -> list[LiveWorker]:
         return [
@@ -552,29 +512,6 @@ class WorkerPool:
             w = self._live.pop(victim)
             w.kill("evicted (least recently used)")
 
-    def scratch_mb(self, spec: PluginSpec) -> int:
-        """A plugin's scratch cap. tmpfs pages count against its memory cgroup, so scratch gets
-        at most half of ``memory_mb``: a full scratch dir is ENOSPC, never an OOM kill."""
-        return max(1, min(self.config.scratch_mb, spec.memory_mb // 2))
-
-    def _make_scratch(self, spec: PluginSpec) -> Path:
-        name = hashlib.sha256(f"{spec.org_id}\0{spec.plugin_id}".encode()).hexdigest()[:32]
-        path = self._scratch_root / name
-        _drop_scratch(path)
-        path.mkdir(mode=0o700)
-        drops_uid = self._drops_uid()
-        uid = plugin_uid(spec.org_id, spec.plugin_id) if drops_uid else os.geteuid()
-        if drops_uid:
-            os.chown(path, uid, uid)
-        if self._scratch_gap is None and "scratch_quota" not in self.config.disabled_layers:
-            try:
-                scratch_fs.mount(path, size_mb=self.scratch_mb(spec),
-                                 inodes=self.config.scratch_inodes, uid=uid, gid=uid)
-            except OSError as exc:
-                _drop_scratch(path)
-                raise LoadError(f"could not mount the plugin's scratch dir: {exc}") from None
-        return path
-
     def _on_exit(self, pid: int, status: int) -> None:
         w = self._by_pid.pop(pid, None)
         if w is None:
@@ -627,86 +564,6 @@ def _encode_or_load_error(message: msgspec.Struct, what: str) -> bytes:
         return wire.encode(message)
     except (TypeError, msgspec.EncodeError) as exc:
         raise LoadError(f"{what} is not serializable: {exc}") from None
-
-
-def _drop_scratch(path: Path) -> None:
-    """Unmount every tmpfs at or below ``path``, then delete it."""
-    with contextlib.suppress(OSError):
-        for mounted in scratch_fs.mounted_under(path):
-            scratch_fs.unmount(mounted)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _stat_fields(pid: int) -> list[str]:
-    """/proc/<pid>/stat from field 3 (state) on; empty when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return []
-
-
-def _start_ticks(pid: int) -> str | None:
-    fields = _stat_fields(pid)
-    return fields[19] if len(fields) > 19 else None  # field 22: start time
-
-
-_pools_made = itertools.count()
-
-
-def _process_instance(pid: int) -> str:
-    """``<pid>-<start time>-<n>``: unique among the pools of every process of this boot."""
-    return f"{pid}-{_start_ticks(pid)}-{next(_pools_made)}"
-
-
-def _instance_alive(name: str) -> bool:
-    """Whether the process that named this scratch root still runs (a reused pid does not)."""
-    pid, _, rest = name.partition("-")
-    start = rest.partition("-")[0]
-    return pid.isdigit() and start == _start_ticks(int(pid))
-
-
-def _pid_alive(pid: int) -> bool:
-    fields = _stat_fields(pid)
-    return bool(fields) and fields[0] != "Z"
-
-
-def _runtime_read_only_paths() -> list[str]:
-    """What Landlock lets a worker read besides its own tree: the interpreter and libraries."""
-    paths = sysconfig.get_paths()
-    wanted = [paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
-    wanted.append(str(Path(proofpix_sdk.__file__).resolve().parent))
-    out: list[str] = []
-    for p in wanted:
-        if p and os.path.isdir(p) and p not in out:
-            out.append(p)
-    return out
-
-
-def _untraversable_ancestor(path: Path) -> Path | None:
-    for d in [path, *path.resolve().parents]:
-        if not d.stat().st_mode & stat.S_IXOTH:
-            return d
-    return None
-
-
-def _check_readable_tree(root: Path) -> None:
-    """After the uid drop the worker reads the plugin as 'other': say what blocks it."""
-    blocked = _untraversable_ancestor(root)
-    if blocked is not None:
-        raise LoadError(
-            f"plugin tree {root}: {blocked} is not traversable by the plugin uid "
-            f"(mode {stat.filemode(blocked.stat().st_mode)}; needs o+x)"
-        )
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames:
-            p = Path(dirpath) / name
-            if p.stat().st_mode & 0o005 != 0o005:
-                raise LoadError(f"plugin tree: directory {p} needs o+rx for the plugin uid")
-        for name in filenames:
-            p = Path(dirpath) / name
-            if not p.stat().st_mode & stat.S_IROTH:
-                raise LoadError(f"plugin tree: file {p} needs o+r for the plugin uid")
 
 
 def _validate_spec(spec: PluginSpec) -> None:
