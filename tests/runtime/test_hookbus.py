@@ -204,6 +204,9 @@ async def test_a_plugin_receives_hooks_only_once_its_worker_is_up(world: World) 
     ("hooks", "field"),
     [
         ({"NotAHook": ("echo", 50)}, "hooks.NotAHook"),
+        ({"photo:seen\n": ("echo", 50)}, "hooks.photo:seen\n"),
+        ({"a:" + "b" * 99: ("echo", 50)}, "hooks.a:" + "b" * 99),  # 101 characters
+        ({"photo:seen": ("class", 50)}, "hooks.photo:seen.handler"),
         ({"photo:seen": ("echo", 101)}, "hooks.photo:seen.priority"),
         ({"photo:seen": ("not a name", 50)}, "hooks.photo:seen.handler"),
     ],
@@ -217,9 +220,10 @@ async def test_register_refuses_a_bad_binding_naming_the_field(
     assert "acme.x" in info.value.detail
 
 
-async def test_execute_refuses_a_malformed_hook_name(world: World) -> None:
+@pytest.mark.parametrize("name", ["../etc", "photo:seen\n", "a:" + "b" * 99])
+async def test_execute_refuses_a_malformed_hook_name(world: World, name: str) -> None:
     with pytest.raises(ValidationFailed) as info:
-        await bus_for(world).execute_hook(_org(), "../etc", {})
+        await bus_for(world).execute_hook(_org(), name, {})
     assert info.value.errors[0].field == "hook"
 
 

@@ -191,8 +191,11 @@ async def test_sandbox_report_is_full_on_this_host(pool: WorkerPool) -> None:
         ({"entry": "json"}, "entry"),
         ({"entry": "../evil"}, "entry"),
         ({"entry": "missing_module"}, "entry"),
+        ({"entry": "plugin.class"}, "entry"),
+        ({"entry": "plugin\n"}, "entry"),
         ({"memory_mb": 4096}, "resources.memory_mb"),
         ({"timeout_ms": 0}, "resources.timeout_ms"),
+        ({"timeout_ms": 9}, "resources.timeout_ms"),  # below the manifest's floor too
         ({"cpu_seconds": -1.0}, "resources.cpu_seconds"),
         ({"root": Path("/nonexistent/plugin")}, "root"),
     ],
@@ -207,9 +210,12 @@ async def test_bad_spec_is_refused_naming_the_field(
     assert not pool.is_loaded("org-1", "acme.bad")
 
 
-async def test_bad_handler_name_is_refused_naming_the_hook(pool: WorkerPool, root: Path) -> None:
+@pytest.mark.parametrize("handler", ["not an identifier", "class", "h" * 101, "h\n"])
+async def test_bad_handler_name_is_refused_naming_the_hook(
+    pool: WorkerPool, root: Path, handler: str
+) -> None:
     with pytest.raises(LoadError) as err:
-        await pool.load(make_spec(root, "acme.bad", {"t:x": "not an identifier"}))
+        await pool.load(make_spec(root, "acme.bad", {"t:x": handler}))
     assert [e.field for e in err.value.errors] == ["hooks.t:x.handler"]
 
 

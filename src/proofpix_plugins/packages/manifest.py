@@ -9,7 +9,6 @@ and any unknown field, and reports each problem as a ``FieldError`` with the fie
 from __future__ import annotations
 
 import json
-import keyword
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Annotated, Any, Final, Literal
@@ -25,6 +24,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from proofpix_plugins.errors import FieldError
 from proofpix_plugins.packages.errors import PackageError
 from proofpix_plugins.packages.permissions import Permission
+from proofpix_plugins.runtime import limits
 
 MANIFEST_NAME: Final = "plugin.json"
 MAX_MANIFEST_BYTES: Final = 256 * 1024
@@ -42,8 +42,8 @@ CATEGORIES: Final[tuple[str, ...]] = (
 
 _ID_PART = r"[a-z0-9][a-z0-9-]{1,23}"
 _PLUGIN_ID = re.compile(rf"({_ID_PART})\.({_ID_PART})")
-_HOOK_NAME = re.compile(r"[a-z][a-z0-9_-]*(:[a-z][a-z0-9_-]*)+")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A key that ``format_loc`` can show after a dot rather than quoted.
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TAG = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -63,17 +63,22 @@ def _check_plugin_id(value: str) -> str:
     return value
 
 
-def _check_identifier(value: str) -> str:
-    if not _IDENTIFIER.fullmatch(value) or keyword.iskeyword(value) or len(value) > 100:
-        raise _rule("PPX-MAN-HANDLER", "must be a Python function name (ASCII identifier)")
+def _check_handler(value: str) -> str:
+    if not limits.is_handler_name(value):
+        raise _rule(
+            "PPX-MAN-HANDLER",
+            "must be a Python function name (ASCII identifier, at most "
+            f"{limits.HANDLER_MAX_LENGTH} characters)",
+        )
     return value
 
 
 def _check_hook_name(value: str) -> str:
-    if len(value) > 100 or not _HOOK_NAME.fullmatch(value):
+    if not limits.is_hook_name(value):
         raise _rule(
             "PPX-MAN-HOOK-NAME",
-            "must look like 'scope:event' (lowercase, ^[a-z][a-z0-9_-]*(:[a-z][a-z0-9_-]*)+$)",
+            f"must look like 'scope:event' (lowercase, ^{limits.HOOK_NAME_PATTERN.pattern}$, "
+            f"at most {limits.HOOK_NAME_MAX_LENGTH} characters)",
         )
     return value
 
@@ -155,8 +160,10 @@ class Author(_Strict):
 
 class Hook(_Strict):
     name: HookName
-    handler: Annotated[str, AfterValidator(_check_identifier)]
-    priority: Annotated[int, Field(ge=0, le=100)] = 50
+    handler: Annotated[str, AfterValidator(_check_handler)]
+    priority: Annotated[
+        int, Field(ge=limits.PRIORITY_MIN, le=limits.PRIORITY_MAX)
+    ] = limits.PRIORITY_DEFAULT
 
 
 class Network(_Strict):
@@ -169,9 +176,13 @@ class Engines(_Strict):
 
 
 class Resources(_Strict):
-    memory_mb: Annotated[int, Field(ge=16, le=1024)] = 256
-    timeout_ms: Annotated[int, Field(ge=10, le=30000)] = 5000
-    cpu_seconds: Annotated[float, Field(gt=0, le=300)] | None = None
+    memory_mb: Annotated[
+        int, Field(ge=limits.MEMORY_MB_MIN, le=limits.MEMORY_MB_MAX)
+    ] = limits.MEMORY_MB_DEFAULT
+    timeout_ms: Annotated[
+        int, Field(ge=limits.TIMEOUT_MS_MIN, le=limits.TIMEOUT_MS_MAX)
+    ] = limits.TIMEOUT_MS_DEFAULT
+    cpu_seconds: Annotated[float, Field(gt=0, le=limits.CPU_SECONDS_MAX)] | None = None
 
 
 class Manifest(_Strict):
@@ -187,7 +198,7 @@ class Manifest(_Strict):
     license: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     author: Author | None = None
     homepage: Url | None = None
-    entry: str = "plugin"
+    entry: str = limits.ENTRY_DEFAULT
     hooks: Annotated[list[Hook], Field(max_length=50)] = Field(default_factory=list)
     permissions: list[Permission] = Field(default_factory=list)
     network: Network = Field(default_factory=Network)
@@ -224,12 +235,11 @@ class Manifest(_Strict):
     @field_validator("entry")
     @classmethod
     def _importable_entry(cls, value: str) -> str:
-        parts = value.split(".")
-        if len(value) > 100 or not all(
-            _IDENTIFIER.fullmatch(p) and not keyword.iskeyword(p) for p in parts
-        ):
+        if not limits.is_entry_module(value):
             raise _rule(
-                "PPX-MAN-ENTRY", "must be an importable module path such as 'plugin' or 'pkg.main'"
+                "PPX-MAN-ENTRY",
+                "must be an importable module path such as 'plugin' or 'pkg.main' (at most "
+                f"{limits.ENTRY_MAX_PARTS} parts, {limits.ENTRY_MAX_LENGTH} characters)",
             )
         return value
 
@@ -382,7 +392,7 @@ def format_loc(loc: Sequence[int | str]) -> str:
             out += f"[{part}]"
         elif part == "[key]":
             out += "(key)"
-        elif _IDENTIFIER.fullmatch(part):
+        elif _PLAIN_KEY.fullmatch(part):
             out += f".{part}" if out else part
         else:
             out += f"[{json.dumps(part)}]"

@@ -9,6 +9,7 @@ from typing import Any
 from proofpix_plugins.models.plugins import PermissionKind, Plugin
 from proofpix_plugins.packages.manifest import secret_keys_of
 from proofpix_plugins.plugins.config_values import ConfigCipher, unseal
+from proofpix_plugins.runtime import limits
 from proofpix_plugins.runtime.spec import HookBinding, PluginSpec
 
 
@@ -29,14 +30,14 @@ def build_spec(row: Plugin, cipher: ConfigCipher) -> PluginSpec:
         plugin_id=row.plugin_id,
         version=row.version,
         root=Path(row.install_path),
-        entry=manifest.get("entry") or "plugin",
+        entry=manifest.get("entry") or limits.ENTRY_DEFAULT,
         hooks=MappingProxyType(
             {h.hook_name: HookBinding(h.handler, h.priority) for h in row.hooks}
         ),
         permissions=granted(row, PermissionKind.permission),
         network_allow=tuple(sorted(granted(row, PermissionKind.network))),
-        memory_mb=int(resources.get("memory_mb", 256)),
-        timeout_ms=int(resources.get("timeout_ms", 5000)),
+        memory_mb=int(resources.get("memory_mb", limits.MEMORY_MB_DEFAULT)),
+        timeout_ms=int(resources.get("timeout_ms", limits.TIMEOUT_MS_DEFAULT)),
         cpu_seconds=resources.get("cpu_seconds"),
         config=MappingProxyType(config),
         secret_keys=secret_keys(manifest),

@@ -1,16 +1,23 @@
 """What the runtime needs to know about one installed plugin and one call.
 
 The lifecycle layer maps an installed plugin's manifest and the org's grants to a
-:class:`PluginSpec`; the runtime never reads manifests or the database itself.
+:class:`PluginSpec`; the runtime never reads manifests or the database itself, so
+:func:`validate_spec` checks a spec against the same rules (``limits``) before it is loaded.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from proofpix_plugins.errors import FieldError
+from proofpix_plugins.runtime import limits
+from proofpix_plugins.runtime.errors import LoadError
+from proofpix_plugins.runtime.sandbox.import_policy import NEVER, PERMISSION_MODULES, STDLIB_ALLOWED
 
 #: The eight permissions of SPEC §2; anything else in a spec is refused at load.
 PERMISSIONS: frozenset[str] = frozenset(
@@ -26,7 +33,7 @@ class HookBinding:
     """One hook a plugin registered: the handler function name in its entry module."""
 
     handler: str
-    priority: int = 50
+    priority: int = limits.PRIORITY_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -38,13 +45,13 @@ class PluginSpec:
     version: str
     #: The extracted package tree; read-only to the worker.
     root: Path
-    entry: str = "plugin"
+    entry: str = limits.ENTRY_DEFAULT
     hooks: Mapping[str, HookBinding] = field(default_factory=lambda: MappingProxyType({}))
     #: Granted AND requested: the only permissions the host honours.
     permissions: frozenset[str] = frozenset()
     network_allow: tuple[str, ...] = ()
-    memory_mb: int = 256
-    timeout_ms: int = 5000
+    memory_mb: int = limits.MEMORY_MB_DEFAULT
+    timeout_ms: int = limits.TIMEOUT_MS_DEFAULT
     cpu_seconds: float | None = None
     #: Decrypted configuration; x-secret keys are redacted before they reach the worker
     #: unless the plugin holds ``secrets``.
@@ -75,3 +82,51 @@ class CallInfo:
     depth: int = 0
     #: Absolute ``time.time()`` after which the call is abandoned.
     deadline: float = 0.0
+
+
+def validate_spec(spec: PluginSpec) -> None:
+    """Refuse a spec the pool must not load, naming the plugin and every field at fault."""
+    errors: list[FieldError] = []
+    unknown = sorted(set(spec.permissions) - PERMISSIONS)
+    if unknown:
+        errors.append(FieldError("permissions", f"unknown permission(s) {unknown}", "enum"))
+    entry_ok = limits.is_entry_module(spec.entry)
+    if not entry_ok:
+        errors.append(FieldError("entry", "must be a dotted Python module name", "pattern",
+                                 spec.entry))
+    else:
+        top = spec.entry.split(".")[0]
+        reserved = (top in sys.stdlib_module_names or top in PERMISSION_MODULES
+                    or top in {n.split(".")[0] for n in (*NEVER, *STDLIB_ALLOWED)})
+        if reserved:
+            errors.append(FieldError("entry", f"{top!r} would shadow a library module",
+                                     "reserved", spec.entry))
+    for hook, binding in spec.hooks.items():
+        if not limits.is_handler_name(binding.handler):
+            errors.append(FieldError(f"hooks.{hook}.handler", "must be a Python identifier",
+                                     "pattern", binding.handler))
+    if not limits.MEMORY_MB_MIN <= spec.memory_mb <= limits.MEMORY_MB_MAX:
+        errors.append(FieldError(
+            "resources.memory_mb", f"must be {limits.MEMORY_MB_MIN}-{limits.MEMORY_MB_MAX}",
+            "range", spec.memory_mb,
+        ))
+    if not limits.TIMEOUT_MS_MIN <= spec.timeout_ms <= limits.TIMEOUT_MS_MAX:
+        errors.append(FieldError(
+            "resources.timeout_ms", f"must be {limits.TIMEOUT_MS_MIN}-{limits.TIMEOUT_MS_MAX}",
+            "range", spec.timeout_ms,
+        ))
+    if spec.cpu_seconds is not None and not 0 < spec.cpu_seconds <= limits.CPU_SECONDS_MAX:
+        errors.append(FieldError("resources.cpu_seconds",
+                                 f"must be in (0, {limits.CPU_SECONDS_MAX}]", "range",
+                                 spec.cpu_seconds))
+    root = Path(spec.root)
+    if not root.is_dir():
+        errors.append(FieldError("root", "plugin tree does not exist", "exists", str(root)))
+    elif entry_ok:
+        rel = Path(*spec.entry.split("."))
+        module_file = rel.parent / (rel.name + ".py")
+        if not ((root / rel / "__init__.py").is_file() or (root / module_file).is_file()):
+            errors.append(FieldError("entry", f"module {spec.entry!r} not found in the tree",
+                                     "exists", spec.entry))
+    if errors:
+        raise LoadError(f"plugin {spec.plugin_id} cannot be loaded", errors=tuple(errors))

@@ -20,7 +20,6 @@ import asyncio
 import inspect
 import itertools
 import os
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,13 +38,18 @@ from proofpix_plugins.runtime.errors import (
 from proofpix_plugins.runtime.hooks.metrics import MetricsRegistry
 from proofpix_plugins.runtime.host.broker import Broker
 from proofpix_plugins.runtime.host.pool import WorkerPool
+from proofpix_plugins.runtime.limits import (
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    TIMEOUT_MS_MAX,
+    is_handler_name,
+    is_hook_name,
+)
 from proofpix_plugins.runtime.outcome import CallOutcome, CallStatus
 from proofpix_plugins.runtime.spec import CallInfo, PluginSpec
 
 __all__ = [
-    "HOOK_NAME_PATTERN",
     "HOOK_PERMISSIONS",
-    "MAX_TIMEOUT_MS",
     "CallRecord",
     "HookBus",
     "HookMode",
@@ -59,13 +63,6 @@ log = structlog.get_logger(__name__)
 
 HookMode = Literal["parallel", "sequential", "waterfall"]
 MODES: Final[tuple[HookMode, ...]] = ("parallel", "sequential", "waterfall")
-
-#: SPEC §4: the ``timeout`` option is capped at 30 s.
-MAX_TIMEOUT_MS: Final = 30_000
-#: SPEC §2: ``namespace:event`` names, lower case.
-HOOK_NAME_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_-]*(:[a-z][a-z0-9_-]*)+$")
-_HANDLER_PATTERN: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_MAX_HOOK_NAME: Final = 128
 
 #: Permissions a plugin must hold to receive a host hook at all.
 HOOK_PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
@@ -101,9 +98,9 @@ class HookOptions:
         t = self.timeout_ms
         if t is not None and (isinstance(t, bool) or not isinstance(t, int)):
             errors.append(FieldError("options.timeout", "must be an integer (ms)", "type", t))
-        elif t is not None and not 1 <= t <= MAX_TIMEOUT_MS:
+        elif t is not None and not 1 <= t <= TIMEOUT_MS_MAX:
             errors.append(
-                FieldError("options.timeout", f"must be between 1 and {MAX_TIMEOUT_MS} ms",
+                FieldError("options.timeout", f"must be between 1 and {TIMEOUT_MS_MAX} ms",
                            "range", t)
             )
         if self.mode not in MODES:
@@ -259,19 +256,18 @@ class HookBus:
         errors: list[FieldError] = []
         for name, binding in spec.hooks.items():
             where = f"hooks.{name}"
-            if not isinstance(name, str) or len(name) > _MAX_HOOK_NAME or not (
-                HOOK_NAME_PATTERN.match(name)
-            ):
+            if not is_hook_name(name):
                 errors.append(FieldError(where, "hook name must look like 'file:uploaded'",
                                          "pattern", name))
-            if not isinstance(binding.handler, str) or not _HANDLER_PATTERN.match(
-                binding.handler
-            ):
+            if not is_handler_name(binding.handler):
                 errors.append(FieldError(f"{where}.handler", "must be a Python identifier",
                                          "pattern", binding.handler))
             p = binding.priority
-            if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p <= 100:
-                errors.append(FieldError(f"{where}.priority", "must be an integer 0-100",
+            if isinstance(p, bool) or not isinstance(p, int) or not (
+                PRIORITY_MIN <= p <= PRIORITY_MAX
+            ):
+                errors.append(FieldError(f"{where}.priority",
+                                         f"must be an integer {PRIORITY_MIN}-{PRIORITY_MAX}",
                                          "range", p))
         if errors:
             raise ValidationFailed(f"plugin {spec.plugin_id} cannot be registered", errors)
@@ -351,9 +347,7 @@ class HookBus:
         depth: int = 0,
     ) -> HookResult:
         """Call every plugin of ``org_id`` bound to ``name``; one result per plugin, in order."""
-        if not isinstance(name, str) or len(name) > _MAX_HOOK_NAME or not (
-            HOOK_NAME_PATTERN.match(name)
-        ):
+        if not is_hook_name(name):
             raise ValidationFailed(
                 "invalid hook name",
                 [FieldError("hook", "must look like 'file:uploaded'", "pattern", name)],
@@ -562,9 +556,7 @@ class HookBus:
         caller = self._specs.get((info.org_id, info.plugin_id))
         if caller is None or "events" not in caller.permissions:
             raise CapabilityDenied(f"{info.plugin_id} may not call hooks without 'events'")
-        if not isinstance(hook, str) or len(hook) > _MAX_HOOK_NAME or not (
-            HOOK_NAME_PATTERN.match(hook)
-        ):
+        if not is_hook_name(hook):
             raise CapabilityError("events.call: hook name must look like 'acme:done'")
         if info.depth > self.config.max_hook_depth:
             raise HookRecursionLimit(
@@ -574,7 +566,7 @@ class HookBus:
         remaining_ms = int((info.deadline - time.time()) * 1000) if info.deadline else 0
         if info.deadline and remaining_ms < 1:
             raise CapabilityError(f"events.call({hook!r}): the calling hook's deadline has passed")
-        options = HookOptions(timeout_ms=min(remaining_ms, MAX_TIMEOUT_MS) or None)
+        options = HookOptions(timeout_ms=min(remaining_ms, TIMEOUT_MS_MAX) or None)
         chain = self._chains.get(info.call_id, frozenset({info.plugin_id}))
         result = await self._execute(
             info.org_id, hook, data, options, info.file_id, info.depth, chain

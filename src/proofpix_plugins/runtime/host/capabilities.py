@@ -23,6 +23,7 @@ import structlog
 from proofpix_plugins.errors import ProofPixError
 from proofpix_plugins.runtime.errors import CapabilityDenied, CapabilityError
 from proofpix_plugins.runtime.host.broker import Broker
+from proofpix_plugins.runtime.limits import HOOK_NAME_MAX_LENGTH
 from proofpix_plugins.runtime.sandbox import wire
 from proofpix_plugins.runtime.spec import CallInfo, PluginSpec
 
@@ -89,7 +90,8 @@ class _Emit(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class _CallHook(msgspec.Struct, forbid_unknown_fields=True):
-    hook: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    # The bus checks the full hook-name rule; the cap here refuses a huge string before it.
+    hook: Annotated[str, msgspec.Meta(min_length=1, max_length=HOOK_NAME_MAX_LENGTH)]
     data: Any = None
 
 

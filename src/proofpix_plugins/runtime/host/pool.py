@@ -13,10 +13,8 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import re
 import signal
 import socket
-import sys
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -27,7 +25,6 @@ from typing import Any
 import msgspec
 import structlog
 
-from proofpix_plugins.errors import FieldError
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.errors import LoadError, NotLoaded, PoolClosed
 from proofpix_plugins.runtime.host import cgroup, detect, procfs, scratch
@@ -36,11 +33,11 @@ from proofpix_plugins.runtime.host.capabilities import CapabilityHost, HookCalle
 from proofpix_plugins.runtime.host.fs_access import check_readable_tree, runtime_read_only_paths
 from proofpix_plugins.runtime.host.template_client import TemplateClient, describe_exit
 from proofpix_plugins.runtime.host.worker_handle import WorkerDied, WorkerHandle
+from proofpix_plugins.runtime.limits import call_cpu_seconds
 from proofpix_plugins.runtime.outcome import CallOutcome, LiveWorker, SandboxReport
 from proofpix_plugins.runtime.sandbox import control, wire
 from proofpix_plugins.runtime.sandbox.hardening.uid import plugin_uid
-from proofpix_plugins.runtime.sandbox.import_policy import NEVER, PERMISSION_MODULES, STDLIB_ALLOWED
-from proofpix_plugins.runtime.spec import PERMISSIONS, CallInfo, PluginSpec
+from proofpix_plugins.runtime.spec import CallInfo, PluginSpec, validate_spec
 
 __all__ = [
     "CallOutcome",
@@ -55,8 +52,6 @@ __all__ = [
 
 log = structlog.get_logger("proofpix.runtime.pool")
 
-_ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}$")
-_HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 #: Threads a worker may run (pids.max counts tasks); fork is refused by seccomp anyway.
 PIDS_MAX = 32
 
@@ -186,7 +181,7 @@ class WorkerPool:
     async def load(self, spec: PluginSpec) -> None:
         """Validate, start the warm worker and import the plugin; LoadError says why not."""
         self._check_open()
-        _validate_spec(spec)
+        validate_spec(spec)
         report = self.sandbox_report()
         reason = detect.refusal(report, self._host_layers)
         if reason is not None and not self.config.insecure_dev:
@@ -312,7 +307,7 @@ class WorkerPool:
             except (LoadError, PoolClosed) as exc:
                 return _outcome("crashed", started, error=f"worker restart failed: {exc}")
         self._live.move_to_end(spec.key)
-        cpu_budget = spec.cpu_seconds if spec.cpu_seconds is not None else budget_ms / 1000 + 1
+        cpu_budget = call_cpu_seconds(spec.cpu_seconds, budget_ms)
         cur = w.begin(info)
         try:
             frame = wire.encode(wire.Call(
@@ -464,7 +459,7 @@ class WorkerPool:
             except OSError as exc:
                 raise LoadError(f"could not create the worker's cgroup: {exc}") from None
         handle.group = group
-        cpu_budget = spec.cpu_seconds or spec.timeout_ms / 1000 + 1
+        cpu_budget = call_cpu_seconds(spec.cpu_seconds, spec.timeout_ms)
         request = control.Spawn(
             req=0, plugin_root=str(spec.root), scratch=str(entry.scratch),
             read_only=self._read_only, uid=ids[0] if ids else None, gid=ids[1] if ids else None,
@@ -564,44 +559,3 @@ def _encode_or_load_error(message: msgspec.Struct, what: str) -> bytes:
         return wire.encode(message)
     except (TypeError, msgspec.EncodeError) as exc:
         raise LoadError(f"{what} is not serializable: {exc}") from None
-
-
-def _validate_spec(spec: PluginSpec) -> None:
-    errors: list[FieldError] = []
-    unknown = sorted(set(spec.permissions) - PERMISSIONS)
-    if unknown:
-        errors.append(FieldError("permissions", f"unknown permission(s) {unknown}", "enum"))
-    if not _ENTRY.match(spec.entry):
-        errors.append(FieldError("entry", "must be a dotted Python module name", "pattern",
-                                 spec.entry))
-    else:
-        top = spec.entry.split(".")[0]
-        reserved = (top in sys.stdlib_module_names or top in PERMISSION_MODULES
-                    or top in {n.split(".")[0] for n in (*NEVER, *STDLIB_ALLOWED)})
-        if reserved:
-            errors.append(FieldError("entry", f"{top!r} would shadow a library module",
-                                     "reserved", spec.entry))
-    for hook, binding in spec.hooks.items():
-        if not _HANDLER.match(binding.handler):
-            errors.append(FieldError(f"hooks.{hook}.handler", "must be a Python identifier",
-                                     "pattern", binding.handler))
-    if not 16 <= spec.memory_mb <= 1024:
-        errors.append(FieldError("resources.memory_mb", "must be 16-1024", "range",
-                                 spec.memory_mb))
-    if not 1 <= spec.timeout_ms <= 30000:
-        errors.append(FieldError("resources.timeout_ms", "must be 1-30000", "range",
-                                 spec.timeout_ms))
-    if spec.cpu_seconds is not None and not 0 < spec.cpu_seconds <= 300:
-        errors.append(FieldError("resources.cpu_seconds", "must be in (0, 300]", "range",
-                                 spec.cpu_seconds))
-    root = Path(spec.root)
-    if not root.is_dir():
-        errors.append(FieldError("root", "plugin tree does not exist", "exists", str(root)))
-    elif _ENTRY.match(spec.entry):
-        rel = Path(*spec.entry.split("."))
-        module_file = rel.parent / (rel.name + ".py")
-        if not ((root / rel / "__init__.py").is_file() or (root / module_file).is_file()):
-            errors.append(FieldError("entry", f"module {spec.entry!r} not found in the tree",
-                                     "exists", spec.entry))
-    if errors:
-        raise LoadError(f"plugin {spec.plugin_id} cannot be loaded", errors=tuple(errors))

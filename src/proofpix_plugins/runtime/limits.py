@@ -1,0 +1,91 @@
+"""The rules a plugin's declarations follow, each defined once: names, bounds and defaults.
+
+``packages/manifest.py`` checks them when a package is published, the worker pool and the hook
+bus again when a plugin is loaded and called. The runtime never imports ``packages/``, so they
+live here and the manifest imports them; what the manifest accepts, the runtime loads.
+
+Host names in ``network.allow`` have their own home beside the guard that matches them:
+``egress/hosts.py``.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Final
+
+# -- hooks ----------------------------------------------------------------------------------------
+
+#: SPEC §2: ``namespace:event`` names, lower case (``file:uploaded``, ``acme:done``).
+HOOK_NAME_PATTERN: Final = re.compile(r"[a-z][a-z0-9_-]*(:[a-z][a-z0-9_-]*)+")
+#: The width of the ``hook_name`` columns (plugin hooks, file results), so a name the bus
+#: routes can always be stored; the manifest, the bus and ``ctx.events.call`` all cap at it.
+HOOK_NAME_MAX_LENGTH: Final = 100
+
+#: A handler is a function name in the entry module; 100 as for hook names.
+HANDLER_MAX_LENGTH: Final = 100
+
+#: SPEC §2: priority 0-100, higher runs first.
+PRIORITY_MIN: Final = 0
+PRIORITY_MAX: Final = 100
+PRIORITY_DEFAULT: Final = 50
+
+# -- entry module ---------------------------------------------------------------------------------
+
+ENTRY_DEFAULT: Final = "plugin"
+ENTRY_MAX_LENGTH: Final = 100
+#: Dotted parts of the entry module path (``pkg.sub.main`` has three).
+ENTRY_MAX_PARTS: Final = 8
+
+# -- resources (SPEC §2 ``resources``) ------------------------------------------------------------
+
+MEMORY_MB_MIN: Final = 16
+MEMORY_MB_MAX: Final = 1024
+MEMORY_MB_DEFAULT: Final = 256
+#: The floor for a declared timeout; a per-call ``timeout`` option may go lower (down to 1 ms,
+#: see ``hooks/options.py``): a nested call gets whatever is left of its caller's budget.
+TIMEOUT_MS_MIN: Final = 10
+#: SPEC §2 caps ``resources.timeout_ms`` and SPEC §4 the ``timeout`` call option at 30 s.
+TIMEOUT_MS_MAX: Final = 30_000
+TIMEOUT_MS_DEFAULT: Final = 5000
+#: ``cpu_seconds`` must be > 0 and at most this; unset, :func:`call_cpu_seconds` derives it.
+CPU_SECONDS_MAX: Final = 300
+
+_IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def is_hook_name(value: object) -> bool:
+    """A hook name the manifest may declare, the bus route and ``ctx.events.call`` name."""
+    return (
+        isinstance(value, str)
+        and len(value) <= HOOK_NAME_MAX_LENGTH
+        and HOOK_NAME_PATTERN.fullmatch(value) is not None
+    )
+
+
+def is_identifier(value: object) -> bool:
+    """An ASCII Python identifier that is not a keyword: a name a ``def`` or module can have."""
+    return (
+        isinstance(value, str)
+        and _IDENTIFIER.fullmatch(value) is not None
+        and not keyword.iskeyword(value)
+    )
+
+
+def is_handler_name(value: object) -> bool:
+    """A hook handler: a function name in the entry module, at most 100 characters."""
+    return is_identifier(value) and len(str(value)) <= HANDLER_MAX_LENGTH
+
+
+def is_entry_module(value: object) -> bool:
+    """An importable module path such as ``plugin`` or ``pkg.main``."""
+    if not isinstance(value, str) or len(value) > ENTRY_MAX_LENGTH:
+        return False
+    parts = value.split(".")
+    return len(parts) <= ENTRY_MAX_PARTS and all(is_identifier(p) for p in parts)
+
+
+def call_cpu_seconds(cpu_seconds: float | None, timeout_ms: int) -> float:
+    """The CPU seconds one call may burn (the worker arms RLIMIT_CPU with it): the declared
+    ``cpu_seconds``, or else the call's wall-clock budget in seconds plus one."""
+    return cpu_seconds if cpu_seconds is not None else timeout_ms / 1000 + 1
