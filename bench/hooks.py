@@ -32,7 +32,8 @@ import pluggy
 import psutil
 
 from proofpix_plugins.runtime.config import RuntimeConfig
-from proofpix_plugins.runtime.hooks.bus import HookBus, HookOptions
+from proofpix_plugins.runtime.hooks.bus import HookBus
+from proofpix_plugins.runtime.hooks.options import HookOptions
 from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
 from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.spec import HookBinding, PluginSpec

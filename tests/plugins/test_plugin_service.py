@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from proofpix_plugins.errors import Conflict, NotFound
 from proofpix_plugins.plugins.service import PluginService
-from proofpix_plugins.runtime.hooks.bus import HookOptions
+from proofpix_plugins.runtime.hooks.options import HookOptions
 from tests.fixtures.app import TestUser
 from tests.plugins.test_plugin_api import counter_ppx, install
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from proofpix_plugins.runtime.config import RuntimeConfig
-from proofpix_plugins.runtime.hooks.bus import HookBus, PluginResult
+from proofpix_plugins.runtime.hooks.bus import HookBus
+from proofpix_plugins.runtime.hooks.results import PluginResult
 from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
 from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.spec import HookBinding, PluginSpec

@@ -17,13 +17,9 @@ import pytest_asyncio
 from proofpix_plugins.errors import ValidationFailed
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.errors import LoadError
-from proofpix_plugins.runtime.hooks.bus import (
-    CallRecord,
-    HookBus,
-    HookOptions,
-    HookRecursionLimit,
-    HookResult,
-)
+from proofpix_plugins.runtime.hooks.bus import HookBus, HookRecursionLimit
+from proofpix_plugins.runtime.hooks.options import HookOptions
+from proofpix_plugins.runtime.hooks.results import CallRecord, HookResult
 from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
 from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.spec import HookBinding, PluginSpec

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from proofpix_plugins.errors import ValidationFailed
-from proofpix_plugins.runtime.hooks.bus import HookOptions, HookResult, PluginResult
+from proofpix_plugins.runtime.hooks.options import HookOptions
+from proofpix_plugins.runtime.hooks.results import HookResult, PluginResult
 
 
 @pytest.mark.parametrize(

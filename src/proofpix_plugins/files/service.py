@@ -26,7 +26,8 @@ from proofpix_plugins.files.uploads import SpooledUpload
 from proofpix_plugins.models.files import File, FilePluginResult
 from proofpix_plugins.plugins.db_broker import FileWork
 from proofpix_plugins.plugins.service import PluginService
-from proofpix_plugins.runtime.hooks.bus import HookOptions, HookResult
+from proofpix_plugins.runtime.hooks.options import HookOptions
+from proofpix_plugins.runtime.hooks.results import HookResult
 
 MAX_RESULT_BYTES = 64 * 1024
 _WATERFALL = HookOptions(mode="waterfall")

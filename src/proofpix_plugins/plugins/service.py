@@ -64,7 +64,9 @@ from proofpix_plugins.plugins.schemas import (
 )
 from proofpix_plugins.plugins.specs import build_spec, granted, secret_keys
 from proofpix_plugins.runtime.errors import LoadError
-from proofpix_plugins.runtime.hooks.bus import HookBus, HookOptions, HookResult
+from proofpix_plugins.runtime.hooks.bus import HookBus
+from proofpix_plugins.runtime.hooks.options import HookOptions
+from proofpix_plugins.runtime.hooks.results import HookResult
 from proofpix_plugins.scanning import Check
 
 log = structlog.get_logger(__name__)

@@ -84,9 +84,31 @@ class CallInfo:
     deadline: float = 0.0
 
 
+def binding_errors(spec: PluginSpec) -> list[FieldError]:
+    """What is wrong with the spec's hook bindings: names, handlers and priorities."""
+    errors: list[FieldError] = []
+    for name, binding in spec.hooks.items():
+        where = f"hooks.{name}"
+        if not limits.is_hook_name(name):
+            errors.append(FieldError(where, "hook name must look like 'file:uploaded'",
+                                     "pattern", name))
+        if not limits.is_handler_name(binding.handler):
+            errors.append(FieldError(f"{where}.handler", "must be a Python identifier",
+                                     "pattern", binding.handler))
+        p = binding.priority
+        if isinstance(p, bool) or not isinstance(p, int) or not (
+            limits.PRIORITY_MIN <= p <= limits.PRIORITY_MAX
+        ):
+            errors.append(FieldError(
+                f"{where}.priority",
+                f"must be an integer {limits.PRIORITY_MIN}-{limits.PRIORITY_MAX}", "range", p,
+            ))
+    return errors
+
+
 def validate_spec(spec: PluginSpec) -> None:
     """Refuse a spec the pool must not load, naming the plugin and every field at fault."""
-    errors: list[FieldError] = []
+    errors = binding_errors(spec)
     unknown = sorted(set(spec.permissions) - PERMISSIONS)
     if unknown:
         errors.append(FieldError("permissions", f"unknown permission(s) {unknown}", "enum"))
@@ -101,10 +123,6 @@ def validate_spec(spec: PluginSpec) -> None:
         if reserved:
             errors.append(FieldError("entry", f"{top!r} would shadow a library module",
                                      "reserved", spec.entry))
-    for hook, binding in spec.hooks.items():
-        if not limits.is_handler_name(binding.handler):
-            errors.append(FieldError(f"hooks.{hook}.handler", "must be a Python identifier",
-                                     "pattern", binding.handler))
     if not limits.MEMORY_MB_MIN <= spec.memory_mb <= limits.MEMORY_MB_MAX:
         errors.append(FieldError(
             "resources.memory_mb", f"must be {limits.MEMORY_MB_MIN}-{limits.MEMORY_MB_MAX}",

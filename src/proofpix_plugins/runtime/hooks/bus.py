@@ -2,9 +2,11 @@
 
 ``execute_hook(org, name, data, options)`` (SPEC §4) calls every registered plugin of the org that
 bound ``name``, highest priority first (ties by plugin id), through the :class:`WorkerPool`. It
-never raises because of a plugin: each plugin gets its own :class:`PluginResult` with a status
-(``ok``, ``error``, ``timeout``, ``denied``, ``crashed``), and a circuit breaker disables a plugin
-after ``config.circuit_breaker_threshold`` consecutive failures.
+never raises because of a plugin: each plugin gets its own :class:`PluginResult` (``results.py``)
+with a status (``ok``, ``error``, ``timeout``, ``denied``, ``crashed``), and the circuit breaker
+(``breaker.py``) disables a plugin after ``config.circuit_breaker_threshold`` consecutive
+failures. ``options.py`` parses the call options; plugins holding ``events`` nest hook calls
+through :meth:`HookBus._nested_call`.
 
 Permission rule for host hooks (see docs/security-model.md): ``file:uploaded`` and
 ``file:process`` are about a file, so they are delivered only to plugins holding ``files``. A
@@ -22,8 +24,8 @@ import itertools
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from dataclasses import dataclass
+from typing import Any, Final
 
 import structlog
 
@@ -35,34 +37,19 @@ from proofpix_plugins.runtime.errors import (
     NotLoaded,
     PoolClosed,
 )
+from proofpix_plugins.runtime.hooks.breaker import FAILURES, CircuitBreaker, trip_reason
 from proofpix_plugins.runtime.hooks.metrics import MetricsRegistry
+from proofpix_plugins.runtime.hooks.options import DEFAULT_OPTIONS, HookOptions
+from proofpix_plugins.runtime.hooks.results import CallRecord, HookResult, PluginResult
 from proofpix_plugins.runtime.host.broker import Broker
 from proofpix_plugins.runtime.host.pool import WorkerPool
-from proofpix_plugins.runtime.limits import (
-    PRIORITY_MAX,
-    PRIORITY_MIN,
-    TIMEOUT_MS_MAX,
-    is_handler_name,
-    is_hook_name,
-)
+from proofpix_plugins.runtime.limits import TIMEOUT_MS_MAX, is_hook_name
 from proofpix_plugins.runtime.outcome import CallOutcome, CallStatus
-from proofpix_plugins.runtime.spec import CallInfo, PluginSpec
+from proofpix_plugins.runtime.spec import CallInfo, PluginSpec, binding_errors
 
-__all__ = [
-    "HOOK_PERMISSIONS",
-    "CallRecord",
-    "HookBus",
-    "HookMode",
-    "HookOptions",
-    "HookRecursionLimit",
-    "HookResult",
-    "PluginResult",
-]
+__all__ = ["HOOK_PERMISSIONS", "HookBus", "HookRecursionLimit"]
 
 log = structlog.get_logger(__name__)
-
-HookMode = Literal["parallel", "sequential", "waterfall"]
-MODES: Final[tuple[HookMode, ...]] = ("parallel", "sequential", "waterfall")
 
 #: Permissions a plugin must hold to receive a host hook at all.
 HOOK_PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
@@ -70,134 +57,9 @@ HOOK_PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "file:process": frozenset({"files"}),
 }
 
-#: Statuses that count as a failure for the circuit breaker.
-_BREAKER_FAILURES: Final = frozenset({"error", "timeout", "crashed", "denied"})
-
 
 class HookRecursionLimit(CapabilityError):
     """A plugin's ``ctx.events.call`` went deeper than ``config.max_hook_depth``."""
-
-
-@dataclass(frozen=True)
-class HookOptions:
-    """Per-call options of SPEC §4 (``timeout``, ``mode``, ``stopOnError``).
-
-    In ``waterfall`` mode each ``ok`` result is the next plugin's input; a failed plugin, or one
-    returning ``None``, passes its input through. ``stop_on_error`` stops a ``sequential`` or
-    ``waterfall`` run at the first result that is not ``ok`` (the plugins after it are not called
-    and not listed). In ``parallel`` mode every call is already in flight, so it changes nothing:
-    all results are reported.
-    """
-
-    timeout_ms: int | None = None
-    mode: HookMode = "parallel"
-    stop_on_error: bool = False
-
-    def __post_init__(self) -> None:
-        errors: list[FieldError] = []
-        t = self.timeout_ms
-        if t is not None and (isinstance(t, bool) or not isinstance(t, int)):
-            errors.append(FieldError("options.timeout", "must be an integer (ms)", "type", t))
-        elif t is not None and not 1 <= t <= TIMEOUT_MS_MAX:
-            errors.append(
-                FieldError("options.timeout", f"must be between 1 and {TIMEOUT_MS_MAX} ms",
-                           "range", t)
-            )
-        if self.mode not in MODES:
-            errors.append(
-                FieldError("options.mode", f"must be one of {', '.join(MODES)}", "enum", self.mode)
-            )
-        if not isinstance(self.stop_on_error, bool):
-            errors.append(
-                FieldError("options.stopOnError", "must be a boolean", "type", self.stop_on_error)
-            )
-        if errors:
-            raise ValidationFailed("invalid hook options", errors)
-
-    @classmethod
-    def from_wire(cls, raw: Any) -> HookOptions:
-        """Parse the camelCase ``options`` object of the REST API; unknown keys are errors."""
-        if raw is None:
-            return cls()
-        if not isinstance(raw, Mapping):
-            raise ValidationFailed(
-                "invalid hook options", [FieldError("options", "must be an object", "type")]
-            )
-        known = {"timeout", "mode", "stopOnError"}
-        unknown = sorted(str(k) for k in raw if k not in known)
-        if unknown:
-            raise ValidationFailed(
-                "invalid hook options",
-                [FieldError(f"options.{k}", "unknown option", "additionalProperties")
-                 for k in unknown],
-            )
-        return cls(
-            timeout_ms=raw.get("timeout"),
-            mode=raw.get("mode", "parallel"),
-            stop_on_error=raw.get("stopOnError", False),
-        )
-
-
-@dataclass
-class PluginResult:
-    """What one plugin answered to one hook call."""
-
-    plugin_id: str
-    status: CallStatus
-    duration_ms: float
-    result: Any = None
-    error: str | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "pluginId": self.plugin_id,
-            "status": self.status,
-            "durationMs": round(self.duration_ms, 3),
-        }
-        if self.status == "ok":
-            out["result"] = self.result
-        else:
-            out["error"] = self.error or self.status
-        return out
-
-
-@dataclass
-class HookResult:
-    """SPEC §4 result of one ``execute_hook``; ``output`` is the waterfall's final value."""
-
-    hook: str
-    duration_ms: float
-    results: list[PluginResult] = field(default_factory=list)
-    mode: HookMode = "parallel"
-    output: Any = None
-
-    def to_wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "hook": self.hook,
-            "durationMs": round(self.duration_ms, 3),
-            "results": [r.to_wire() for r in self.results],
-        }
-        if self.mode == "waterfall":
-            out["output"] = self.output
-        return out
-
-    def by_plugin(self) -> dict[str, PluginResult]:
-        return {r.plugin_id: r for r in self.results}
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """One finished plugin call, as handed to ``on_metrics`` (e.g. Prometheus counters)."""
-
-    org_id: str
-    plugin_id: str
-    hook: str
-    status: CallStatus
-    duration_ms: float
-    cpu_ms: float | None = None
-    peak_rss_kb: int | None = None
-    http_calls: int = 0
-    storage_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +102,7 @@ class HookBus:
         self._by_org: dict[str, dict[str, PluginSpec]] = {}
         # org -> hook -> entries in call order; rebuilt on (un)register, read on every call.
         self._routes: dict[str, dict[str, tuple[_Entry, ...]]] = {}
-        self._failures: dict[tuple[str, str], int] = {}
-        self._disabling: set[tuple[str, str]] = set()
+        self._breaker = CircuitBreaker(config.circuit_breaker_threshold)
         self._denied_noted: set[tuple[str, str, str]] = set()
         # call id -> plugins in the call chain, for calls a plugin may nest hooks into.
         self._chains: dict[str, frozenset[str]] = {}
@@ -253,22 +114,7 @@ class HookBus:
 
     def validate(self, spec: PluginSpec) -> None:
         """Refuse a spec whose hook bindings the bus could not route, naming plugin and field."""
-        errors: list[FieldError] = []
-        for name, binding in spec.hooks.items():
-            where = f"hooks.{name}"
-            if not is_hook_name(name):
-                errors.append(FieldError(where, "hook name must look like 'file:uploaded'",
-                                         "pattern", name))
-            if not is_handler_name(binding.handler):
-                errors.append(FieldError(f"{where}.handler", "must be a Python identifier",
-                                         "pattern", binding.handler))
-            p = binding.priority
-            if isinstance(p, bool) or not isinstance(p, int) or not (
-                PRIORITY_MIN <= p <= PRIORITY_MAX
-            ):
-                errors.append(FieldError(f"{where}.priority",
-                                         f"must be an integer {PRIORITY_MIN}-{PRIORITY_MAX}",
-                                         "range", p))
+        errors = binding_errors(spec)
         if errors:
             raise ValidationFailed(f"plugin {spec.plugin_id} cannot be registered", errors)
 
@@ -278,7 +124,7 @@ class HookBus:
         key = spec.key
         self._specs[key] = spec
         self._by_org.setdefault(spec.org_id, {})[spec.plugin_id] = spec
-        self._failures.pop(key, None)
+        self._breaker.forget(key)
         self._denied_noted = {d for d in self._denied_noted if (d[0], d[1]) != key}
         self._rebuild(spec.org_id)
 
@@ -289,7 +135,7 @@ class HookBus:
             org.pop(plugin_id, None)
             if not org:
                 self._by_org.pop(org_id, None)
-            self._failures.pop((org_id, plugin_id), None)
+            self._breaker.forget((org_id, plugin_id))
             self._rebuild(org_id)
 
     def is_registered(self, org_id: str, plugin_id: str) -> bool:
@@ -358,7 +204,7 @@ class HookBus:
                 f"{self.config.max_hook_depth}"
             )
         return await self._execute(
-            org_id, name, data, options or _DEFAULT_OPTIONS, file_id, depth, frozenset()
+            org_id, name, data, options or DEFAULT_OPTIONS, file_id, depth, frozenset()
         )
 
     async def _execute(
@@ -463,9 +309,8 @@ class HookBus:
         elapsed = (time.perf_counter() - started) * 1000
         self._account(spec, name, status, elapsed, outcome)
         if status == "ok":
-            if self._failures.get(spec.key):
-                self._failures[spec.key] = 0
-        elif status in _BREAKER_FAILURES and outcome is not None:
+            self._breaker.succeeded(spec.key)
+        elif status in FAILURES and outcome is not None:
             # Only what the plugin's own worker did counts: a pool shutting down or a runtime
             # fault must not disable every plugin it happened to be calling.
             await self._count_failure(spec, status, error)
@@ -507,19 +352,13 @@ class HookBus:
 
     async def _count_failure(self, spec: PluginSpec, status: str, error: str | None) -> None:
         key = spec.key
-        if key not in self._specs or key in self._disabling:
+        if key not in self._specs:
             return
-        n = self._failures.get(key, 0) + 1
-        self._failures[key] = n
-        if n < self.config.circuit_breaker_threshold:
+        n = self._breaker.failed(key)
+        if n is None:
             return
-        self._disabling.add(key)
         try:
-            reason = (
-                f"circuit breaker: {n} consecutive failures (last: {status}"
-                + (f": {error}" if error else "")
-                + ")"
-            )
+            reason = trip_reason(n, status, error)
             self.unregister(*key)
             try:
                 await self.pool.unload(*key)
@@ -539,7 +378,7 @@ class HookBus:
                 except Exception:
                     log.exception("on_disabled callback failed", plugin=spec.plugin_id)
         finally:
-            self._disabling.discard(key)
+            self._breaker.done(key)
 
     async def _record(
         self, org_id: str, plugin_id: str, event_type: str, details: dict[str, Any]
@@ -573,5 +412,3 @@ class HookBus:
         )
         return result.to_wire()
 
-
-_DEFAULT_OPTIONS: Final = HookOptions()
