@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from proofpix_plugins.packages.errors import PackageError
 from proofpix_plugins.packages.manifest import (
@@ -14,6 +16,7 @@ from proofpix_plugins.packages.manifest import (
     is_valid_host_pattern,
     parse_manifest,
 )
+from proofpix_plugins.runtime.egress.hosts import AllowList, parse_allow_entry
 from tests.packages.builders import DROP, manifest
 
 
@@ -173,6 +176,30 @@ def test_offending_values_are_bounded():
 ])
 def test_network_host_patterns(host, ok):
     assert is_valid_host_pattern(host) is ok
+
+
+# Mostly plausible host names, with the spellings the two parsers might judge differently.
+_LABELS = st.one_of(
+    st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True),
+    st.sampled_from(["xn--bcher-kva", "xn--zz", "ab--cd", "a_b", "Ab", "bücher", "0x7f", "1",
+                     "-a", "a-", "", "a" * 63, "a" * 64]),
+)
+_HOSTS = st.builds(
+    lambda wildcard, labels, dot: ("*." if wildcard else "") + ".".join(labels) + dot,
+    st.booleans(), st.lists(_LABELS, min_size=1, max_size=5), st.sampled_from(["", "", "."]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_HOSTS)
+@example("api.example.com")
+@example("*.xn--bcher-kva.example")
+@example("a--b.example.com")
+def test_every_host_the_manifest_accepts_the_egress_guard_accepts_as_written(host):
+    if is_valid_host_pattern(host):
+        canonical, wildcard = parse_allow_entry(host)
+        assert ("*." if wildcard else "") + canonical == host
+        AllowList.parse([host])  # and the guard's allow list takes it without an error
 
 
 def test_versions_compare_by_semver():

@@ -25,6 +25,8 @@ from proofpix_plugins.errors import FieldError
 from proofpix_plugins.packages.errors import PackageError
 from proofpix_plugins.packages.permissions import Permission
 from proofpix_plugins.runtime import limits
+from proofpix_plugins.runtime.egress.address import parse_address
+from proofpix_plugins.runtime.egress.hosts import HostSyntaxError, parse_allow_entry
 
 MANIFEST_NAME: Final = "plugin.json"
 MAX_MANIFEST_BYTES: Final = 256 * 1024
@@ -46,7 +48,6 @@ _PLUGIN_ID = re.compile(rf"({_ID_PART})\.({_ID_PART})")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TAG = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def _rule(rule: str, message: str) -> PydanticCustomError:
@@ -118,15 +119,27 @@ def _check_tag(value: str) -> str:
 
 
 def is_valid_host_pattern(value: str) -> bool:
-    """``example.com`` or ``*.example.com``: DNS names only, no IP literals, ports or schemes."""
-    name = value[2:] if value.startswith("*.") else value
-    labels = name.split(".")
-    if len(name) > 253 or len(labels) < 2:
+    """``example.com`` or ``*.example.com``: DNS names only, no IP literals, ports or schemes.
+
+    First the egress guard's own rule (``parse_allow_entry``), so nothing is published that the
+    guard would refuse at run time. Then the manifest's stricter policy, because people read
+    these entries (reviewers, the admin granting ``http``) and grants store them verbatim and
+    compare them as strings on upgrade: the entry must already be in canonical form (lower case,
+    ASCII, no trailing dot), so one host has one spelling; no IP literal, since an admin can
+    judge a name, not an address; no ``_``, which host names (RFC 1123) do not use though DNS
+    carries it; and at least two labels, so not ``localhost`` or a bare intranet name.
+    """
+    try:
+        host, wildcard = parse_allow_entry(value)
+    except HostSyntaxError:
         return False
-    if not all(_HOST_LABEL.fullmatch(label) for label in labels):
-        return False
-    # An all-digit top label means an IP literal (or nonsense); the broker only allows names.
-    return not labels[-1].isdigit()
+    name = value[2:] if wildcard else value
+    return (
+        host == name
+        and parse_address(host) is None
+        and "_" not in host
+        and host.count(".") >= 1
+    )
 
 
 def _check_host(value: str) -> str:

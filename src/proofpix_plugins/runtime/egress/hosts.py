@@ -4,6 +4,10 @@ A host is compared in one canonical form: lower case, IDNA A-labels, no trailing
 in ``ipaddress``'s compressed notation. Names whose last label is all digits are refused outright:
 no top-level domain is numeric, and such names are how ``127.1``, ``0x7f.1`` or ``2130706433``
 smuggle an IPv4 address past a parser into ``getaddrinfo``.
+
+:func:`parse_allow_entry` is the one definition of a valid ``network.allow`` entry. The manifest
+(``packages/manifest.py``) accepts only entries this parser accepts, and adds a stricter policy
+of its own on top.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ _MAX_NAME: Final = 253
 
 class HostSyntaxError(ValueError):
     """A host is neither a well-formed DNS name nor an IP literal."""
+
+
+class WildcardTooBroad(HostSyntaxError):
+    """A ``*.`` allow-list entry covers a whole top-level domain."""
 
 
 def canonical_host(raw: str) -> str:
@@ -57,6 +65,19 @@ def canonical_host(raw: str) -> str:
     return ascii_host
 
 
+def parse_allow_entry(entry: str) -> tuple[str, bool]:
+    """A ``network.allow`` entry as the guard matches it: its canonical host, and whether it is a
+    ``*.`` wildcard; raises HostSyntaxError (WildcardTooBroad for ``*.com``)."""
+    wildcard = entry.startswith("*.")
+    host = canonical_host(entry[2:] if wildcard else entry)
+    if wildcard:
+        if parse_address(host) is not None:
+            raise HostSyntaxError("a wildcard cannot cover an IP address")
+        if host.count(".") < 1:
+            raise WildcardTooBroad("a wildcard must cover a domain of at least two labels")
+    return host, wildcard
+
+
 @dataclass(frozen=True, slots=True)
 class AllowList:
     """The hosts a plugin's manifest lists in ``network.allow``, matched case-insensitively."""
@@ -75,30 +96,17 @@ class AllowList:
             if not isinstance(entry, str):
                 errors.append(FieldError(where, "must be a string", "host-pattern", entry))
                 continue
-            wildcard = entry.startswith("*.")
             try:
-                host = canonical_host(entry[2:] if wildcard else entry)
+                host, wildcard = parse_allow_entry(entry)
+            except WildcardTooBroad as exc:
+                errors.append(FieldError(where, str(exc), "wildcard-too-broad", entry))
             except HostSyntaxError as exc:
                 errors.append(FieldError(where, str(exc), "host-pattern", entry))
-                continue
-            if wildcard:
-                if parse_address(host) is not None:
-                    errors.append(
-                        FieldError(where, "a wildcard cannot cover an IP address", "host-pattern")
-                    )
-                elif host.count(".") < 1:
-                    errors.append(
-                        FieldError(
-                            where,
-                            "a wildcard must cover a domain of at least two labels",
-                            "wildcard-too-broad",
-                            entry,
-                        )
-                    )
-                else:
-                    suffixes.append("." + host)
             else:
-                exact.add(host)
+                if wildcard:
+                    suffixes.append("." + host)
+                else:
+                    exact.add(host)
         if errors:
             raise ValidationFailed("invalid network allow list", errors=tuple(errors))
         return cls(frozenset(exact), tuple(suffixes))
