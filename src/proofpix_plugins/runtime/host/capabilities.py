@@ -272,6 +272,10 @@ class CapabilityHost:
         raise CapabilityError(f"unknown capability {cap!r}")  # pragma: no cover
 
     async def _http(self, spec: PluginSpec, args: _Http) -> dict[str, Any]:
+        # Imported here, not at the top: egress pulls in httpx (about 0.1 s to import), which
+        # only a plugin's first http request needs, so the API, the CLI and tests that never
+        # make one do not pay for it. (The template never imports this module: nothing here
+        # touches its preload.)
         from proofpix_plugins.runtime.egress import fetch as netguard
 
         headers = dict(args.headers)

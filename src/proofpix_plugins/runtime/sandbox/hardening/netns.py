@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from proofpix_plugins.runtime.libc import check, libc
 
 CLONE_NEWNET = 0x40000000
@@ -13,6 +11,3 @@ def enter_empty_netns() -> None:
     """Move this process (the template; workers inherit it) into a fresh netns. Needs root."""
     check(libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
 
-
-def same_netns_as(pid: int) -> bool:
-    return os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")
