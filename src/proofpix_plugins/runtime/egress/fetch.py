@@ -10,7 +10,7 @@ in the host process, which enforces, for the request and for every redirect hop:
 * the address: the HOST resolves the name itself (through a :class:`Resolver`) and refuses the
   request if ANY answer is refused (loopback, private, link-local, CGNAT, multicast, reserved,
   documentation, benchmarking, cloud metadata, and IPv6 forms embedding such an IPv4; see
-  ``netguard_address``). Refusing the whole answer rather than picking the good records is
+  ``address.py``). Refusing the whole answer rather than picking the good records is
   deliberate: a public name that also answers a private address is either misconfigured or an
   attack, and connecting to "the good half" would make the outcome depend on record order;
 * pinning: it connects to the checked address itself (the IP is put in the request URL; the
@@ -35,6 +35,11 @@ in the host process, which enforces, for the request and for every redirect hop:
 
 Errors: :class:`EgressDenied` (403, policy: nothing was sent, or a redirect was not followed)
 and :class:`EgressFailed` (502, the outside world failed), each with a stable ``rule``.
+
+Longer than our ~400-line norm on purpose: it is one request pipeline whose steps run again for
+every redirect hop, and it reads best in one place. Its parts with a life of their own are
+``address.py`` (which addresses are refused), ``hosts.py`` (host syntax, the allow list) and
+``errors.py``.
 """
 
 from __future__ import annotations

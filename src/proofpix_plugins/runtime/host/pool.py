@@ -1,9 +1,16 @@
 """The worker pool: one warm, hardened worker process per (organization, plugin).
 
-Workers are forked by the template (see ``template.py``), never by the server. The pool starts
-a worker on load, reuses it for every call, kills it on timeout or protocol violation and
-starts a fresh one on the next call, evicts idle workers, caps live ones (LRU), recycles after
-N calls or RSS growth, and on close leaves no process behind.
+Workers are forked by the template (``sandbox/template.py``, driven through
+``template_client.py``), never by the server. The pool starts a worker on load, reuses it for
+every call, kills it on timeout or protocol violation and starts a fresh one on the next call,
+evicts idle workers, caps live ones (LRU), recycles after N calls or RSS growth, and on close
+leaves no process behind.
+
+Longer than our ~400-line norm on purpose: load, call, spawn, evict, recycle and close all read
+and change one piece of state (the plugin table, the LRU of live workers, workers by pid, the
+template) and rely on each other's locking; split across modules that state would have to be
+shared. What does not touch it lives beside: ``scratch.py``, ``procfs.py``, ``fs_access.py``,
+``spec.validate_spec`` and ``limits.py``.
 """
 
 from __future__ import annotations
