@@ -18,15 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.errors import NotFound
-from proofpix_plugins.files.blobstore import BlobStore
 from proofpix_plugins.files.images import CONTENT_TYPES, inspect_image
 from proofpix_plugins.files.repository import FileRepository
 from proofpix_plugins.files.schemas import FileOut, FilePluginResultOut
-from proofpix_plugins.files.uploads import SpooledUpload
 from proofpix_plugins.models.files import File, FilePluginResult
 from proofpix_plugins.plugins.db_broker import FileWork
 from proofpix_plugins.plugins.service import PluginService
 from proofpix_plugins.runtime.hooks.bus import HookOptions, HookResult
+from proofpix_plugins.storage.blobstore import BlobStore
+from proofpix_plugins.storage.uploads import SpooledUpload
 
 MAX_RESULT_BYTES = 64 * 1024
 _WATERFALL = HookOptions(mode="waterfall")
@@ -88,7 +88,7 @@ class FileService:
             "exif": info.exif,
         }
         results: list[tuple[HookResult, str]] = []
-        self._work.begin(file_id, ref.sha256)
+        self._work.begin(file_id, ref)
         try:
             for hook, options in (("file:uploaded", None), ("metadata:extracted", None),
                                   ("file:process", _WATERFALL)):
@@ -96,14 +96,14 @@ class FileService:
                     org_id, hook, event, options, file_id=file_id)
                 results.append((outcome, hook))
         finally:
-            final_sha = self._work.end(file_id)
+            final = self._work.end(file_id)
         async with session_scope(self._sf) as session:
             repo = FileRepository(session)
             fresh = await repo.get(org_id, row.id)
             assert fresh is not None
-            if final_sha and final_sha != ref.sha256:
-                fresh.processed_sha256 = final_sha
-                await repo.ensure_blob(final_sha, self._blobs.local_path(final_sha).stat().st_size)
+            if final is not None and final.sha256 != ref.sha256:
+                fresh.processed_sha256 = final.sha256
+                await repo.ensure_blob(final.sha256, final.size)
             for outcome, hook in results:
                 for r in outcome.results:
                     repo.add(FilePluginResult(

@@ -18,7 +18,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins.db import session_scope
-from proofpix_plugins.files.blobstore import BlobStore
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.files import File
 from proofpix_plugins.models.plugins import PluginStorage
@@ -27,6 +26,7 @@ from proofpix_plugins.plugins.events import add_event, event_wire
 from proofpix_plugins.plugins.repository import PluginRepository
 from proofpix_plugins.runtime.errors import CapabilityError
 from proofpix_plugins.runtime.spec import CallInfo
+from proofpix_plugins.storage.blobstore import BlobRef, BlobStore
 
 log = structlog.get_logger(__name__)
 
@@ -49,19 +49,20 @@ class FileWork:
     """Per pipeline run: the file's current bytes (a processor's output feeds the next one)."""
 
     def __init__(self) -> None:
-        self._current: dict[str, str] = {}
+        self._current: dict[str, BlobRef] = {}
 
-    def begin(self, file_id: str, sha256: str) -> None:
-        self._current[file_id] = sha256
+    def begin(self, file_id: str, blob: BlobRef) -> None:
+        self._current[file_id] = blob
 
     def current(self, file_id: str) -> str | None:
-        return self._current.get(file_id)
+        blob = self._current.get(file_id)
+        return None if blob is None else blob.sha256
 
-    def advance(self, file_id: str, sha256: str) -> None:
+    def advance(self, file_id: str, blob: BlobRef) -> None:
         if file_id in self._current:
-            self._current[file_id] = sha256
+            self._current[file_id] = blob
 
-    def end(self, file_id: str) -> str | None:
+    def end(self, file_id: str) -> BlobRef | None:
         return self._current.pop(file_id, None)
 
 
@@ -131,7 +132,7 @@ class DbBroker:
         async with session_scope(self._sf) as session:
             row = await self._file(session, call)
         ref = await self._blobs.put_bytes(data)
-        self._work.advance(str(row.id), ref.sha256)
+        self._work.advance(str(row.id), ref)
         return {"sha256": ref.sha256, "sizeBytes": ref.size, "contentType": content_type}
 
     async def metadata_get(self, call: CallInfo) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from proofpix_plugins.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from proofpix_plugins.files.uploads import spool_multipart
 from proofpix_plugins.kit.pagination import Page, PageParams
 from proofpix_plugins.kit.problem import validation_field_errors
 from proofpix_plugins.kit.problem_schema import problem_responses
@@ -45,6 +44,7 @@ from proofpix_plugins.plugins.schemas import (
     PluginOut,
 )
 from proofpix_plugins.plugins.service import PluginService
+from proofpix_plugins.storage.uploads import spool_multipart
 
 log = structlog.get_logger(__name__)
 

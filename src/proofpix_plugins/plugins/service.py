@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from proofpix_plugins import PLATFORM_VERSION
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.errors import Conflict, FieldError, NotFound, ValidationFailed
-from proofpix_plugins.files.blobstore import BlobStore
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.plugins import (
     PermissionKind,
@@ -66,6 +65,7 @@ from proofpix_plugins.plugins.specs import build_spec, granted, secret_keys
 from proofpix_plugins.runtime.errors import LoadError
 from proofpix_plugins.runtime.hooks.bus import HookBus, HookOptions, HookResult
 from proofpix_plugins.scanning import Check
+from proofpix_plugins.storage.blobstore import BlobStore
 
 log = structlog.get_logger(__name__)
 

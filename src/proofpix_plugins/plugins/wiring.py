@@ -15,7 +15,6 @@ import structlog
 from fastapi import FastAPI
 
 from proofpix_plugins.config import SandboxMode, Settings
-from proofpix_plugins.files.blobstore import FileSystemBlobStore
 from proofpix_plugins.files.service import FileService
 from proofpix_plugins.plugins.config_values import ConfigCipher
 from proofpix_plugins.plugins.db_broker import DbBroker, FileWork, StorageQuota
@@ -27,6 +26,7 @@ from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.hooks.bus import HookBus
 from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.scanning.checks import bandit_check
+from proofpix_plugins.storage.blobstore import FileSystemBlobStore
 
 log = structlog.get_logger(__name__)
 
