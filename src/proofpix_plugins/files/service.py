@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.errors import NotFound
+from proofpix_plugins.files.hooks import HookRunner
 from proofpix_plugins.files.images import CONTENT_TYPES, inspect_image
 from proofpix_plugins.files.repository import FileRepository
 from proofpix_plugins.files.schemas import FileOut, FilePluginResultOut
+from proofpix_plugins.files.work import FileWork
 from proofpix_plugins.models.files import File, FilePluginResult
-from proofpix_plugins.plugins.db_broker import FileWork
-from proofpix_plugins.plugins.service import PluginService
 from proofpix_plugins.runtime.hooks.bus import HookOptions, HookResult
 from proofpix_plugins.storage.blobstore import BlobStore
 from proofpix_plugins.storage.uploads import SpooledUpload
@@ -57,12 +57,12 @@ class FileService:
         self,
         session_factory: async_sessionmaker[AsyncSession],
         blobs: BlobStore,
-        plugins: PluginService,
+        hooks: HookRunner,
         work: FileWork,
     ) -> None:
         self._sf = session_factory
         self._blobs = blobs
-        self._plugins = plugins
+        self._hooks = hooks
         self._work = work
 
     async def upload(
@@ -92,7 +92,7 @@ class FileService:
         try:
             for hook, options in (("file:uploaded", None), ("metadata:extracted", None),
                                   ("file:process", _WATERFALL)):
-                outcome = await self._plugins.execute_hook(
+                outcome = await self._hooks.execute_hook(
                     org_id, hook, event, options, file_id=file_id)
                 results.append((outcome, hook))
         finally:

@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins.db import session_scope
+from proofpix_plugins.files.work import FileWork
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.files import File
 from proofpix_plugins.models.plugins import PluginStorage
@@ -26,7 +27,7 @@ from proofpix_plugins.plugins.events import add_event, event_wire
 from proofpix_plugins.plugins.repository import PluginRepository
 from proofpix_plugins.runtime.errors import CapabilityError
 from proofpix_plugins.runtime.spec import CallInfo
-from proofpix_plugins.storage.blobstore import BlobRef, BlobStore
+from proofpix_plugins.storage.blobstore import BlobStore
 
 log = structlog.get_logger(__name__)
 
@@ -43,27 +44,6 @@ class StorageQuota:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "max_value_bytes", min(self.max_value_bytes, self.max_bytes))
-
-
-class FileWork:
-    """Per pipeline run: the file's current bytes (a processor's output feeds the next one)."""
-
-    def __init__(self) -> None:
-        self._current: dict[str, BlobRef] = {}
-
-    def begin(self, file_id: str, blob: BlobRef) -> None:
-        self._current[file_id] = blob
-
-    def current(self, file_id: str) -> str | None:
-        blob = self._current.get(file_id)
-        return None if blob is None else blob.sha256
-
-    def advance(self, file_id: str, blob: BlobRef) -> None:
-        if file_id in self._current:
-            self._current[file_id] = blob
-
-    def end(self, file_id: str) -> BlobRef | None:
-        return self._current.pop(file_id, None)
 
 
 def _uuid(value: str) -> uuid.UUID:

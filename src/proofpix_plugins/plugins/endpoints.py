@@ -23,6 +23,7 @@ from proofpix_plugins.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from proofpix_plugins.kit.hook_schemas import HookResultOut
 from proofpix_plugins.kit.pagination import Page, PageParams
 from proofpix_plugins.kit.problem import validation_field_errors
 from proofpix_plugins.kit.problem_schema import problem_responses
@@ -35,7 +36,6 @@ from proofpix_plugins.plugins.schemas import (
     EventOut,
     GrantRequest,
     HookCallIn,
-    HookResultOut,
     InstallMetadata,
     InstallResult,
     MarketplaceInstall,

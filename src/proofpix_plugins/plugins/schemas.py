@@ -142,23 +142,6 @@ def plugin_detail(row: Plugin, latest_metrics: dict[str, Any] | None = None) -> 
     )
 
 
-
-class PluginResultOut(CamelResponse):
-    plugin_id: str
-    status: str
-    duration_ms: float
-    result: Any = None
-    error: str | None = None
-
-
-class HookResultOut(CamelResponse):
-    """SPEC §4: one result per plugin, in call order; ``result`` or ``error`` per status."""
-
-    hook: str
-    duration_ms: float
-    results: list[PluginResultOut]
-
-
 class LatencyOut(CamelResponse):
     p50: float | None = None
     p95: float | None = None

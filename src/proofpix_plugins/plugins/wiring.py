@@ -16,8 +16,9 @@ from fastapi import FastAPI
 
 from proofpix_plugins.config import SandboxMode, Settings
 from proofpix_plugins.files.service import FileService
+from proofpix_plugins.files.work import FileWork
 from proofpix_plugins.plugins.config_values import ConfigCipher
-from proofpix_plugins.plugins.db_broker import DbBroker, FileWork, StorageQuota
+from proofpix_plugins.plugins.db_broker import DbBroker, StorageQuota
 from proofpix_plugins.plugins.event_hub import EventHub, LocalEventHub, RedisEventHub
 from proofpix_plugins.plugins.installer import install_checks
 from proofpix_plugins.plugins.layout import DIR_MODE, PluginLayout
