@@ -117,6 +117,12 @@ class PluginRepository:
         rows = await self.session.execute(select(Plugin.install_path))
         return set(rows.scalars().all())
 
+    async def configuration_of(self, plugin_row_id: uuid.UUID) -> PluginConfiguration | None:
+        stmt = select(PluginConfiguration).where(
+            PluginConfiguration.plugin_row_id == plugin_row_id
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def artifact_in_use(self, sha256: str) -> bool:
         count = (
             await self.session.execute(
