@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
+from functools import partial
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from proofpix_plugins.files.images import CONTENT_TYPES, inspect_image
 from proofpix_plugins.files.repository import FileRepository
 from proofpix_plugins.files.schemas import FileOut, FilePluginResultOut
 from proofpix_plugins.files.work import FileWork
+from proofpix_plugins.kit.ids import as_uuid
 from proofpix_plugins.models.files import File, FilePluginResult
 from proofpix_plugins.runtime.hooks.bus import HookOptions, HookResult
 from proofpix_plugins.storage.blobstore import BlobStore
@@ -45,11 +47,8 @@ def _bounded(result: Any) -> dict[str, Any] | None:
     return value
 
 
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound("file not found") from None
+# A malformed file id in a URL names no file.
+_file_id = partial(as_uuid, error=NotFound, message="file not found")
 
 
 class FileService:
@@ -117,7 +116,7 @@ class FileService:
     async def get(self, org_id: uuid.UUID, file_id: str) -> FileOut:
         async with session_scope(self._sf) as session:
             repo = FileRepository(session)
-            row = await repo.get(org_id, _uuid(file_id))
+            row = await repo.get(org_id, _file_id(file_id))
             if row is None:
                 raise NotFound("file not found")
             results = await repo.results_of(row.id)
@@ -135,7 +134,7 @@ class FileService:
 
     async def content(self, org_id: uuid.UUID, file_id: str, variant: str) -> tuple[bytes, str]:
         async with session_scope(self._sf) as session:
-            row = await FileRepository(session).get(org_id, _uuid(file_id))
+            row = await FileRepository(session).get(org_id, _file_id(file_id))
         if row is None:
             raise NotFound("file not found")
         if variant == "processed":

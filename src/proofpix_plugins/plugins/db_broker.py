@@ -8,9 +8,9 @@ its own short transaction.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.files.work import FileWork
+from proofpix_plugins.kit.ids import as_uuid
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.files import File
 from proofpix_plugins.models.plugins import PluginStorage
@@ -46,11 +47,8 @@ class StorageQuota:
         object.__setattr__(self, "max_value_bytes", min(self.max_value_bytes, self.max_bytes))
 
 
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise CapabilityError("malformed identifier") from None
+# A malformed id in a plugin's call is the plugin's error, answered as a capability error.
+_uuid = partial(as_uuid, error=CapabilityError)
 
 
 def _encoded_size(value: Any) -> int:

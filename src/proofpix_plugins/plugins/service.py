@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from proofpix_plugins import PLATFORM_VERSION
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.errors import Conflict, FieldError, NotFound, ValidationFailed
+from proofpix_plugins.kit.ids import as_uuid
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.plugins import (
     PermissionKind,
@@ -82,10 +83,6 @@ def _require_transition(row: Plugin, target: PluginStatus) -> None:
             errors=(FieldError("status", f"{row.status.value} -> {target.value} is not allowed",
                                "transition", row.status.value),),
         )
-
-
-def _org(org_id: uuid.UUID | str) -> uuid.UUID:
-    return org_id if isinstance(org_id, uuid.UUID) else uuid.UUID(str(org_id))
 
 
 class PluginService:
@@ -191,7 +188,7 @@ class PluginService:
         Marketplace installs arrive here too, once the artifact's sha256 and signature are
         verified: the pipeline from scan to rows is the same for every source.
         """
-        org = _org(org_id)
+        org = as_uuid(org_id)
         vetted = await vet_package(package, PLATFORM_VERSION, _python_version(),
                                    self._scan_checks)
         manifest = vetted.manifest
@@ -221,7 +218,7 @@ class PluginService:
         self, org_id: uuid.UUID | str, plugin_id: str, grant: Sequence[str],
         *, actor: uuid.UUID | None = None,
     ) -> PluginDetail:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with self._lock(org, plugin_id), self._work() as work:
             row = await self._get(PluginRepository(work.session), org, plugin_id)
             wanted = set(grant)
@@ -253,7 +250,7 @@ class PluginService:
     async def load_plugin(
         self, org_id: uuid.UUID | str, plugin_id: str, *, actor: uuid.UUID | None = None
     ) -> PluginDetail:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with self._lock(org, plugin_id):
             await self._load(org, plugin_id, actor)
         return await self.get_plugin(org, plugin_id)
@@ -295,7 +292,7 @@ class PluginService:
     async def unload_plugin(
         self, org_id: uuid.UUID | str, plugin_id: str, *, actor: uuid.UUID | None = None
     ) -> PluginDetail:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with self._lock(org, plugin_id):
             async with session_scope(self._sf) as session:
                 row = await self._get(PluginRepository(session), org, plugin_id)
@@ -310,7 +307,7 @@ class PluginService:
 
     async def _on_disabled(self, org_id: str, plugin_id: str, reason: str) -> None:
         """The hook bus's circuit breaker tripped: persist the state (it recorded the event)."""
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with session_scope(self._sf) as session:
             row = await PluginRepository(session).get(org, plugin_id, children=False)
             if row is not None and row.status == PluginStatus.loaded:
@@ -319,7 +316,7 @@ class PluginService:
 
     # -- read --------------------------------------------------------------------------
     async def get_plugin(self, org_id: uuid.UUID | str, plugin_id: str) -> PluginDetail:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with session_scope(self._sf) as session:
             row = await self._get(PluginRepository(session), org, plugin_id)
         live = self.bus.metrics.peek(str(org), plugin_id)
@@ -331,13 +328,13 @@ class PluginService:
     ) -> tuple[list[PluginOut], int]:
         async with session_scope(self._sf) as session:
             rows, total = await PluginRepository(session).search(
-                _org(org_id), status=status, type_=type_, category=category, q=q,
+                as_uuid(org_id), status=status, type_=type_, category=category, q=q,
                 page=page, limit=limit)
         return [plugin_out(r) for r in rows], total
 
     # -- config ------------------------------------------------------------------------
     async def get_plugin_config(self, org_id: uuid.UUID | str, plugin_id: str) -> ConfigOut:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with session_scope(self._sf) as session:
             row = await self._get(PluginRepository(session), org, plugin_id)
         cfg = row.configuration
@@ -350,7 +347,7 @@ class PluginService:
         self, org_id: uuid.UUID | str, plugin_id: str, values: dict[str, Any],
         *, actor: uuid.UUID | None = None,
     ) -> ConfigOut:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with self._lock(org, plugin_id):
             async with self._work() as work:
                 row = await self._get(PluginRepository(work.session), org, plugin_id)
@@ -380,7 +377,7 @@ class PluginService:
     async def get_plugin_metrics(
         self, org_id: uuid.UUID | str, plugin_id: str, *, minutes: int = 60
     ) -> dict[str, Any]:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         await self.flush_metrics()
         async with session_scope(self._sf) as session:
             row = await self._get(PluginRepository(session), org, plugin_id)
@@ -391,7 +388,7 @@ class PluginService:
         self, org_id: uuid.UUID | str, plugin_id: str, *, page: int = 1, limit: int = 20,
         event_type: str | None = None,
     ) -> tuple[list[EventOut], int]:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with session_scope(self._sf) as session:
             repo = PluginRepository(session)
             await self._get(repo, org, plugin_id)
@@ -403,7 +400,7 @@ class PluginService:
     async def uninstall_plugin(
         self, org_id: uuid.UUID | str, plugin_id: str, *, actor: uuid.UUID | None = None
     ) -> None:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with self._lock(org, plugin_id):
             async with session_scope(self._sf) as session:
                 repo = PluginRepository(session)
@@ -435,7 +432,7 @@ class PluginService:
     ) -> HookResult:
         opts = options if isinstance(options, HookOptions) or options is None else (
             HookOptions.from_wire(options))
-        return await self.bus.execute_hook(str(_org(org_id)), name, data, opts, file_id=file_id)
+        return await self.bus.execute_hook(str(as_uuid(org_id)), name, data, opts, file_id=file_id)
 
 
 def _python_version() -> str:
