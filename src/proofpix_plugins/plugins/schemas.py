@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
@@ -57,13 +57,6 @@ class InstallResult(CamelResponse):
 
 
 class InstallMetadata(CamelModel):
-    grant_permissions: list[str] | None = None
-
-
-class MarketplaceInstall(CamelModel):
-    source: Literal["marketplace"]
-    plugin_id: str
-    version: str | None = None
     grant_permissions: list[str] | None = None
 
 
