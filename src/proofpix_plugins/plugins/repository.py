@@ -131,10 +131,6 @@ class PluginRepository:
         ).scalar_one()
         return int(count) > 0
 
-    async def all_artifacts(self) -> set[str]:
-        rows = await self.session.execute(select(Plugin.artifact_sha256))
-        return set(rows.scalars().all())
-
     def add(self, row: Any) -> None:
         self.session.add(row)
 
