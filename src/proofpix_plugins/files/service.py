@@ -3,6 +3,14 @@
 Order: ``file:uploaded`` (parallel; analyzers), ``metadata:extracted`` (parallel; the EXIF the
 host read), then ``file:process`` (waterfall; a processor may return a derived image that the
 next processor reads). Every plugin's outcome is stored with the file.
+
+Transactions: this service owns them (``session_scope`` per step), not the request, by the rule
+in docs/architecture.md. An upload spans disk and database (the blob is stored before its row),
+and its file row must be committed before the hooks run, because the plugins' capability calls
+(``DbBroker``) read and write it in transactions of their own; the results are recorded in a
+second transaction after the hooks, so no transaction stays open while plugins work. The reads
+use the same short scopes, so no pooled connection is held while a blob's bytes are read and
+sent, and the routes take no request session.
 """
 
 from __future__ import annotations
