@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from starlette.datastructures import State
 
 from proofpix_plugins.config import SandboxMode, Settings
 from proofpix_plugins.files.service import FileService
@@ -90,7 +91,7 @@ def _on_close(stack: AsyncExitStack, name: str, close: Callable[[], Awaitable[An
     stack.push_async_callback(close_logged)
 
 
-async def _start(state: Any, stack: AsyncExitStack) -> None:
+async def _start(state: State, stack: AsyncExitStack) -> None:
     settings: Settings = state.settings
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 
 from proofpix_plugins.accounts.auth import Principal, require_role, require_tier
@@ -27,8 +26,6 @@ from proofpix_plugins.plugins.schemas import (
     PluginOut,
 )
 from proofpix_plugins.plugins.service import PluginService
-
-log = structlog.get_logger(__name__)
 
 router = APIRouter(
     prefix="/api/plugins", tags=["plugins"],
