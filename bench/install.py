@@ -57,7 +57,7 @@ from proofpix_plugins.app import create_app
 from proofpix_plugins.config import Settings
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.models.accounts import Role, Tier
-from proofpix_plugins.packages.archive import write_archive
+from proofpix_plugins.packages.pack import write_archive
 from proofpix_plugins.scanning import scan_package
 
 GOAL_P50_MS = 150.0

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from proofpix_plugins.packages.archive import read_archive, write_archive
+from proofpix_plugins.packages.archive import read_archive
+from proofpix_plugins.packages.pack import write_archive
 from proofpix_plugins.scanning import default_checks, scan_package
 from proofpix_plugins.scanning.checks.bandit_check import (
     BanditCheck,

@@ -40,8 +40,8 @@ from proofpix_plugins.kit.middleware import RequestMiddleware
 from proofpix_plugins.kit.problem import install_problem_handlers
 from proofpix_plugins.kit.rate_limit import RateLimiter
 from proofpix_plugins.migrations import upgrade_async
+from proofpix_plugins.platform import start_platform, stop_platform
 from proofpix_plugins.plugins.endpoints import router as plugins_router
-from proofpix_plugins.plugins.wiring import start_platform, stop_platform
 
 LifecycleHook = Callable[[FastAPI], Awaitable[None]]
 

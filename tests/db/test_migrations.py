@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proofpix_plugins.migrations import check_async, upgrade_async
-from proofpix_plugins.migrations.runner import alembic_config
+from proofpix_plugins.migrations.runner import alembic_config, create_migration_engine
 from proofpix_plugins.models import Base
 
 BRIEF_TABLES = {
@@ -23,6 +25,18 @@ BRIEF_TABLES = {
     "plugin_dependencies",
     "plugin_marketplace_cache",
     "plugin_storage",
+}
+
+#: Created by 0001 with no feature behind them, dropped by 0002 until the marketplace ships.
+DROPPED_MARKETPLACE_TABLES = {
+    "developers",
+    "api_keys",
+    "marketplace_listings",
+    "marketplace_versions",
+    "marketplace_reviews",
+    "marketplace_downloads",
+    "submissions",
+    "marketplace_search_terms",
 }
 
 
@@ -96,3 +110,51 @@ def test_every_revision_file_has_an_upgrade_and_a_downgrade() -> None:
     for rev in revisions:
         assert callable(getattr(rev.module, "upgrade", None)), rev.revision
         assert callable(getattr(rev.module, "downgrade", None)), rev.revision
+
+
+def test_the_schema_holds_no_unused_marketplace_table() -> None:
+    assert not set(Base.metadata.tables) & DROPPED_MARKETPLACE_TABLES
+    assert "plugin_marketplace_cache" in Base.metadata.tables  # one of SPEC §8's nine
+
+
+def _schema_of(connection: Connection) -> dict[str, Any]:
+    insp = inspect(connection)
+    return {
+        table: {
+            "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in
+                        insp.get_columns(table)],
+            "pk": insp.get_pk_constraint(table)["constrained_columns"],
+            "fks": sorted(map(repr, insp.get_foreign_keys(table))),
+            "indexes": sorted(map(repr, insp.get_indexes(table))),
+            "uniques": sorted(map(repr, insp.get_unique_constraints(table))),
+            "checks": sorted(map(repr, insp.get_check_constraints(table))),
+        }
+        for table in insp.get_table_names()
+        if table != "alembic_version"
+    }
+
+
+async def _schema(url: str, downgrade_to: str | None = None) -> dict[str, Any]:
+    def work(connection: Connection) -> dict[str, Any]:
+        if downgrade_to is not None:
+            command.downgrade(alembic_config(connection=connection), downgrade_to)
+        return _schema_of(connection)
+
+    engine = create_migration_engine(url)
+    try:
+        async with engine.begin() as connection:
+            return await connection.run_sync(work)
+    finally:
+        await engine.dispose()
+
+
+async def test_downgrading_0002_recreates_the_marketplace_tables_exactly(tmp_path: Path) -> None:
+    only_0001 = f"sqlite+aiosqlite:///{tmp_path / 'only-0001.db'}"
+    round_trip = f"sqlite+aiosqlite:///{tmp_path / 'round-trip.db'}"
+    await upgrade_async(only_0001, "0001")
+    await upgrade_async(round_trip)
+    before = await _schema(only_0001)
+    assert set(before) >= DROPPED_MARKETPLACE_TABLES
+    assert await _schema(round_trip, downgrade_to="0001") == before
+    await upgrade_async(round_trip)
+    assert set(await _schema(round_trip)) == set(Base.metadata.tables)

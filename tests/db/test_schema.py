@@ -10,15 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from proofpix_plugins.models import Base
 
 TENANT_FREE = {
-    # Platform-wide tables: accounts, the public marketplace, caches, blobs.
+    # Platform-wide tables: accounts, caches, blobs.
     "users",
     "organizations",
-    "developers",
-    "api_keys",
-    "marketplace_listings",
-    "marketplace_versions",
-    "marketplace_downloads",
-    "submissions",
     "plugin_marketplace_cache",
     "blobs",
 }
@@ -92,21 +86,6 @@ async def test_the_apis_filters_and_sorts_have_indexes(engine: AsyncEngine) -> N
         "plugin_events": [("organization_id", "plugin_id", "created_at")],
         "plugin_metrics": [("plugin_row_id", "bucket_start")],
         "plugin_hooks": [("organization_id", "hook_name")],
-        "marketplace_listings": [
-            (col,)
-            for col in (
-                "category",
-                "type",
-                "verified",
-                "featured_rank",
-                "downloads_total",
-                "rating_avg",
-                "updated_at",
-                "name",
-                "plugin_id",
-            )
-        ],
-        "submissions": [("status", "created_at"), ("developer_id", "created_at")],
     }
     for table, indexes in wanted.items():
         for cols in indexes:

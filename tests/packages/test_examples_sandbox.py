@@ -13,8 +13,9 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from proofpix_plugins.packages.archive import extract_archive, write_archive
+from proofpix_plugins.packages.archive import extract_archive
 from proofpix_plugins.packages.manifest import Manifest, parse_manifest
+from proofpix_plugins.packages.pack import write_archive
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
 from proofpix_plugins.runtime.host.pool import WorkerPool

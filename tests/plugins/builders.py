@@ -12,7 +12,7 @@ from typing import Any
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from proofpix_plugins.packages.archive import write_archive
+from proofpix_plugins.packages.pack import write_archive
 
 
 def manifest(plugin_id: str, version: str = "1.0.0", **fields: Any) -> dict[str, Any]:

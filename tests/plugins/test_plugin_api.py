@@ -373,6 +373,18 @@ async def test_management_needs_enterprise_tier_and_admin_role(
     assert (await api.get("/api/plugins")).status_code == 401
 
 
+async def test_install_refuses_the_unauthorized_before_reading_the_upload(
+    api: httpx.AsyncClient, platform: FastAPI, ppx_dir: Path
+) -> None:
+    # A body the form would refuse (415): the 401/403 shows auth ran before the form was read.
+    notzip = ppx_dir / "notzip.ppx"
+    notzip.write_bytes(b"this is not a zip file at all")
+    member = await create_test_user(platform, tier="enterprise", role="member")
+    assert (await install(api, member, notzip)).status_code == 403
+    r = await api.post("/api/plugins/install", files={"file": ("a.ppx", notzip.read_bytes())})
+    assert r.status_code == 401
+
+
 async def test_plugin_operations_are_rate_limited(
     start_app: StartApp, platform_settings: Settings, ppx_dir: Path
 ) -> None:

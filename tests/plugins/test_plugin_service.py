@@ -74,9 +74,11 @@ async def test_bad_query_and_path_input_is_a_clear_error(
     r = await api.post("/api/plugins/hooks/custom:x", headers=admin.headers,
                        json={"data": {}, "bogus": 1})
     assert r.status_code == 422
+    # No marketplace install yet: a JSON body is not an upload.
     r = await api.post("/api/plugins/install", headers=admin.headers,
                        json={"source": "marketplace", "pluginId": "acme.nothing"})
-    assert r.status_code == 404
+    assert r.status_code == 415
+    assert r.json()["errors"][0]["field"] == "content-type"
     r = await api.post("/api/plugins/install", headers=admin.headers, content=b"raw",
                        )
     assert r.status_code == 415

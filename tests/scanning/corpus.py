@@ -407,7 +407,7 @@ VALID: list[Case] = [
 
 
 def write_example_ppx(name: str, directory: Path) -> Path:
-    from proofpix_plugins.packages.archive import write_archive
+    from proofpix_plugins.packages.pack import write_archive
 
     out = directory / f"{name}.ppx"
     write_archive(EXAMPLES_DIR / name, out)

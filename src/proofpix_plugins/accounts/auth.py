@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from proofpix_plugins.accounts.repository import AccountRepository
 from proofpix_plugins.accounts.tokens import AccessClaims, AccessTokens
@@ -40,17 +41,24 @@ class Principal:
     email: str
 
 
-def _access_tokens(request: Request) -> AccessTokens:
-    tokens: AccessTokens = request.app.state.access_tokens
-    return tokens
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, else None."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
-def _claims(request: Request, token: str) -> AccessClaims:
-    cached = getattr(request.state, _CLAIMS_KEY, None)
+def access_claims(conn: HTTPConnection, token: str) -> AccessClaims:
+    """The verified claims of ``token`` (``Unauthorized`` if it is not a valid access token).
+
+    Decoded once per request or WebSocket: the guards and the rate limiter share the result.
+    """
+    cached = getattr(conn.state, _CLAIMS_KEY, None)
     if isinstance(cached, AccessClaims):
         return cached
-    claims = _access_tokens(request).decode(token)
-    setattr(request.state, _CLAIMS_KEY, claims)
+    tokens: AccessTokens = conn.app.state.access_tokens
+    claims = tokens.decode(token)
+    setattr(conn.state, _CLAIMS_KEY, claims)
     return claims
 
 
@@ -67,7 +75,7 @@ async def current_user(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _missing()
-    claims = _claims(request, credentials.credentials)
+    claims = access_claims(request, credentials.credentials)
     try:
         role, tier = Role(claims.role), Tier(claims.tier)
     except ValueError:
@@ -165,11 +173,10 @@ PlatformAdmin = Annotated[Principal, Depends(require_platform_admin)]
 
 async def rate_limit_identity(request: Request) -> str | None:
     """The user id behind a valid bearer token, for per-user rate limits; else None (by IP)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    token = bearer_token(request.headers.get("authorization", ""))
+    if token is None:
         return None
     try:
-        return str(_claims(request, token.strip()).user_id)
+        return str(access_claims(request, token).user_id)
     except Unauthorized:
         return None

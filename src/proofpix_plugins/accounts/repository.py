@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proofpix_plugins.models.accounts import Membership, Organization, RefreshToken, Role, User
+from proofpix_plugins.models.accounts import Membership, Organization, RefreshToken, User
 
 
 class AccountRepository:
@@ -63,14 +63,6 @@ class AccountRepository:
         query = query.order_by(Membership.created_at, Membership.id).limit(1)
         row = (await self.session.execute(query)).first()
         return (row[0], row[1]) if row is not None else None
-
-    async def memberships_with_role(self, org_id: uuid.UUID, role: Role) -> int:
-        result = await self.session.execute(
-            select(func.count())
-            .select_from(Membership)
-            .where(Membership.organization_id == org_id, Membership.role == role)
-        )
-        return int(result.scalar_one())
 
     async def refresh_token_by_hash(self, token_hash: str) -> RefreshToken | None:
         result = await self.session.execute(

@@ -18,9 +18,10 @@ import typer
 
 from proofpix_plugins import PLATFORM_VERSION
 from proofpix_plugins.errors import ProofPixError
-from proofpix_plugins.packages.archive import read_archive, write_archive
+from proofpix_plugins.packages.archive import read_archive
 from proofpix_plugins.packages.errors import KeyInvalid, PackageError
 from proofpix_plugins.packages.manifest import MANIFEST_NAME, parse_manifest
+from proofpix_plugins.packages.pack import write_archive
 from proofpix_plugins.packages.signing import (
     generate_keypair,
     public_key_fingerprint,

@@ -11,9 +11,9 @@ from proofpix_plugins.accounts.auth import CurrentUser
 from proofpix_plugins.config import Settings
 from proofpix_plugins.files.schemas import FileOut
 from proofpix_plugins.files.service import FileService
-from proofpix_plugins.files.uploads import spool_multipart
 from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.kit.rate_limit import rate_limit
+from proofpix_plugins.storage.uploads import spool_multipart
 
 router = APIRouter(
     prefix="/api/files", tags=["files"],

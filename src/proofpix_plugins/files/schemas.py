@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from proofpix_plugins.kit.hook_schemas import PluginResultOut
 from proofpix_plugins.kit.schemas import CamelResponse
-from proofpix_plugins.plugins.schemas import PluginResultOut
 
 
 class FilePluginResultOut(PluginResultOut):

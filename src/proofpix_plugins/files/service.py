@@ -3,6 +3,14 @@
 Order: ``file:uploaded`` (parallel; analyzers), ``metadata:extracted`` (parallel; the EXIF the
 host read), then ``file:process`` (waterfall; a processor may return a derived image that the
 next processor reads). Every plugin's outcome is stored with the file.
+
+Transactions: this service owns them (``session_scope`` per step), not the request, by the rule
+in docs/architecture.md. An upload spans disk and database (the blob is stored before its row),
+and its file row must be committed before the hooks run, because the plugins' capability calls
+(``DbBroker``) read and write it in transactions of their own; the results are recorded in a
+second transaction after the hooks, so no transaction stays open while plugins work. The reads
+use the same short scopes, so no pooled connection is held while a blob's bytes are read and
+sent, and the routes take no request session.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
+from functools import partial
 from typing import Any
 
 import orjson
@@ -18,16 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.errors import NotFound
-from proofpix_plugins.files.blobstore import BlobStore
+from proofpix_plugins.files.hooks import HookRunner
 from proofpix_plugins.files.images import CONTENT_TYPES, inspect_image
 from proofpix_plugins.files.repository import FileRepository
 from proofpix_plugins.files.schemas import FileOut, FilePluginResultOut
-from proofpix_plugins.files.uploads import SpooledUpload
+from proofpix_plugins.files.work import FileWork
+from proofpix_plugins.kit.ids import as_uuid
 from proofpix_plugins.models.files import File, FilePluginResult
-from proofpix_plugins.plugins.db_broker import FileWork
-from proofpix_plugins.plugins.service import PluginService
 from proofpix_plugins.runtime.hooks.options import HookOptions
 from proofpix_plugins.runtime.hooks.results import HookResult
+from proofpix_plugins.storage.blobstore import BlobStore
+from proofpix_plugins.storage.uploads import SpooledUpload
 
 MAX_RESULT_BYTES = 64 * 1024
 _WATERFALL = HookOptions(mode="waterfall")
@@ -46,11 +56,8 @@ def _bounded(result: Any) -> dict[str, Any] | None:
     return value
 
 
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound("file not found") from None
+# A malformed file id in a URL names no file.
+_file_id = partial(as_uuid, error=NotFound, message="file not found")
 
 
 class FileService:
@@ -58,12 +65,12 @@ class FileService:
         self,
         session_factory: async_sessionmaker[AsyncSession],
         blobs: BlobStore,
-        plugins: PluginService,
+        hooks: HookRunner,
         work: FileWork,
     ) -> None:
         self._sf = session_factory
         self._blobs = blobs
-        self._plugins = plugins
+        self._hooks = hooks
         self._work = work
 
     async def upload(
@@ -89,22 +96,22 @@ class FileService:
             "exif": info.exif,
         }
         results: list[tuple[HookResult, str]] = []
-        self._work.begin(file_id, ref.sha256)
+        self._work.begin(file_id, ref)
         try:
             for hook, options in (("file:uploaded", None), ("metadata:extracted", None),
                                   ("file:process", _WATERFALL)):
-                outcome = await self._plugins.execute_hook(
+                outcome = await self._hooks.execute_hook(
                     org_id, hook, event, options, file_id=file_id)
                 results.append((outcome, hook))
         finally:
-            final_sha = self._work.end(file_id)
+            final = self._work.end(file_id)
         async with session_scope(self._sf) as session:
             repo = FileRepository(session)
             fresh = await repo.get(org_id, row.id)
             assert fresh is not None
-            if final_sha and final_sha != ref.sha256:
-                fresh.processed_sha256 = final_sha
-                await repo.ensure_blob(final_sha, self._blobs.local_path(final_sha).stat().st_size)
+            if final is not None and final.sha256 != ref.sha256:
+                fresh.processed_sha256 = final.sha256
+                await repo.ensure_blob(final.sha256, final.size)
             for outcome, hook in results:
                 for r in outcome.results:
                     repo.add(FilePluginResult(
@@ -118,7 +125,7 @@ class FileService:
     async def get(self, org_id: uuid.UUID, file_id: str) -> FileOut:
         async with session_scope(self._sf) as session:
             repo = FileRepository(session)
-            row = await repo.get(org_id, _uuid(file_id))
+            row = await repo.get(org_id, _file_id(file_id))
             if row is None:
                 raise NotFound("file not found")
             results = await repo.results_of(row.id)
@@ -136,7 +143,7 @@ class FileService:
 
     async def content(self, org_id: uuid.UUID, file_id: str, variant: str) -> tuple[bytes, str]:
         async with session_scope(self._sf) as session:
-            row = await FileRepository(session).get(org_id, _uuid(file_id))
+            row = await FileRepository(session).get(org_id, _file_id(file_id))
         if row is None:
             raise NotFound("file not found")
         if variant == "processed":

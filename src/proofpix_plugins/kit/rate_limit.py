@@ -75,9 +75,6 @@ class RateLimiter:
             return limiter
         return cls(MemoryStorage(), items)
 
-    def limit_for(self, route_class: str) -> limits.RateLimitItem:
-        return self._items[route_class]
-
     async def hit(self, route_class: str, key: str) -> RateLimitResult:
         item = self._items[route_class]
         try:

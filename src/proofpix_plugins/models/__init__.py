@@ -16,18 +16,6 @@ from proofpix_plugins.models.accounts import (
 from proofpix_plugins.models.audit import AuditLog
 from proofpix_plugins.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from proofpix_plugins.models.files import Blob, File, FilePluginResult
-from proofpix_plugins.models.marketplace import (
-    ApiKey,
-    Developer,
-    ListingStatus,
-    MarketplaceDownload,
-    MarketplaceListing,
-    MarketplaceReview,
-    MarketplaceSearchTerm,
-    MarketplaceVersion,
-    Submission,
-    SubmissionStatus,
-)
 from proofpix_plugins.models.plugins import (
     PermissionKind,
     Plugin,
@@ -44,19 +32,11 @@ from proofpix_plugins.models.plugins import (
 
 __all__ = [
     "NAMING_CONVENTION",
-    "ApiKey",
     "AuditLog",
     "Base",
     "Blob",
-    "Developer",
     "File",
     "FilePluginResult",
-    "ListingStatus",
-    "MarketplaceDownload",
-    "MarketplaceListing",
-    "MarketplaceReview",
-    "MarketplaceSearchTerm",
-    "MarketplaceVersion",
     "Membership",
     "Organization",
     "PermissionKind",
@@ -72,8 +52,6 @@ __all__ = [
     "PluginStorage",
     "RefreshToken",
     "Role",
-    "Submission",
-    "SubmissionStatus",
     "Tier",
     "UTCDateTime",
     "User",

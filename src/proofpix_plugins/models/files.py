@@ -70,7 +70,7 @@ class Blob(Base):
     """A content-addressed object in the blob store.
 
     Whether a blob is still referenced is a query over the tables naming a sha256 (plugins,
-    marketplace_versions, submissions, files), so garbage collection needs no refcount to drift.
+    files), so garbage collection needs no refcount to drift.
     """
 
     __tablename__ = "blobs"

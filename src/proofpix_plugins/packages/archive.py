@@ -1,10 +1,11 @@
-"""Reading, extracting and writing ``.ppx`` archives without trusting a single byte of them.
+"""Reading and extracting ``.ppx`` archives without trusting a single byte of them.
 
 A package is hostile input. ``read_archive`` validates the whole central directory (names, types,
 sizes, ratios, overlaps) before anything is decompressed; every later read is bounded by the sizes
 it approved. ``extract_archive`` is the only function that writes package files: it creates each
 path component itself relative to directory file descriptors with ``O_NOFOLLOW``/``O_EXCL``, so
 neither a crafted name nor a symlink planted during extraction can make it write outside ``dest``.
+The author-side writer is ``packages/pack.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import itertools
 import os
 import shutil
 import stat
-import tempfile
 import unicodedata
 import zipfile
 from collections.abc import Iterator
@@ -29,7 +29,6 @@ from proofpix_plugins.packages.manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES
 
 NATIVE_SUFFIXES: Final = (".so", ".pyd", ".dll", ".exe", ".dylib", ".o", ".a", ".lib", ".node")
 BYTECODE_SUFFIXES: Final = (".pyc", ".pyo")
-_FIXED_TIME: Final = (1980, 1, 1, 0, 0, 0)
 _CHUNK: Final = 64 * 1024
 #: Entries this small cannot be a meaningful bomb; tiny repetitive files compress absurdly well.
 RATIO_EXEMPT_BYTES: Final = 4096
@@ -82,14 +81,14 @@ class PackageArchive:
         return sum(e.size for e in self.entries)
 
 
-def _display(name: str) -> str:
-    # Entry names go into reports and terminals: escape controls, bound the length.
+def display_name(name: str) -> str:
+    """A file name made safe for reports and terminals: controls escaped, length bounded."""
     shown = name.encode("unicode_escape", "backslashreplace").decode("ascii")
     return shown if len(shown) <= 200 else shown[:197] + "..."
 
 
 def _err(name: str, message: str, rule: str, value: object = None) -> FieldError:
-    return FieldError(_display(name), message, rule, value)
+    return FieldError(display_name(name), message, rule, value)
 
 
 def _name_errors(info: zipfile.ZipInfo, limits: ArchiveLimits) -> list[FieldError]:
@@ -434,77 +433,3 @@ def _write_at(root_fd: int, parts: list[str], data: bytes) -> None:
             out.write(data)
     finally:
         os.close(parent)
-
-
-_ARTIFACTS: Final = (".ppx", ".ppx.sig")
-_SKIP_DIRS: Final = frozenset({"__pycache__", ".git", ".hg", ".svn", ".venv", "venv", ".tox",
-                               ".mypy_cache", ".ruff_cache", ".pytest_cache", "node_modules"})
-
-
-def collect_source_files(src_dir: Path) -> list[tuple[str, Path]]:
-    """The files ``write_archive`` packs, as (archive name, path), sorted by name.
-
-    Skips VCS/cache directories, hidden files and bytecode; refuses symlinks and special files
-    rather than silently following or dropping them.
-    """
-    if not src_dir.is_dir():
-        raise PackageError("cannot pack", [FieldError(str(src_dir), "is not a directory",
-                                                       "PPX-ARC-NOT-DIR")])
-    out: list[tuple[str, Path]] = []
-    errors: list[FieldError] = []
-    for dirpath, dirnames, filenames in os.walk(src_dir, followlinks=False):
-        base = Path(dirpath)
-        keep = []
-        for d in sorted(dirnames):
-            if d in _SKIP_DIRS or d.startswith("."):
-                continue
-            if (base / d).is_symlink():
-                errors.append(_err(str((base / d).relative_to(src_dir)), "is a symbolic link",
-                                   "PPX-ARC-SYMLINK"))
-                continue
-            keep.append(d)
-        dirnames[:] = keep
-        for name in filenames:
-            path = base / name
-            rel = path.relative_to(src_dir).as_posix()
-            # Hidden files, bytecode and package artifacts (say, the .ppx of the previous
-            # `pack` into this same directory) never belong in a package.
-            if name.startswith(".") or name.endswith(BYTECODE_SUFFIXES + _ARTIFACTS):
-                continue
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                errors.append(_err(rel, "is a symbolic link", "PPX-ARC-SYMLINK"))
-            elif not stat.S_ISREG(mode):
-                errors.append(_err(rel, "is a special file", "PPX-ARC-SPECIAL-FILE"))
-            else:
-                out.append((rel, path))
-    if errors:
-        raise PackageError("cannot pack", errors)
-    return sorted(out)
-
-
-def write_archive(src_dir: Path, out: Path) -> str:
-    """Pack ``src_dir`` into ``out`` deterministically (sorted names, fixed times); return sha256.
-
-    Same tree → same bytes → same sha256, so a package's identity does not depend on who packed it
-    or when. ``out`` is written to a temporary file first and renamed into place.
-    """
-    files = collect_source_files(src_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".ppx-", dir=out.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
-            for rel, path in files:
-                info = zipfile.ZipInfo(rel, date_time=_FIXED_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.create_system = 3
-                info.external_attr = (stat.S_IFREG | 0o644) << 16
-                zf.writestr(info, path.read_bytes(), compresslevel=6)
-        with tmp.open("rb") as check:
-            sha256, _ = _hash_file(check)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return sha256

@@ -8,9 +8,9 @@ its own short transaction.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -18,7 +18,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins.db import session_scope
-from proofpix_plugins.files.blobstore import BlobStore
+from proofpix_plugins.files.work import FileWork
+from proofpix_plugins.kit.ids import as_uuid
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.files import File
 from proofpix_plugins.models.plugins import PluginStorage
@@ -27,6 +28,7 @@ from proofpix_plugins.plugins.events import add_event, event_wire
 from proofpix_plugins.plugins.repository import PluginRepository
 from proofpix_plugins.runtime.errors import CapabilityError
 from proofpix_plugins.runtime.spec import CallInfo
+from proofpix_plugins.storage.blobstore import BlobStore
 
 log = structlog.get_logger(__name__)
 
@@ -45,31 +47,8 @@ class StorageQuota:
         object.__setattr__(self, "max_value_bytes", min(self.max_value_bytes, self.max_bytes))
 
 
-class FileWork:
-    """Per pipeline run: the file's current bytes (a processor's output feeds the next one)."""
-
-    def __init__(self) -> None:
-        self._current: dict[str, str] = {}
-
-    def begin(self, file_id: str, sha256: str) -> None:
-        self._current[file_id] = sha256
-
-    def current(self, file_id: str) -> str | None:
-        return self._current.get(file_id)
-
-    def advance(self, file_id: str, sha256: str) -> None:
-        if file_id in self._current:
-            self._current[file_id] = sha256
-
-    def end(self, file_id: str) -> str | None:
-        return self._current.pop(file_id, None)
-
-
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise CapabilityError("malformed identifier") from None
+# A malformed id in a plugin's call is the plugin's error, answered as a capability error.
+_uuid = partial(as_uuid, error=CapabilityError)
 
 
 def _encoded_size(value: Any) -> int:
@@ -131,7 +110,7 @@ class DbBroker:
         async with session_scope(self._sf) as session:
             row = await self._file(session, call)
         ref = await self._blobs.put_bytes(data)
-        self._work.advance(str(row.id), ref.sha256)
+        self._work.advance(str(row.id), ref)
         return {"sha256": ref.sha256, "sizeBytes": ref.size, "contentType": content_type}
 
     async def metadata_get(self, call: CallInfo) -> dict[str, Any]:

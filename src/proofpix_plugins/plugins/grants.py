@@ -34,10 +34,6 @@ class GrantDecision:
     def granted_permissions(self) -> frozenset[str]:
         return frozenset(p for p, ok in self.permissions.items() if ok)
 
-    @property
-    def granted_hosts(self) -> tuple[str, ...]:
-        return tuple(sorted(h for h, ok in self.hosts.items() if ok))
-
     def diff(self) -> dict[str, list[str]]:
         return {
             "addedPermissions": self.new_permissions,

@@ -117,6 +117,12 @@ class PluginRepository:
         rows = await self.session.execute(select(Plugin.install_path))
         return set(rows.scalars().all())
 
+    async def configuration_of(self, plugin_row_id: uuid.UUID) -> PluginConfiguration | None:
+        stmt = select(PluginConfiguration).where(
+            PluginConfiguration.plugin_row_id == plugin_row_id
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def artifact_in_use(self, sha256: str) -> bool:
         count = (
             await self.session.execute(
@@ -124,10 +130,6 @@ class PluginRepository:
             )
         ).scalar_one()
         return int(count) > 0
-
-    async def all_artifacts(self) -> set[str]:
-        rows = await self.session.execute(select(Plugin.artifact_sha256))
-        return set(rows.scalars().all())
 
     def add(self, row: Any) -> None:
         self.session.add(row)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
@@ -57,13 +57,6 @@ class InstallResult(CamelResponse):
 
 
 class InstallMetadata(CamelModel):
-    grant_permissions: list[str] | None = None
-
-
-class MarketplaceInstall(CamelModel):
-    source: Literal["marketplace"]
-    plugin_id: str
-    version: str | None = None
     grant_permissions: list[str] | None = None
 
 
@@ -140,23 +133,6 @@ def plugin_detail(row: Plugin, latest_metrics: dict[str, Any] | None = None) -> 
         latest_metrics=latest_metrics,
         pending_consent=list(row.pending_consent or []),
     )
-
-
-
-class PluginResultOut(CamelResponse):
-    plugin_id: str
-    status: str
-    duration_ms: float
-    result: Any = None
-    error: str | None = None
-
-
-class HookResultOut(CamelResponse):
-    """SPEC §4: one result per plugin, in call order; ``result`` or ``error`` per status."""
-
-    hook: str
-    duration_ms: float
-    results: list[PluginResultOut]
 
 
 class LatencyOut(CamelResponse):

@@ -2,7 +2,8 @@
 
 Each method is one unit of work with its own transaction (the service is its own task runner):
 an install touches the file system and the database, and only the code that knows both can undo
-the first when the second fails. Nothing here knows HTTP; the endpoints are thin wrappers.
+the first when the second fails (the pipeline itself is ``plugins/install.py``). Nothing here
+knows HTTP; the endpoints are thin wrappers.
 """
 
 from __future__ import annotations
@@ -11,33 +12,25 @@ import asyncio
 import contextlib
 import sys
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins import PLATFORM_VERSION
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.errors import Conflict, FieldError, NotFound, ValidationFailed
-from proofpix_plugins.files.blobstore import BlobStore
+from proofpix_plugins.kit.ids import as_uuid
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.plugins import (
     PermissionKind,
     Plugin,
     PluginConfiguration,
-    PluginDependency,
-    PluginEvent,
-    PluginHook,
-    PluginPermission,
     PluginStatus,
 )
-from proofpix_plugins.packages.manifest import compare_versions
 from proofpix_plugins.plugins import metrics_store
 from proofpix_plugins.plugins.config_values import (
     ConfigCipher,
@@ -48,9 +41,8 @@ from proofpix_plugins.plugins.config_values import (
     validate_config,
 )
 from proofpix_plugins.plugins.event_hub import EventHub
-from proofpix_plugins.plugins.events import add_event, event_wire
-from proofpix_plugins.plugins.grants import GrantDecision, decide
-from proofpix_plugins.plugins.installer import VettedPackage, vet_package
+from proofpix_plugins.plugins.events import event_wire
+from proofpix_plugins.plugins.install import InstallPipeline
 from proofpix_plugins.plugins.layout import PluginLayout
 from proofpix_plugins.plugins.repository import PluginRepository
 from proofpix_plugins.plugins.schemas import (
@@ -62,12 +54,15 @@ from proofpix_plugins.plugins.schemas import (
     plugin_detail,
     plugin_out,
 )
-from proofpix_plugins.plugins.specs import build_spec, granted, secret_keys
+from proofpix_plugins.plugins.specs import build_spec, secret_keys
+from proofpix_plugins.plugins.unit_of_work import UnitOfWork, unit_of_work
+from proofpix_plugins.plugins.vetting import vet_package
 from proofpix_plugins.runtime.errors import LoadError
 from proofpix_plugins.runtime.hooks.bus import HookBus
 from proofpix_plugins.runtime.hooks.options import HookOptions
 from proofpix_plugins.runtime.hooks.results import HookResult
 from proofpix_plugins.scanning import Check
+from proofpix_plugins.storage.blobstore import BlobStore
 
 log = structlog.get_logger(__name__)
 
@@ -90,25 +85,6 @@ def _require_transition(row: Plugin, target: PluginStatus) -> None:
             errors=(FieldError("status", f"{row.status.value} -> {target.value} is not allowed",
                                "transition", row.status.value),),
         )
-
-
-def _org(org_id: uuid.UUID | str) -> uuid.UUID:
-    return org_id if isinstance(org_id, uuid.UUID) else uuid.UUID(str(org_id))
-
-
-@dataclass
-class _Work:
-    session: AsyncSession
-    events: list[tuple[str, PluginEvent]] = field(default_factory=list)
-
-    def event(
-        self, row_org: uuid.UUID, plugin_id: str, event_type: str, *,
-        plugin_row_id: uuid.UUID | None = None, actor: uuid.UUID | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        ev = add_event(self.session, row_org, plugin_id, event_type,
-                       plugin_row_id=plugin_row_id, actor=actor, details=details)
-        self.events.append((str(row_org), ev))
 
 
 class PluginService:
@@ -134,21 +110,13 @@ class PluginService:
         self._scan_checks = scan_checks
         self._flush_task: asyncio.Task[None] | None = None
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._installs = InstallPipeline(session_factory=session_factory, blobs=blobs, bus=bus,
+                                         hub=hub, layout=layout, cipher=cipher)
         bus.on_disabled = self._on_disabled
 
     # -- unit of work ------------------------------------------------------------------
-    @asynccontextmanager
-    async def _work(self) -> AsyncIterator[_Work]:
-        async with session_scope(self._sf) as session:
-            work = _Work(session)
-            yield work
-            await session.flush()
-            wires = [(org, event_wire(ev)) for org, ev in work.events]
-        for org, wire in wires:
-            try:
-                await self._hub.publish(org, wire)
-            except Exception:
-                log.warning("event_hub.publish_failed", event=wire.get("type"))
+    def _work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        return unit_of_work(self._sf, self._hub)
 
     def _lock(self, org: uuid.UUID, plugin_id: str) -> asyncio.Lock:
         return self._locks.setdefault((str(org), plugin_id), asyncio.Lock())
@@ -222,7 +190,7 @@ class PluginService:
         Marketplace installs arrive here too, once the artifact's sha256 and signature are
         verified: the pipeline from scan to rows is the same for every source.
         """
-        org = _org(org_id)
+        org = as_uuid(org_id)
         vetted = await vet_package(package, PLATFORM_VERSION, _python_version(),
                                    self._scan_checks)
         manifest = vetted.manifest
@@ -233,203 +201,26 @@ class PluginService:
                                    manifest.id),),
             )
         async with self._lock(org, manifest.id):
-            return await self._install_locked(org, vetted, package, actor, grant_permissions)
-
-    async def _install_locked(
-        self,
-        org: uuid.UUID,
-        vetted: VettedPackage,
-        package: Path,
-        actor: uuid.UUID | None,
-        grant: Sequence[str] | None,
-    ) -> InstallResult:
-        manifest = vetted.manifest
-        async with session_scope(self._sf) as session:
-            repo = PluginRepository(session)
-            existing = await repo.get(org, manifest.id)
-            installed = await repo.installed_versions(org)
-        previous = self._check_upgrade(existing, manifest.version)
-        vetted.check_dependencies(installed)
-        decision = decide(
-            list(manifest.permissions), list(manifest.network.allow), grant,
-            previous_permissions=granted(existing, PermissionKind.permission) if existing else None,
-            previous_hosts=granted(existing, PermissionKind.network) if existing else None,
-        )
-        blob = await self._blobs.put_file(package)
-        staged = self._layout.new_staging_dir()
-        final = self._layout.final_dir(str(org), manifest.id, manifest.version, blob.sha256)
-        try:
-            await asyncio.to_thread(vetted.extract, staged)
-            await asyncio.to_thread(self._layout.publish, staged, final)
-        except BaseException:
-            self._layout.remove(staged)
-            await self._gc_artifact(blob.sha256)
-            raise
-        was_loaded = existing is not None and existing.status == PluginStatus.loaded
-        old_path = existing.install_path if existing else None
-        old_sha = existing.artifact_sha256 if existing else None
-        if was_loaded and existing is not None:
-            await self.bus.deactivate(str(org), existing.plugin_id)
-        try:
-            await self._write_rows(org, vetted, decision, final, blob.sha256, actor,
-                                            previous)
-        except BaseException as exc:
-            if old_path is None or str(final) != old_path:
-                self._layout.remove(final)
-            await self._gc_artifact(blob.sha256)
-            if was_loaded and existing is not None:
-                with contextlib.suppress(Exception):
-                    await self.bus.activate(build_spec(existing, self._cipher))
-            if isinstance(exc, IntegrityError):
-                raise Conflict(f"plugin {manifest.id} is being installed concurrently") from None
-            raise
-        if old_path and old_path != str(final):
-            self._layout.remove(old_path)
-        if old_sha and old_sha != blob.sha256:
-            await self._gc_artifact(old_sha)
-        if was_loaded and not decision.pending:
-            with contextlib.suppress(LoadError):
-                await self._load(org, manifest.id, actor, reason="upgraded")
-        detail = await self.get_plugin(org, manifest.id)
+            done = await self._installs.install(org, vetted, package, actor, grant_permissions)
+            if done.reload:
+                with contextlib.suppress(LoadError):
+                    await self._load(org, manifest.id, actor, reason="upgraded")
+            detail = await self.get_plugin(org, manifest.id)
+        upgraded = done.previous_version is not None
         return InstallResult(
             plugin=detail,
-            upgraded=previous is not None,
-            previous_version=previous,
-            permission_diff=decision.diff() if previous is not None else None,
+            upgraded=upgraded,
+            previous_version=done.previous_version,
+            permission_diff=done.decision.diff() if upgraded else None,
             warnings=vetted.warnings,
         )
-
-    @staticmethod
-    def _check_upgrade(existing: Plugin | None, version: str) -> str | None:
-        if existing is None:
-            return None
-        order = compare_versions(version, existing.version)
-        if order == 0:
-            raise Conflict(
-                f"plugin {existing.plugin_id} {version} is already installed",
-                errors=(FieldError("version", "already installed", "duplicate", version),),
-            )
-        if order < 0:
-            raise Conflict(
-                f"plugin {existing.plugin_id} {existing.version} is installed; "
-                f"{version} would be a downgrade",
-                errors=(FieldError("version", "downgrade refused", "downgrade", version),),
-            )
-        return existing.version
-
-    async def _write_rows(
-        self,
-        org: uuid.UUID,
-        vetted: VettedPackage,
-        decision: GrantDecision,
-        final: Path,
-        sha256: str,
-        actor: uuid.UUID | None,
-        previous: str | None,
-    ) -> uuid.UUID:
-        manifest = vetted.manifest
-        now = utcnow()
-        async with self._work() as work:
-            repo = PluginRepository(work.session)
-            row = await repo.get(org, manifest.id, lock=True) if previous else None
-            if previous and row is None:
-                raise Conflict(f"plugin {manifest.id} was uninstalled during the upgrade")
-            if row is None:
-                row = Plugin(organization_id=org, plugin_id=manifest.id, installed_by=actor,
-                             installed_at=now)
-                work.session.add(row)
-            else:
-                await repo.delete_children(row.id)
-            row.name = manifest.name
-            row.version = manifest.version
-            row.type = manifest.type
-            row.category = manifest.category
-            row.description = manifest.description
-            row.manifest = vetted.manifest_json
-            row.artifact_sha256 = sha256
-            row.install_path = str(final)
-            row.pending_consent = decision.pending
-            if previous is None:
-                row.status = PluginStatus.installed
-                row.status_reason = None
-            elif decision.pending:
-                row.status = PluginStatus.unloaded
-                row.status_reason = "awaiting consent: " + ", ".join(decision.pending)
-            else:
-                row.status = PluginStatus.unloaded
-                row.status_reason = None
-            row.updated_at = now
-            await work.session.flush()
-            for name, ok in decision.permissions.items():
-                work.session.add(PluginPermission(
-                    plugin_row_id=row.id, organization_id=org, kind=PermissionKind.permission,
-                    value=name, requested=True, granted=ok,
-                    granted_by=actor if ok else None, granted_at=now if ok else None))
-            for host, ok in decision.hosts.items():
-                work.session.add(PluginPermission(
-                    plugin_row_id=row.id, organization_id=org, kind=PermissionKind.network,
-                    value=host, requested=True, granted=ok,
-                    granted_by=actor if ok else None, granted_at=now if ok else None))
-            for hook in manifest.hooks:
-                work.session.add(PluginHook(plugin_row_id=row.id, organization_id=org,
-                                            hook_name=hook.name, handler=hook.handler,
-                                            priority=hook.priority))
-            for dep, spec in manifest.dependencies.items():
-                work.session.add(PluginDependency(plugin_row_id=row.id, organization_id=org,
-                                                  depends_on=dep, specifier=spec))
-            await self._write_config(work.session, row, org, manifest_schema(vetted), actor,
-                                     keep_previous=previous is not None)
-            if previous is None:
-                work.event(org, manifest.id, "installed", plugin_row_id=row.id, actor=actor,
-                           details={"version": manifest.version, "sha256": sha256,
-                                    "granted": sorted(decision.granted_permissions),
-                                    "denied": sorted(set(decision.permissions)
-                                                     - decision.granted_permissions)})
-            else:
-                work.event(org, manifest.id, "upgraded", plugin_row_id=row.id, actor=actor,
-                           details={"from": previous, "to": manifest.version,
-                                    "permissionDiff": decision.diff()})
-            return row.id
-
-    async def _write_config(
-        self, session: AsyncSession, row: Plugin, org: uuid.UUID,
-        schema: dict[str, Any] | None, actor: uuid.UUID | None, *, keep_previous: bool,
-    ) -> None:
-        keys = secret_keys(row.manifest)
-        current: dict[str, Any] = {}
-        existing = None
-        if keep_previous:
-            existing = (await session.execute(
-                select(PluginConfiguration).where(PluginConfiguration.plugin_row_id == row.id)
-            )).scalar_one_or_none()
-            if existing is not None:
-                current = unseal(existing.values, self._cipher)
-        try:
-            values = validate_config(schema, current)
-        except ValidationFailed:
-            # An upgrade whose schema rejects the old values starts from the new defaults.
-            values = validate_config(schema, {}) if schema else {}
-        sealed = seal(values, keys, self._cipher)
-        if existing is None:
-            session.add(PluginConfiguration(plugin_row_id=row.id, organization_id=org,
-                                            values=sealed, version=1, updated_by=actor))
-        else:
-            existing.values = sealed
-            existing.version += 1
-            existing.updated_by = actor
-
-    async def _gc_artifact(self, sha256: str) -> None:
-        async with session_scope(self._sf) as session:
-            in_use = await PluginRepository(session).artifact_in_use(sha256)
-        if not in_use:
-            await self._blobs.delete(sha256)
 
     # -- consent -----------------------------------------------------------------------
     async def grant_permissions(
         self, org_id: uuid.UUID | str, plugin_id: str, grant: Sequence[str],
         *, actor: uuid.UUID | None = None,
     ) -> PluginDetail:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with self._lock(org, plugin_id), self._work() as work:
             row = await self._get(PluginRepository(work.session), org, plugin_id)
             wanted = set(grant)
@@ -461,7 +252,7 @@ class PluginService:
     async def load_plugin(
         self, org_id: uuid.UUID | str, plugin_id: str, *, actor: uuid.UUID | None = None
     ) -> PluginDetail:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with self._lock(org, plugin_id):
             await self._load(org, plugin_id, actor)
         return await self.get_plugin(org, plugin_id)
@@ -503,7 +294,7 @@ class PluginService:
     async def unload_plugin(
         self, org_id: uuid.UUID | str, plugin_id: str, *, actor: uuid.UUID | None = None
     ) -> PluginDetail:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with self._lock(org, plugin_id):
             async with session_scope(self._sf) as session:
                 row = await self._get(PluginRepository(session), org, plugin_id)
@@ -518,7 +309,7 @@ class PluginService:
 
     async def _on_disabled(self, org_id: str, plugin_id: str, reason: str) -> None:
         """The hook bus's circuit breaker tripped: persist the state (it recorded the event)."""
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with session_scope(self._sf) as session:
             row = await PluginRepository(session).get(org, plugin_id, children=False)
             if row is not None and row.status == PluginStatus.loaded:
@@ -527,7 +318,7 @@ class PluginService:
 
     # -- read --------------------------------------------------------------------------
     async def get_plugin(self, org_id: uuid.UUID | str, plugin_id: str) -> PluginDetail:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with session_scope(self._sf) as session:
             row = await self._get(PluginRepository(session), org, plugin_id)
         live = self.bus.metrics.peek(str(org), plugin_id)
@@ -539,13 +330,13 @@ class PluginService:
     ) -> tuple[list[PluginOut], int]:
         async with session_scope(self._sf) as session:
             rows, total = await PluginRepository(session).search(
-                _org(org_id), status=status, type_=type_, category=category, q=q,
+                as_uuid(org_id), status=status, type_=type_, category=category, q=q,
                 page=page, limit=limit)
         return [plugin_out(r) for r in rows], total
 
     # -- config ------------------------------------------------------------------------
     async def get_plugin_config(self, org_id: uuid.UUID | str, plugin_id: str) -> ConfigOut:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with session_scope(self._sf) as session:
             row = await self._get(PluginRepository(session), org, plugin_id)
         cfg = row.configuration
@@ -558,7 +349,7 @@ class PluginService:
         self, org_id: uuid.UUID | str, plugin_id: str, values: dict[str, Any],
         *, actor: uuid.UUID | None = None,
     ) -> ConfigOut:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with self._lock(org, plugin_id):
             async with self._work() as work:
                 row = await self._get(PluginRepository(work.session), org, plugin_id)
@@ -588,7 +379,7 @@ class PluginService:
     async def get_plugin_metrics(
         self, org_id: uuid.UUID | str, plugin_id: str, *, minutes: int = 60
     ) -> dict[str, Any]:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         await self.flush_metrics()
         async with session_scope(self._sf) as session:
             row = await self._get(PluginRepository(session), org, plugin_id)
@@ -599,7 +390,7 @@ class PluginService:
         self, org_id: uuid.UUID | str, plugin_id: str, *, page: int = 1, limit: int = 20,
         event_type: str | None = None,
     ) -> tuple[list[EventOut], int]:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with session_scope(self._sf) as session:
             repo = PluginRepository(session)
             await self._get(repo, org, plugin_id)
@@ -611,7 +402,7 @@ class PluginService:
     async def uninstall_plugin(
         self, org_id: uuid.UUID | str, plugin_id: str, *, actor: uuid.UUID | None = None
     ) -> None:
-        org = _org(org_id)
+        org = as_uuid(org_id)
         async with self._lock(org, plugin_id):
             async with session_scope(self._sf) as session:
                 repo = PluginRepository(session)
@@ -633,7 +424,7 @@ class PluginService:
                            details={"version": fresh.version})
                 await repo.delete_plugin(fresh)
             self._layout.remove(row.install_path)
-            await self._gc_artifact(row.artifact_sha256)
+            await self._installs.gc_artifact(row.artifact_sha256)
         self._locks.pop((str(org), plugin_id), None)
 
     # -- hooks -------------------------------------------------------------------------
@@ -643,11 +434,7 @@ class PluginService:
     ) -> HookResult:
         opts = options if isinstance(options, HookOptions) or options is None else (
             HookOptions.from_wire(options))
-        return await self.bus.execute_hook(str(_org(org_id)), name, data, opts, file_id=file_id)
-
-
-def manifest_schema(vetted: VettedPackage) -> dict[str, Any] | None:
-    return vetted.manifest.config_schema
+        return await self.bus.execute_hook(str(as_uuid(org_id)), name, data, opts, file_id=file_id)
 
 
 def _python_version() -> str:

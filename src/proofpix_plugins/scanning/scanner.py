@@ -24,10 +24,10 @@ from proofpix_plugins.packages.archive import (
     iter_files,
     native_content_rule,
     read_archive,
-    write_archive,
 )
 from proofpix_plugins.packages.errors import PackageError
 from proofpix_plugins.packages.manifest import parse_manifest
+from proofpix_plugins.packages.pack import write_archive
 from proofpix_plugins.scanning.check import Check, dedupe
 from proofpix_plugins.scanning.checks.bandit_check import BanditCheck
 from proofpix_plugins.scanning.checks.code import (

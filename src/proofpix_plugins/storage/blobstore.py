@@ -3,6 +3,9 @@
 The ``BlobStore`` protocol is the seam; ``FileSystemBlobStore`` is the default. A blob's name is
 the sha256 of its bytes, so writing the same content twice is idempotent and concurrent writers
 cannot corrupt each other: each writes a private temporary file and renames it into place.
+
+Writes answer with a ``BlobRef`` (digest and size), so no caller needs to know where a blob's
+bytes live: the protocol has no path, and an object-store implementation needs none.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import asyncio
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,8 @@ _CHUNK = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class BlobRef:
+    """A stored blob: its name (the sha256 of its bytes) and its size in bytes."""
+
     sha256: str
     size: int
 
@@ -44,22 +48,12 @@ class BlobStore(Protocol):
 
     async def list_all(self) -> list[str]: ...
 
-    def local_path(self, sha256: str) -> Path: ...
-
 
 def check_digest(sha256: str) -> str:
     """Refuse anything but a lowercase hex sha256: names become file paths."""
     if not _SHA256.fullmatch(sha256):
         raise ValidationFailed("not a sha256 digest") from None
     return sha256
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class FileSystemBlobStore:
@@ -70,7 +64,7 @@ class FileSystemBlobStore:
         self._tmp = root / ".tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
 
-    def local_path(self, sha256: str) -> Path:
+    def _path(self, sha256: str) -> Path:
         check_digest(sha256)
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
@@ -81,18 +75,18 @@ class FileSystemBlobStore:
         return await asyncio.to_thread(self._put_file, path)
 
     async def get_bytes(self, sha256: str) -> bytes:
-        path = self.local_path(sha256)
+        path = self._path(sha256)
         try:
             return await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
             raise NotFound(f"blob {sha256} not found") from None
 
     async def exists(self, sha256: str) -> bool:
-        return self.local_path(sha256).is_file()
+        return self._path(sha256).is_file()
 
     async def delete(self, sha256: str) -> bool:
         try:
-            self.local_path(sha256).unlink()
+            self._path(sha256).unlink()
         except FileNotFoundError:
             return False
         return True
@@ -109,26 +103,45 @@ class FileSystemBlobStore:
 
     def _put_bytes(self, data: bytes) -> BlobRef:
         sha = hashlib.sha256(data).hexdigest()
-        target = self.local_path(sha)
+        target = self._path(sha)
         if not target.exists():
             fd, tmp = tempfile.mkstemp(dir=self._tmp)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            self._publish(Path(tmp), target)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                self._publish(Path(tmp), target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         return BlobRef(sha, len(data))
 
     def _put_file(self, path: Path) -> BlobRef:
-        sha = sha256_file(path)
-        size = path.stat().st_size
-        target = self.local_path(sha)
-        if not target.exists():
-            fd, tmp = tempfile.mkstemp(dir=self._tmp)
-            os.close(fd)
-            shutil.copyfile(path, tmp)
-            self._publish(Path(tmp), target)
-        return BlobRef(sha, size)
+        # One pass: the copy is hashed as it is written, so the source is read once (it may be
+        # an upload of hundreds of MB) and the digest names exactly the bytes that were copied.
+        digest = hashlib.sha256()
+        size = 0
+        with path.open("rb") as src:
+            fd, tmp_name = tempfile.mkstemp(dir=self._tmp)
+            tmp = Path(tmp_name)
+            try:
+                with os.fdopen(fd, "wb") as dst:
+                    while chunk := src.read(_CHUNK):
+                        digest.update(chunk)
+                        dst.write(chunk)
+                        size += len(chunk)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+                target = self._path(digest.hexdigest())
+                if target.exists():
+                    tmp.unlink()
+                else:
+                    self._publish(tmp, target)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        return BlobRef(digest.hexdigest(), size)
 
     @staticmethod
     def _publish(tmp: Path, target: Path) -> None:

@@ -1,34 +1,44 @@
-"""Building and tearing down the plugin platform inside the app's lifespan.
+"""The composition root: builds the plugin platform inside the app's lifespan, and tears it down.
 
-Order matters: the worker pool (and its template process) starts before plugins are reloaded,
-and stops after the service has flushed metrics. The blob store, event hub, broker, hook bus,
-plugin service and file service hang off ``app.state`` for the endpoints.
+Every resource's close is pushed on an ``AsyncExitStack`` the moment the resource exists, so a
+failure half-way through start-up (a malformed ``PROOFPIX_CONFIG_KEY``, Redis unreachable, the
+template process refusing to start) closes exactly what was started, and one failing close
+neither skips the others nor hides the start-up error. Closing runs in reverse: the bandit
+warm-up, then the plugin service (final metrics flush), the worker pool (template and workers),
+the event hub. The blob store, event hub, broker, pool, hook bus, plugin service and file
+service hang off ``app.state`` for the endpoints, each as soon as it is created.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from starlette.datastructures import State
 
 from proofpix_plugins.config import SandboxMode, Settings
-from proofpix_plugins.files.blobstore import FileSystemBlobStore
 from proofpix_plugins.files.service import FileService
+from proofpix_plugins.files.work import FileWork
 from proofpix_plugins.plugins.config_values import ConfigCipher
-from proofpix_plugins.plugins.db_broker import DbBroker, FileWork, StorageQuota
+from proofpix_plugins.plugins.db_broker import DbBroker, StorageQuota
 from proofpix_plugins.plugins.event_hub import EventHub, LocalEventHub, RedisEventHub
-from proofpix_plugins.plugins.installer import install_checks
 from proofpix_plugins.plugins.layout import DIR_MODE, PluginLayout
 from proofpix_plugins.plugins.service import PluginService
+from proofpix_plugins.plugins.vetting import install_checks
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.hooks.bus import HookBus
 from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.scanning.checks import bandit_check
+from proofpix_plugins.storage.blobstore import FileSystemBlobStore
 
 log = structlog.get_logger(__name__)
+
+_STACK = "platform_resources"
 
 
 def runtime_config(settings: Settings, **overrides: Any) -> RuntimeConfig:
@@ -51,28 +61,67 @@ def runtime_config(settings: Settings, **overrides: Any) -> RuntimeConfig:
 
 
 async def start_platform(app: FastAPI) -> None:
-    state = app.state
+    """Start every platform resource; on failure, close what started and re-raise."""
+    stack = AsyncExitStack()
+    setattr(app.state, _STACK, stack)
+    try:
+        await _start(app.state, stack)
+    except BaseException:
+        await stop_platform(app)
+        raise
+
+
+async def stop_platform(app: FastAPI) -> None:
+    """Close what ``start_platform`` started, newest first; safe to call twice."""
+    stack: AsyncExitStack | None = getattr(app.state, _STACK, None)
+    setattr(app.state, _STACK, None)
+    if stack is not None:
+        await stack.aclose()
+
+
+def _on_close(stack: AsyncExitStack, name: str, close: Callable[[], Awaitable[Any]]) -> None:
+    async def close_logged() -> None:
+        # Logged, not raised: the remaining resources must still close, and during a failed
+        # start-up the start-up error is the one to report.
+        try:
+            await close()
+        except Exception:
+            log.exception("platform.close_failed", resource=name)
+
+    stack.push_async_callback(close_logged)
+
+
+async def _start(state: State, stack: AsyncExitStack) -> None:
     settings: Settings = state.settings
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     # Plugin uids must traverse the data dir to reach their own tree (never list it).
     os.chmod(data_dir, os.stat(data_dir).st_mode | 0o111)  # noqa: S103 - traverse only
     blobs = FileSystemBlobStore(settings.blob_dir.resolve())
+    state.blob_store = blobs
+
     hub: EventHub = RedisEventHub(settings.redis_url) if settings.redis_url else LocalEventHub()
+    state.event_hub = hub
+    _on_close(stack, "event_hub", hub.close)
     await hub.start()
+
     work = FileWork()
     quota = StorageQuota(max_keys=settings.plugin_storage_max_keys,
                          max_bytes=settings.plugin_storage_max_bytes)
     broker = DbBroker(state.session_factory, blobs, hub, work, quota)
     overrides = getattr(state, "runtime_overrides", {})
     pool = WorkerPool(runtime_config(settings, **overrides), broker)
+    state.worker_pool = pool
+    _on_close(stack, "worker_pool", pool.close)
     await pool.start()
     report = pool.sandbox_report()
     state.sandbox_report = report.as_dict()
     if report.level != "full":
         log.warning("sandbox.degraded", missing=report.missing, level=report.level,
                     insecure_dev=settings.sandbox is SandboxMode.insecure_dev)
+
     bus = HookBus(pool, broker, pool.config)
+    state.hook_bus = bus
     assert settings.config_key is not None  # ensure_secrets filled it
     service = PluginService(
         session_factory=state.session_factory, blobs=blobs, bus=bus, hub=hub,
@@ -82,32 +131,20 @@ async def start_platform(app: FastAPI) -> None:
         scan_checks=install_checks(settings.scan_bandit_workers,
                                    settings.scan_parallel_min_bytes),
     )
-    state.blob_store = blobs
-    state.event_hub = hub
-    state.worker_pool = pool
-    state.hook_bus = bus
     state.plugin_service = service
     state.file_service = FileService(state.session_factory, blobs, service, work)
+    _on_close(stack, "plugin_service", service.close)
     await service.start()
+
     if settings.scan_bandit_workers > 0:
         # Start bandit's worker processes now, not during the first install.
-        state.scan_warmup = asyncio.create_task(
+        warmup = asyncio.create_task(
             asyncio.to_thread(bandit_check.start_pool, settings.scan_bandit_workers))
+        state.scan_warmup = warmup
 
+        async def stop_bandit() -> None:
+            await asyncio.gather(warmup, return_exceptions=True)
+            # The bandit worker processes are this server's children: none may outlive it.
+            await asyncio.to_thread(bandit_check.shutdown_pools)
 
-async def stop_platform(app: FastAPI) -> None:
-    state = app.state
-    warmup: asyncio.Task[None] | None = getattr(state, "scan_warmup", None)
-    if warmup is not None:
-        await asyncio.gather(warmup, return_exceptions=True)
-        # The bandit worker processes are this server's children: none may outlive it.
-        await asyncio.to_thread(bandit_check.shutdown_pools)
-    service: PluginService | None = getattr(state, "plugin_service", None)
-    if service is not None:
-        await service.close()
-    pool: WorkerPool | None = getattr(state, "worker_pool", None)
-    if pool is not None:
-        await pool.close()
-    hub: EventHub | None = getattr(state, "event_hub", None)
-    if hub is not None:
-        await hub.close()
+        _on_close(stack, "bandit_pool", stop_bandit)

@@ -1,0 +1,97 @@
+"""The upload-install request (SPEC §7): a multipart ``file`` (the ``.ppx``) and ``metadata``.
+
+``install_form`` is the route's dependency: it streams the package to a private temporary file
+under the upload cap, refuses a file that is not a ZIP archive (415) and parses the optional
+``metadata`` JSON (422 naming the field), and deletes the file once the route returns. It is
+declared after the route's auth dependencies, so nobody unauthorized gets a body spooled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import Request
+from pydantic import ValidationError
+
+from proofpix_plugins.config import Settings
+from proofpix_plugins.errors import FieldError, UnsupportedMediaType, ValidationFailed
+from proofpix_plugins.kit.problem import validation_field_errors
+from proofpix_plugins.plugins.schemas import InstallMetadata
+from proofpix_plugins.storage.uploads import SpooledUpload, spool_multipart
+
+ZIP_MAGIC = b"PK\x03\x04"
+
+#: The request body as OpenAPI documents it (the route parses it by hand, streaming).
+OPENAPI_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {"multipart/form-data": {"schema": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "the .ppx package"},
+            "metadata": {
+                "type": "string",
+                "description": "JSON; omitted grantPermissions grants every requested permission",
+                "contentMediaType": "application/json",
+                "contentSchema": InstallMetadata.model_json_schema(),
+            },
+        },
+    }}},
+}
+
+
+@dataclass(frozen=True)
+class InstallForm:
+    package: Path
+    grant_permissions: list[str] | None
+
+
+async def install_form(request: Request) -> AsyncIterator[InstallForm]:
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        raise UnsupportedMediaType(
+            "send multipart/form-data with a 'file' part (.ppx)",
+            errors=(FieldError("content-type", "multipart/form-data", "media-type"),),
+        )
+    settings: Settings = request.app.state.settings
+    upload = await spool_multipart(ctype, request.stream(), file_field="file",
+                                   max_bytes=settings.max_upload_bytes)
+    try:
+        _require_zip(upload)
+        yield InstallForm(upload.path, _metadata(upload.fields.get("metadata")).grant_permissions)
+    finally:
+        upload.discard()
+
+
+def _require_zip(upload: SpooledUpload) -> None:
+    # Four bytes of a file the spooler just wrote: cheaper than a thread hop.
+    with upload.path.open("rb") as fh:
+        if fh.read(4) != ZIP_MAGIC:
+            raise UnsupportedMediaType(
+                "the file is not a .ppx (zip) package",
+                errors=(FieldError("file", "must be a .ppx zip archive", "media-type"),),
+            )
+
+
+def _metadata(raw: str | None) -> InstallMetadata:
+    if not raw:
+        return InstallMetadata()
+    try:
+        return InstallMetadata.model_validate(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        raise ValidationFailed(
+            "metadata is not JSON",
+            errors=(FieldError("metadata", "must be a JSON object", "json"),),
+        ) from None
+    except ValidationError as exc:
+        # The request-validation rendering of kit.problem, under the form field's name.
+        errors = tuple(
+            dataclasses.replace(e, field=".".join(filter(None, ["metadata", e.field])))
+            for e in validation_field_errors(exc.errors())
+        )
+        raise ValidationFailed("request body is invalid", errors=errors) from None
