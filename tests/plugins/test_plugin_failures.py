@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -34,7 +35,7 @@ def die(event, ctx):
 """
 
 
-def failing_ppx(ppx_dir: Path, plugin_id: str, handler: str, **fields: object) -> Path:
+def failing_ppx(ppx_dir: Path, plugin_id: str, handler: str, **fields: Any) -> Path:
     meta = mk(plugin_id, hooks=[{"name": "custom:go", "handler": handler}], **fields)
     return build_ppx(ppx_dir, meta, FAILING)
 
@@ -100,9 +101,9 @@ async def test_circuit_breaker_disables_the_plugin_with_an_event(
 
 async def _wait_status(
     api: httpx.AsyncClient, user: TestUser, plugin_id: str, status: str
-) -> dict[str, object]:
+) -> dict[str, Any]:
     for _ in range(50):
-        detail: dict[str, object] = (
+        detail: dict[str, Any] = (
             await api.get(f"/api/plugins/{plugin_id}", headers=user.headers)).json()
         if detail["status"] == status:
             return detail
