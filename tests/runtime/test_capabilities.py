@@ -23,6 +23,7 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 from tests.runtime.sandbox_kit import info_for, make_spec, plugin_tree, traversable_dir
+from tests.waiting import eventually
 
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
@@ -330,7 +331,9 @@ async def test_a_nested_call_back_into_the_waiting_plugin_is_refused_at_once(
     result = (await _use(world, spec, "events.call_self"))["ok"]
     assert result == {"status": "error",
                       "error": "acme.full is busy: re-entrant hook call refused"}
-    assert asyncio.get_running_loop().time() - started < 1.0
+    # The bound is the behaviour ("at once", not after waiting out the call's 5 s deadline);
+    # generous for a loaded machine.
+    assert asyncio.get_running_loop().time() - started < 4.0
 
 
 async def test_secrets_are_redacted_in_config_without_the_permission(world: World) -> None:
@@ -367,12 +370,10 @@ async def test_pillow_import_needs_images_and_is_recorded(world: World) -> None:
                                     timeout_ms=5000, info=info_for(spec, "test:imports"))
     assert "'images' permission" in outcome.result["refused"]
     # The refusal is reported from inside the worker; the host records it asynchronously.
-    for _ in range(100):
-        events = [e for e in world.broker.events_of("acme.none", "permission_denied")
-                  if e.details.get("module") == "PIL"]
-        if events:
-            break
-        await asyncio.sleep(0.01)
+    events = await eventually(
+        lambda: [e for e in world.broker.events_of("acme.none", "permission_denied")
+                 if e.details.get("module") == "PIL"],
+        what="the refused PIL import is recorded")
     assert events[0].details["permission"] == "images"
 
 

@@ -162,7 +162,9 @@ async def test_timeout_kills_the_worker_and_the_next_call_respawns(world: World)
     pid = await _pid(world, spec)
     outcome = await _call(world, spec, "sleep", {"s": 10}, timeout_ms=150)
     assert outcome.status == "timeout"
-    assert 150 <= outcome.duration_ms < 1000
+    # The bounds are the behaviour: the call's 150 ms deadline fired, neither early nor at the
+    # plugin's own 5 s. The upper one is generous for a loaded machine.
+    assert 150 <= outcome.duration_ms < 2500
     await _recovers(world, spec, pid)
     assert world.broker.events_of("acme.timeout", "timed_out")
 
@@ -171,7 +173,9 @@ async def test_hook_timeout_is_capped_by_the_plugins_own_limit(world: World) -> 
     spec = await _spec(world, "acme.short", timeout_ms=100)
     outcome = await _call(world, spec, "sleep", {"s": 10}, timeout_ms=5000)
     assert outcome.status == "timeout"
-    assert outcome.duration_ms < 1000
+    # The bound is the behaviour: the plugin's 100 ms fired, not the caller's 5 s. Generous for
+    # a loaded machine.
+    assert outcome.duration_ms < 2500
 
 
 async def test_exit_is_crashed_with_the_status(world: World) -> None:
