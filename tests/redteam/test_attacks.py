@@ -546,7 +546,7 @@ async def test_storage_is_scoped_to_org_and_plugin_whatever_the_key(
 async def test_capabilities_without_permission_are_denied_and_recorded(
     rt: Runtime, host: Host
 ) -> None:
-    rt.broker.add_file("f-secret", host.canary.encode())
+    rt.broker.add_file(ORG, "f-secret", host.canary.encode())
     r = await rt.attack(
         "no_permission", {"url": host.http_url("/secret")}, file_id="f-secret",
         config={"apiKey": host.canary, "mode": "fast"}, secret_keys=frozenset({"apiKey"}),
@@ -577,7 +577,7 @@ def _png_claiming(width: int, height: int) -> bytes:
 
 
 async def test_decompression_bomb_image_is_refused_in_the_worker(rt: Runtime) -> None:
-    rt.broker.add_file("f-bomb", _png_claiming(100_000, 100_000), "image/png", "bomb.png")
+    rt.broker.add_file(ORG, "f-bomb", _png_claiming(100_000, 100_000), "image/png", "bomb.png")
     r = await rt.attack("image_bomb", file_id="f-bomb",
                         permissions=frozenset({"files", "images"}))
     assert r.status in {"ok", "error", "crashed"}
@@ -592,7 +592,7 @@ async def test_storage_flood_stops_at_the_quota(rt: Runtime) -> None:
     assert r.status == "ok"
     assert "quota" in r.result["errors"][0]
     me = plugin_id("storage_flood")
-    assert rt.broker.storage_bytes(ORG, me) <= rt.broker.storage_max_bytes
+    assert rt.broker.storage_bytes(ORG, me) <= rt.broker.quota.max_bytes
     assert len(rt.broker.storage[(ORG, me)]) < 3000
 
 

@@ -331,7 +331,7 @@ async def test_the_plugins_own_timeout_wins_when_smaller(world: World) -> None:
 
 async def test_file_hooks_reach_only_plugins_holding_files(world: World) -> None:
     bus, org = bus_for(world), _org()
-    world.broker.add_file("f-1", b"\xff\xd8photo-bytes")
+    world.broker.add_file(org, "f-1", b"\xff\xd8photo-bytes")
     await bus.activate(spec(world, org, "acme.reader", {"file:uploaded": ("read_file", 50)},
                             permissions=frozenset({"files"})))
     await bus.activate(spec(world, org, "acme.nosy", {"file:uploaded": ("read_file", 50)}))
