@@ -1,3 +1,4 @@
 """Root conftest: shared fixtures live in tests/fixtures/ as pytest plugins, one module per area."""
 
-pytest_plugins = ["tests.fixtures.db", "tests.fixtures.app"]
+# pytester: tests/db/test_fixtures.py runs small suites of its own against these fixtures.
+pytest_plugins = ["tests.fixtures.db", "tests.fixtures.app", "pytester"]

@@ -7,7 +7,8 @@ floor of any process boundary), our warm sandboxed call through ``HookBus.execut
 plugin, trivial handler, every hardening layer on), a fresh ``python`` spawn per call, a 20-plugin
 fan-out in parallel and sequential mode, a cold load from the template against a fresh
 interpreter spawn, idle worker memory (USS) against a fresh interpreter, and sandboxed calls per
-second with one host process per core. Medians and p99 of per-call ``perf_counter_ns`` samples.
+second with one host process per core. Medians and p99 of per-call ``perf_counter_ns`` samples
+(``_stats.percentile``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import orjson
 import pluggy
 import psutil
 
+from _stats import percentile
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.hooks.bus import HookBus
 from proofpix_plugins.runtime.hooks.options import HookOptions
@@ -56,13 +58,9 @@ def ms(ns: float) -> str:
     return f"{ns / 1e6:.3f} ms"
 
 
-def pct(samples: Sequence[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def add(what: str, samples_ns: Sequence[float], goal: str = "", rate: str = "") -> None:
-    rows.append((what, ms(statistics.median(samples_ns)), ms(pct(samples_ns, 0.99)), rate, goal))
+    p50, p99 = percentile(samples_ns, 0.5), percentile(samples_ns, 0.99)
+    rows.append((what, ms(p50), ms(p99), rate, goal))
 
 
 # -- baselines ----------------------------------------------------------------------------------

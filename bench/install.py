@@ -3,12 +3,13 @@
     .venv/bin/python bench/install.py [-n 50] [--warmup 3] [--size-kb 100] [--transport http]
                                       [--check]
 
-Starts the real app in this process (``create_app(platform=True)``, SQLite and a data dir in a
-fresh temporary directory) behind uvicorn on 127.0.0.1 (``--transport asgi``: httpx's
-ASGITransport instead, no sockets), creates an enterprise admin, and installs N distinct
-plugins (``acme.bench-0000`` …, so never a 409) of about ``--size-kb`` KB each: ~20 files of
-realistic, finding-free Python plus one photo asset, as authors ship them. Each install is timed
-from the client: request sent → ``201`` received. Baselines measured in the same run:
+Starts the real app (``create_app(platform=True)``, SQLite and a data dir in a fresh temporary
+directory) in this process, behind uvicorn on 127.0.0.1 run as a task on the client's own event
+loop (``--transport asgi``: httpx's ASGITransport instead, no sockets), creates an enterprise
+admin, and installs N distinct plugins (``acme.bench-0000`` …, so never a 409) of about
+``--size-kb`` KB each: ~20 files of realistic, finding-free Python plus one photo asset, as
+authors ship them. Each install is timed from the client: request sent → ``201`` received.
+Baselines measured in the same run:
 
 - ``scan_package`` alone on twin packages (same shape, other sources: what the scanner costs by
   itself, with no help from any cache);
@@ -51,6 +52,7 @@ from fastapi import FastAPI
 from PIL import Image
 from pydantic import SecretStr
 
+from _stats import percentile
 from proofpix_plugins import PLATFORM_VERSION
 from proofpix_plugins.accounts.service import AccountService
 from proofpix_plugins.app import create_app
@@ -296,10 +298,6 @@ class Row:
     name: str
     samples_ms: list[float]
 
-    def pct(self, q: float) -> float:
-        ordered = sorted(self.samples_ms)
-        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
     @property
     def p50(self) -> float:
         return statistics.median(self.samples_ms)
@@ -395,7 +393,7 @@ async def run(args: argparse.Namespace) -> int:
     print("-" * len(head))
     base = rows[0].p50
     for row in rows:
-        print(f"{row.name:<36} {row.p50:>8.1f} {row.pct(0.95):>8.1f} "
+        print(f"{row.name:<36} {row.p50:>8.1f} {percentile(row.samples_ms, 0.95):>8.1f} "
               f"{statistics.fmean(row.samples_ms):>8.1f} {row.p50 / base:>13.2f}x")
     print("\nwhere scan_package spends its time (mean ms per package, largest first):")
     means = sorted(((statistics.fmean(v), k) for k, v in per_check.items()), reverse=True)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _stats import percentile
 from proofpix_plugins.packages.archive import read_archive
 from proofpix_plugins.packages.pack import write_archive
 from proofpix_plugins.scanning import default_checks, scan_package
@@ -88,11 +89,6 @@ def make_plugin(root: Path, files: int, target_bytes: int) -> Path:
             i += 1
         (root / "plugin" / f"mod_{n:03d}.py").write_text(body)
     return root
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def measure(fn: Callable[[], object], runs: int) -> list[float]:

@@ -25,7 +25,7 @@ from proofpix_plugins.config import SandboxMode, Settings
 from proofpix_plugins.files.service import FileService
 from proofpix_plugins.files.work import FileWork
 from proofpix_plugins.plugins.config_values import ConfigCipher
-from proofpix_plugins.plugins.db_broker import DbBroker, StorageQuota
+from proofpix_plugins.plugins.db_broker import DbBroker
 from proofpix_plugins.plugins.event_hub import EventHub, LocalEventHub, RedisEventHub
 from proofpix_plugins.plugins.layout import DIR_MODE, PluginLayout
 from proofpix_plugins.plugins.service import PluginService
@@ -33,6 +33,7 @@ from proofpix_plugins.plugins.vetting import install_checks
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.hooks.bus import HookBus
 from proofpix_plugins.runtime.host.pool import WorkerPool
+from proofpix_plugins.runtime.host.quota import StorageQuota
 from proofpix_plugins.scanning.checks import bandit_check
 from proofpix_plugins.storage.blobstore import FileSystemBlobStore
 

@@ -55,8 +55,8 @@ def test_serve_answers_health_on_the_requested_port(data_root: Path) -> None:
                 time.sleep(0.1)
         if response is None:
             proc.kill()
-            output = proc.communicate(timeout=10)[0].decode(errors="replace")
-            pytest.fail(f"serve never answered (exit {proc.returncode}):\n{output[-3000:]}")
+            early = proc.communicate(timeout=10)[0].decode(errors="replace")
+            pytest.fail(f"serve never answered (exit {proc.returncode}):\n{early[-3000:]}")
         assert response.status_code == 200
         assert response.json()["database"] == "ok"
         assert response.headers["x-content-type-options"] == "nosniff"

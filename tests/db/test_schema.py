@@ -76,7 +76,7 @@ async def test_the_apis_filters_and_sorts_have_indexes(engine: AsyncEngine) -> N
         }
 
     have = await _inspect(engine, indexed)
-    wanted = {
+    wanted: dict[str, list[tuple[str, ...]]] = {
         "plugins": [
             ("organization_id", "status"),
             ("organization_id", "type"),

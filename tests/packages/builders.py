@@ -10,6 +10,7 @@ import stat
 import struct
 import warnings
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ def write_zip(path: Path, entries: list[Raw]) -> Path:
 
 
 def package_entries(
-    files: dict[str, str | bytes] | None = None,
+    files: Mapping[str, str | bytes] | None = None,
     manifest_data: dict[str, Any] | bytes | None = None,
     *,
     with_default_source: bool = True,
@@ -94,7 +95,7 @@ def package_entries(
 
 def make_ppx(
     path: Path,
-    files: dict[str, str | bytes] | None = None,
+    files: Mapping[str, str | bytes] | None = None,
     manifest_data: dict[str, Any] | bytes | None = None,
     *,
     extra: list[Raw] | None = None,
@@ -106,7 +107,7 @@ def make_ppx(
     return write_zip(path, entries + (extra or []))
 
 
-def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
+def write_tree(root: Path, files: Mapping[str, str | bytes]) -> Path:
     for name, data in files.items():
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)

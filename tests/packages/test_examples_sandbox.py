@@ -84,18 +84,19 @@ def _gps_jpeg() -> bytes:
 
 async def test_exif_reader_reports_camera_and_gps(world: World) -> None:
     spec, _ = await _install(world, "exif-reader")
-    world.broker.add_file("f-exif", _gps_jpeg())
+    world.broker.add_file("org-1", "f-exif", _gps_jpeg())
     out = await world.pool.call(spec.key, "file:uploaded", {}, timeout_ms=5000,
                                 info=info_for(spec, "file:uploaded", file_id="f-exif"))
     assert out.status == "ok", out.error
     assert out.result["hasGps"] is True
     assert out.result["camera"] == "Acme Cam 1"
-    assert world.broker.metadata["f-exif"]["exif"]["hasGps"] is True
+    # Stored in the plugin's own namespace, beside (never over) the host's EXIF record.
+    assert world.broker.metadata["f-exif"]["plugins"]["acme.exif-reader"]["exif"]["hasGps"] is True
 
 
 async def test_gps_stripper_returns_a_derived_image_without_gps(world: World) -> None:
     spec, _ = await _install(world, "gps-stripper", {"keepOrientation": True})
-    world.broker.add_file("f-gps", _gps_jpeg())
+    world.broker.add_file("org-1", "f-gps", _gps_jpeg())
     out = await world.pool.call(spec.key, "file:process", {"step": 1}, timeout_ms=10000,
                                 info=info_for(spec, "file:process", file_id="f-gps"))
     assert out.status == "ok", out.error

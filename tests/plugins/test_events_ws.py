@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from proofpix_plugins.plugins.event_hub import LocalEventHub
 from tests.fixtures.app import StartApp, TestUser, build_test_settings, create_test_user
 from tests.plugins.builders import build_ppx
 from tests.plugins.builders import manifest as mk
+from tests.waiting import eventually
 
 WAIT = 10.0  # seconds: an upper bound for something that should happen promptly
 QUIET = 1.0  # seconds: how long "nothing arrives" is watched
@@ -99,15 +100,6 @@ async def close_code(ws: ClientConnection) -> tuple[int, str]:
 async def next_event(ws: ClientConnection) -> dict[str, Any]:
     event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
     return event
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Poll ``condition`` (state owned by the server, with no event to wait on) up to WAIT."""
-    for _ in range(int(WAIT / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"not within {WAIT} s: {what}")
 
 
 def listeners(app: FastAPI, user: TestUser) -> int:
@@ -285,7 +277,8 @@ async def test_hub_shutdown_closes_the_stream_with_1001(
 
 
 async def _no_listeners_left(app: FastAPI, user: TestUser) -> None:
-    await until(lambda: listeners(app, user) == 0, "no listener left")
+    # Server-owned state, with no event to wait on.
+    await eventually(lambda: listeners(app, user) == 0, what="no listener left", seconds=WAIT)
 
 
 async def test_with_redis_an_install_through_one_app_reaches_a_socket_on_another(

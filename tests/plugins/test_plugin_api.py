@@ -342,7 +342,7 @@ async def test_other_organization_sees_nothing_and_gets_404(
     other = await create_test_user(platform, tier="enterprise", role="admin")
     h = other.headers
     assert (await api.get("/api/plugins", headers=h)).json()["total"] == 0
-    for method, path, kw in [
+    attempts: list[tuple[str, str, dict[str, Any]]] = [
         ("GET", "/api/plugins/acme.counter", {}),
         ("GET", "/api/plugins/acme.counter/config", {}),
         ("PUT", "/api/plugins/acme.counter/config", {"json": {"values": {}}}),
@@ -351,7 +351,8 @@ async def test_other_organization_sees_nothing_and_gets_404(
         ("POST", "/api/plugins/acme.counter/load", {}),
         ("POST", "/api/plugins/acme.counter/unload", {}),
         ("DELETE", "/api/plugins/acme.counter", {}),
-    ]:
+    ]
+    for method, path, kw in attempts:
         r = await api.request(method, path, headers=h, **kw)
         assert r.status_code == 404, (method, path, r.text)
     r = await api.post("/api/plugins/hooks/custom:count", headers=h, json={})

@@ -3,8 +3,8 @@ state, and never fail the host or the other plugins."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -14,6 +14,7 @@ from tests.fixtures.app import StartApp, TestUser, client_for, create_test_user
 from tests.plugins.builders import build_ppx
 from tests.plugins.builders import manifest as mk
 from tests.plugins.test_plugin_api import counter_ppx, install
+from tests.waiting import eventually
 
 FAILING = """
 import os
@@ -34,7 +35,7 @@ def die(event, ctx):
 """
 
 
-def failing_ppx(ppx_dir: Path, plugin_id: str, handler: str, **fields: object) -> Path:
+def failing_ppx(ppx_dir: Path, plugin_id: str, handler: str, **fields: Any) -> Path:
     meta = mk(plugin_id, hooks=[{"name": "custom:go", "handler": handler}], **fields)
     return build_ppx(ppx_dir, meta, FAILING)
 
@@ -100,14 +101,15 @@ async def test_circuit_breaker_disables_the_plugin_with_an_event(
 
 async def _wait_status(
     api: httpx.AsyncClient, user: TestUser, plugin_id: str, status: str
-) -> dict[str, object]:
-    for _ in range(50):
-        detail: dict[str, object] = (
+) -> dict[str, Any]:
+    async def detail_once_there() -> dict[str, Any] | None:
+        detail: dict[str, Any] = (
             await api.get(f"/api/plugins/{plugin_id}", headers=user.headers)).json()
-        if detail["status"] == status:
-            return detail
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{plugin_id} never became {status}: {detail}")
+        return detail if detail["status"] == status else None
+
+    found = await eventually(detail_once_there, what=f"{plugin_id} is {status}", interval=0.05)
+    assert found is not None
+    return found
 
 
 async def test_uninstall_removes_storage_and_garbage_collects_the_artifact(

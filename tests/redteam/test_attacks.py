@@ -35,6 +35,7 @@ from tests.redteam.harness import (
     plugin_id,
     stolen,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -382,18 +383,13 @@ async def test_dangerous_syscalls_and_privilege_regain_fail(rt: Runtime) -> None
     assert _got(r.result) == {}
 
 
-async def _gone(pid: int, *, within: float) -> bool:
-    """The process is dead (reaped or a zombie) within ``within`` seconds."""
-    until = time.monotonic() + within
-    while time.monotonic() < until:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError):  # reaped between lookup and read
-            return True
-        if state in {"Z", "X"}:
-            return True
-        await asyncio.sleep(0.02)
-    return False
+def _dead(pid: int) -> bool:
+    """The process is dead: reaped, or a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):  # reaped between lookup and read
+        return True
+    return state in {"Z", "X"}
 
 
 # -- resources ---------------------------------------------------------------------------------
@@ -414,10 +410,13 @@ async def test_cpu_spin_times_out_and_its_worker_is_killed(rt: Runtime) -> None:
     started = time.monotonic()
     r = await rt.attack("cpu_spin", timeout_ms=400)
     assert r.status == "timeout"
-    assert 0.35 < time.monotonic() - started < 3.0
+    # The bounds are the behaviour: the call ran until its 400 ms deadline, not less, and was
+    # cut there rather than left to spin. The upper one is generous for a loaded machine; the
+    # status already says the deadline (not, say, the CPU rlimit) ended it.
+    assert 0.35 < time.monotonic() - started < 10.0
     assert pid is not None
     assert rt.worker_pid("cpu_spin") != pid
-    assert await _gone(pid, within=1.0), f"timed-out worker {pid} is still running"
+    await eventually(lambda: _dead(pid), what=f"timed-out worker {pid} is killed")
 
 
 async def test_slow_reply_times_out_and_the_next_call_gets_a_fresh_worker(rt: Runtime) -> None:
@@ -427,7 +426,7 @@ async def test_slow_reply_times_out_and_the_next_call_gets_a_fresh_worker(rt: Ru
     assert r.status == "timeout"
     assert r.result is None
     assert first is not None
-    assert await _gone(first, within=1.0)
+    await eventually(lambda: _dead(first), what=f"timed-out worker {first} is killed")
     again = await rt.attack("slow_reply", {"sleep_s": 0}, timeout_ms=300)
     assert again.status == "ok"
     assert rt.worker_pid("slow_reply") not in {None, first}
@@ -549,7 +548,7 @@ async def test_storage_is_scoped_to_org_and_plugin_whatever_the_key(
 async def test_capabilities_without_permission_are_denied_and_recorded(
     rt: Runtime, host: Host
 ) -> None:
-    rt.broker.add_file("f-secret", host.canary.encode())
+    rt.broker.add_file(ORG, "f-secret", host.canary.encode())
     r = await rt.attack(
         "no_permission", {"url": host.http_url("/secret")}, file_id="f-secret",
         config={"apiKey": host.canary, "mode": "fast"}, secret_keys=frozenset({"apiKey"}),
@@ -580,7 +579,7 @@ def _png_claiming(width: int, height: int) -> bytes:
 
 
 async def test_decompression_bomb_image_is_refused_in_the_worker(rt: Runtime) -> None:
-    rt.broker.add_file("f-bomb", _png_claiming(100_000, 100_000), "image/png", "bomb.png")
+    rt.broker.add_file(ORG, "f-bomb", _png_claiming(100_000, 100_000), "image/png", "bomb.png")
     r = await rt.attack("image_bomb", file_id="f-bomb",
                         permissions=frozenset({"files", "images"}))
     assert r.status in {"ok", "error", "crashed"}
@@ -595,7 +594,7 @@ async def test_storage_flood_stops_at_the_quota(rt: Runtime) -> None:
     assert r.status == "ok"
     assert "quota" in r.result["errors"][0]
     me = plugin_id("storage_flood")
-    assert rt.broker.storage_bytes(ORG, me) <= rt.broker.storage_max_bytes
+    assert rt.broker.storage_bytes(ORG, me) <= rt.broker.quota.max_bytes
     assert len(rt.broker.storage[(ORG, me)]) < 3000
 
 
@@ -630,7 +629,9 @@ async def test_log_flood_neither_kills_the_worker_nor_stalls_the_host(rt: Runtim
     r = await rt.attack("log_flood", {"lines": 3000})
     assert r.status == "ok"
     assert _got(r.result) == {"sent": 3000}
-    assert time.monotonic() - started < 3.0
+    # The bound is the behaviour (the host kept up with the flood instead of stalling on it);
+    # generous for a loaded machine: the call itself takes well under a second.
+    assert time.monotonic() - started < 10.0
 
 
 async def test_self_recursive_hook_is_refused_without_deadlock(rt: Runtime) -> None:
@@ -639,7 +640,9 @@ async def test_self_recursive_hook_is_refused_without_deadlock(rt: Runtime) -> N
     r = await rt.attack(
         name, {"hook": hook_of(name)}, permissions=frozenset({"events"}), timeout_ms=5000
     )
-    assert time.monotonic() - started < 2.5  # far below the 5 s a deadlock would take
+    # The bound is the behaviour: a deadlocked call would wait out its 5 s deadline. Generous
+    # for a loaded machine, still below that deadline.
+    assert time.monotonic() - started < 4.5
     assert r.status == "ok"
     nested = _got(r.result)
     assert nested["results"][0]["status"] == "error"

@@ -16,7 +16,6 @@ lazily imported, so ``import socket`` fails before the kernel is ever asked).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import secrets
@@ -30,10 +29,15 @@ import pytest
 import pytest_asyncio
 
 from tests.redteam.harness import OTHER_ORG, Host, Runtime, start_runtime, stolen
+from tests.waiting import within
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 Check = Callable[["Trial"], Awaitable[bool]]
+#: Seconds an attack's evidence outside the sandbox (a listener's hit, a killed victim) gets to
+#: appear after the call returned. Evidence that appears ends the wait at once; a stopped attack,
+#: which leaves none, costs the whole grace.
+EVIDENCE_GRACE = 0.5
 
 
 @dataclass
@@ -134,14 +138,14 @@ def _listener_run(
         t.context["before"] = len(t.host.listener_hits()[listener])
         t.context["listener"] = listener
         await _attack(t, name, event(t.host))
-        await asyncio.sleep(0.2)
 
     return run
 
 
 async def listener_hit(t: Trial) -> bool:
     before: int = t.context["before"]
-    return len(t.host.listener_hits()[t.context["listener"]]) > before
+    return await within(
+        lambda: len(t.host.listener_hits()[t.context["listener"]]) > before, EVIDENCE_GRACE)
 
 
 async def _scratch_marker(t: Trial, name: str, **kw: Any) -> Path:
@@ -177,8 +181,7 @@ async def run_signal(t: Trial) -> None:
 
 
 async def victim_killed(t: Trial) -> bool:
-    await asyncio.sleep(0.1)
-    return t.context["victim"].poll() is not None
+    return await within(lambda: t.context["victim"].poll() is not None, EVIDENCE_GRACE)
 
 
 async def run_memory(t: Trial) -> None:

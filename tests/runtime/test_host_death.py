@@ -9,10 +9,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.runtime.sandbox_kit import pid_exists, plugin_tree, traversable_dir
+from tests.waiting import eventually_sync
 
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.host import scratch_fs
@@ -52,16 +52,6 @@ async def _start_and_close(base: Path) -> None:
     await pool.close()
 
 
-def _wait_gone(pids: list[int], seconds: float) -> list[int]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        alive = [p for p in pids if pid_exists(p)]
-        if not alive:
-            return []
-        time.sleep(0.02)
-    return [p for p in pids if pid_exists(p)]
-
-
 def test_killing_the_host_leaves_no_template_or_worker() -> None:
     with traversable_dir("pp-death") as base:
         root = plugin_tree(base, "p", "import os\n\ndef pid(e, c):\n    return os.getpid()\n")
@@ -81,7 +71,8 @@ def test_killing_the_host_leaves_no_template_or_worker() -> None:
             assert all(pid_exists(p) for p in pids)
             os.kill(host.pid, signal.SIGKILL)
             host.wait(timeout=10)
-            assert _wait_gone(pids, 5.0) == []
+            eventually_sync(lambda: not any(pid_exists(p) for p in pids),
+                            what=f"template and workers {pids} die with their host")
             # The dead host could not unmount its plugins' capped scratch dirs; the next pool
             # on the same base dir does, before anything else.
             scratch = base / "rt" / "scratch"

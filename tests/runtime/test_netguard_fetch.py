@@ -508,7 +508,9 @@ async def test_declared_oversize_response_is_refused_before_reading(
             resolver=loop_dns("api.test"),
         )
     assert caught.value.rule == "response-too-large"
-    assert time.monotonic() - began < 2
+    # The bound is the behaviour: refused from the header, not after waiting for the body (the
+    # 10 s deadline would end that). Generous for a loaded machine.
+    assert time.monotonic() - began < 5
 
 
 async def test_slow_server_times_out(servers: ServerFactory) -> None:
@@ -526,7 +528,9 @@ async def test_slow_server_times_out(servers: ServerFactory) -> None:
         )
     assert caught.value.rule == "timeout"
     assert caught.value.status == 502
-    assert time.monotonic() - began < 2
+    # The bound is the behaviour: the 0.5 s deadline, not the server's 30 s stall, ended it.
+    # Generous for a loaded machine.
+    assert time.monotonic() - began < 10
 
 
 async def test_trickling_server_is_cut_off_by_the_total_deadline(servers: ServerFactory) -> None:
@@ -547,7 +551,9 @@ async def test_trickling_server_is_cut_off_by_the_total_deadline(servers: Server
             resolver=loop_dns("api.test"),
         )
     assert caught.value.rule == "timeout"
-    assert time.monotonic() - began < 2
+    # The bound is the behaviour: the 0.6 s total deadline cut off a body that trickles for
+    # 50 s. Generous for a loaded machine.
+    assert time.monotonic() - began < 10
 
 
 async def test_slow_dns_counts_against_the_deadline() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from tests.runtime.sandbox_kit import info_for, make_spec, pid_exists, plugin_tree, traversable_dir
+from tests.waiting import eventually
 
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
@@ -150,7 +151,8 @@ async def _recovers(world: World, spec: PluginSpec, old_pid: int | None) -> None
     assert again.status == "ok"
     assert again.result["pid"] != old_pid
     if old_pid is not None:
-        assert not pid_exists(old_pid)
+        # Killed, but the kernel takes its time to reap it on a loaded machine.
+        await eventually(lambda: not pid_exists(old_pid), what=f"the old worker {old_pid} exits")
 
 
 async def _pid(world: World, spec: PluginSpec) -> int:
@@ -162,7 +164,9 @@ async def test_timeout_kills_the_worker_and_the_next_call_respawns(world: World)
     pid = await _pid(world, spec)
     outcome = await _call(world, spec, "sleep", {"s": 10}, timeout_ms=150)
     assert outcome.status == "timeout"
-    assert 150 <= outcome.duration_ms < 1000
+    # The bounds are the behaviour: the call's 150 ms deadline fired, neither early nor at the
+    # plugin's own 5 s. The upper one is generous for a loaded machine.
+    assert 150 <= outcome.duration_ms < 2500
     await _recovers(world, spec, pid)
     assert world.broker.events_of("acme.timeout", "timed_out")
 
@@ -171,7 +175,9 @@ async def test_hook_timeout_is_capped_by_the_plugins_own_limit(world: World) -> 
     spec = await _spec(world, "acme.short", timeout_ms=100)
     outcome = await _call(world, spec, "sleep", {"s": 10}, timeout_ms=5000)
     assert outcome.status == "timeout"
-    assert outcome.duration_ms < 1000
+    # The bound is the behaviour: the plugin's 100 ms fired, not the caller's 5 s. Generous for
+    # a loaded machine.
+    assert outcome.duration_ms < 2500
 
 
 async def test_exit_is_crashed_with_the_status(world: World) -> None:

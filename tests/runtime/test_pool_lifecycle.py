@@ -23,6 +23,7 @@ from tests.runtime.sandbox_kit import (
     template_children,
     traversable_dir,
 )
+from tests.waiting import eventually
 
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.errors import LoadError, NotLoaded, PoolClosed
@@ -43,6 +44,7 @@ def whoami(event, ctx):
 
 def nap(event, ctx):
     import time
+    ctx.events.emit("t:napping", None)  # tells the test the call is running in the worker
     time.sleep(event)
     return os.getpid()
 
@@ -67,15 +69,22 @@ def root(base: Path) -> Path:
     return plugin_tree(base, "life", SOURCE)
 
 
-async def _started(base: Path, name: str, **kw: Any) -> WorkerPool:
-    pool = WorkerPool(RuntimeConfig(base_dir=base / name, **kw), MemoryBroker())
+async def _started(
+    base: Path, name: str, broker: MemoryBroker | None = None, **kw: Any
+) -> WorkerPool:
+    pool = WorkerPool(RuntimeConfig(base_dir=base / name, **kw), broker or MemoryBroker())
     await pool.start()
     return pool
 
 
+@pytest.fixture(scope="module")
+def broker() -> MemoryBroker:
+    return MemoryBroker()
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def pool(base: Path) -> AsyncIterator[WorkerPool]:
-    p = await _started(base, "main")
+async def pool(base: Path, broker: MemoryBroker) -> AsyncIterator[WorkerPool]:
+    p = await _started(base, "main", broker=broker)
     try:
         yield p
     finally:
@@ -137,24 +146,27 @@ async def test_unload_kills_the_worker_and_refuses_calls(pool: WorkerPool, root:
     pid = (await _whoami(pool, spec))["pid"]
     await pool.unload(*spec.key)
     assert not pool.is_loaded(*spec.key)
-    await asyncio.sleep(0.05)
-    assert not pid_exists(pid)
+    await eventually(lambda: not pid_exists(pid), what=f"unloaded worker {pid} exits")
     with pytest.raises(NotLoaded):
         await pool.call(spec.key, "t:whoami", None, timeout_ms=1000, info=info_for(spec, "x"))
 
 
 async def test_unload_ends_the_running_call_and_refuses_the_queued_one(
-    pool: WorkerPool, root: Path
+    pool: WorkerPool, broker: MemoryBroker, root: Path
 ) -> None:
-    spec = await _loaded(pool, root, "acme.busy")
+    spec = await _loaded(pool, root, "acme.busy", permissions=frozenset({"events"}))
 
     async def nap() -> Any:
-        return await pool.call(spec.key, "t:nap", 0.5, timeout_ms=3000, info=info_for(spec, "n"))
+        # Long enough that only unload() ends it; unload comes well before.
+        return await pool.call(spec.key, "t:nap", 3.0, timeout_ms=4000, info=info_for(spec, "n"))
 
     running = asyncio.create_task(nap())
-    await asyncio.sleep(0.1)
+    await eventually(lambda: [e for e in broker.emitted if e.plugin_id == "acme.busy"],
+                     what="the first call is running in the worker")
     queued = asyncio.create_task(nap())
-    await asyncio.sleep(0.05)
+    # pool.call() runs without suspending up to the worker's lock, which the first call holds:
+    # after one turn of the loop the second call is queued on it.
+    await asyncio.sleep(0)
     await pool.unload(*spec.key)
     first = await running
     assert (first.status, first.error) == ("crashed", "unloaded")
@@ -246,9 +258,8 @@ async def test_idle_workers_are_evicted_and_respawned(base: Path, root: Path) ->
     try:
         spec = await _loaded(pool, root, "acme.idle")
         pid = (await _whoami(pool, spec))["pid"]
-        await asyncio.sleep(0.6)
-        assert pool.live_workers() == []
-        assert not pid_exists(pid)
+        await eventually(lambda: pool.live_workers() == [], what="the idle worker is evicted")
+        await eventually(lambda: not pid_exists(pid), what=f"evicted worker {pid} exits")
         assert pool.is_loaded(*spec.key)
         assert (await _whoami(pool, spec))["pid"] != pid
     finally:
@@ -381,11 +392,7 @@ async def test_a_dead_template_is_restarted_on_the_next_call(base: Path, root: P
         old_template = pool.template_pid
         assert old_template is not None
         os.kill(old_template, signal.SIGKILL)
-        for _ in range(200):
-            if not pid_exists(pid):
-                break
-            await asyncio.sleep(0.01)
-        assert not pid_exists(pid)  # the worker died with its template
+        await eventually(lambda: not pid_exists(pid), what="the worker dies with its template")
         again = await _whoami(pool, spec)  # the first call after the death already succeeds
         assert again["pid"] != pid
         assert pool.template_pid not in (None, old_template)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ def test_unknown_disabled_layer_is_refused() -> None:
 
 
 @pytest.mark.parametrize("bad", [{"scratch_mb": 0}, {"scratch_inodes": 15}])
-def test_scratch_caps_below_their_floor_are_refused(bad: dict[str, int]) -> None:
+def test_scratch_caps_below_their_floor_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="scratch_mb: at least 1; scratch_inodes: at least 16"):
         RuntimeConfig(base_dir=Path("/tmp"), **bad)
 

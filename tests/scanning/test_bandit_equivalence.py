@@ -43,7 +43,7 @@ class Handler:
 '''
 
 
-def _stock(path: str, raw: bytes) -> list[tuple[str, int, int, str]]:
+def _stock(path: str, raw: bytes) -> list[tuple[str, int | None, int, str]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from bandit.core import config, meta_ast, metrics, node_visitor, test_set
@@ -58,7 +58,7 @@ def _stock(path: str, raw: bytes) -> list[tuple[str, int, int, str]]:
                   for i in visitor.tester.results)
 
 
-def _ours(path: str, raw: bytes) -> list[tuple[str, int, int, str]]:
+def _ours(path: str, raw: bytes) -> list[tuple[str, int | None, int, str]]:
     source = parse_source_file(path, raw)
     out = []
     for f in _analyse(source):

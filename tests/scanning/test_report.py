@@ -6,6 +6,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from tests.scanning.corpus import AWS_KEY
 _SARIF_LEVELS = {"none", "note", "warning", "error"}
 
 
-def _scan(path: Path, **kwargs: object) -> ScanReport:
+def _scan(path: Path, **kwargs: Any) -> ScanReport:
     return scan_package(path, platform_version="0.1.0", python_version="3.11.7", **kwargs)
 
 

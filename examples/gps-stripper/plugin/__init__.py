@@ -22,5 +22,5 @@ def strip_gps(event: dict, ctx: HookContext) -> dict:
         img = ImageOps.exif_transpose(img)
     # Pillow writes no EXIF unless asked to, so the derived JPEG carries no location.
     derived = ctx.images.save_derived(img, format="JPEG")
-    ctx.log.info("gps stripped", file=info.get("name"))
+    ctx.log.info("gps stripped", file=info.get("filename"))
     return {**event, "gpsStripped": True, "derived": derived}

@@ -9,7 +9,6 @@ its own short transaction.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -27,24 +26,13 @@ from proofpix_plugins.plugins.event_hub import EventHub
 from proofpix_plugins.plugins.events import add_event, event_wire
 from proofpix_plugins.plugins.repository import PluginRepository
 from proofpix_plugins.runtime.errors import CapabilityError
+from proofpix_plugins.runtime.host.quota import StorageQuota, check_metadata
 from proofpix_plugins.runtime.spec import CallInfo
 from proofpix_plugins.storage.blobstore import BlobStore
 
 log = structlog.get_logger(__name__)
 
-MAX_METADATA_BYTES = 64 * 1024
 MAX_EVENT_BYTES = 16 * 1024
-MAX_KEY_LENGTH = 255
-
-
-@dataclass(frozen=True)
-class StorageQuota:
-    max_keys: int = 1000
-    max_bytes: int = 1024 * 1024
-    max_value_bytes: int = 256 * 1024
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "max_value_bytes", min(self.max_value_bytes, self.max_bytes))
 
 
 # A malformed id in a plugin's call is the plugin's error, answered as a capability error.
@@ -119,10 +107,7 @@ class DbBroker:
             return {"exif": row.exif or {}, **(row.meta or {})}
 
     async def metadata_set(self, call: CallInfo, values: dict[str, Any]) -> None:
-        if not isinstance(values, dict):
-            raise CapabilityError("metadata must be an object")
-        if _encoded_size(values) > MAX_METADATA_BYTES:
-            raise CapabilityError(f"metadata larger than {MAX_METADATA_BYTES} bytes")
+        check_metadata(values)
         async with session_scope(self._sf) as session:
             row = await self._file(session, call)
             meta = dict(row.meta or {})
@@ -133,32 +118,21 @@ class DbBroker:
             row.meta = meta
 
     # storage -------------------------------------------------------------------
-    @staticmethod
-    def _check_key(key: str) -> None:
-        if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH:
-            raise CapabilityError(f"storage keys are strings of 1 to {MAX_KEY_LENGTH} characters")
-
     async def storage_get(self, org_id: str, plugin_id: str, key: str) -> Any | None:
-        self._check_key(key)
+        self.quota.check_key(key)
         async with session_scope(self._sf) as session:
             row = await PluginRepository(session).storage_get(_uuid(org_id), plugin_id, key)
             return None if row is None else row.value
 
     async def storage_set(self, org_id: str, plugin_id: str, key: str, value: Any) -> None:
-        self._check_key(key)
-        size = _encoded_size(value)
-        if size > self.quota.max_value_bytes:
-            raise CapabilityError(f"value larger than {self.quota.max_value_bytes} bytes")
+        size = len(self.quota.encode(key, value))
         org = _uuid(org_id)
         async with session_scope(self._sf) as session:
             repo = PluginRepository(session)
             row = await repo.storage_get(org, plugin_id, key)
             keys, total = await repo.storage_usage(org, plugin_id)
-            old = row.size_bytes if row is not None else 0
-            if row is None and keys + 1 > self.quota.max_keys:
-                raise CapabilityError(f"storage quota: at most {self.quota.max_keys} keys")
-            if total - old + size > self.quota.max_bytes:
-                raise CapabilityError(f"storage quota: at most {self.quota.max_bytes} bytes")
+            self.quota.admit(keys=keys, used_bytes=total,
+                             old_bytes=row.size_bytes if row is not None else None, new_bytes=size)
             if row is None:
                 session.add(
                     PluginStorage(
@@ -171,7 +145,7 @@ class DbBroker:
                 row.size_bytes = size
 
     async def storage_delete(self, org_id: str, plugin_id: str, key: str) -> None:
-        self._check_key(key)
+        self.quota.check_key(key)
         async with session_scope(self._sf) as session:
             await PluginRepository(session).storage_delete(_uuid(org_id), plugin_id, key)
 

@@ -2,7 +2,7 @@
 
 import os
 
-KEPT = []
+KEPT: list[int] = []
 
 
 def attack(event, ctx):

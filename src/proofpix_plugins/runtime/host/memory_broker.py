@@ -1,7 +1,9 @@
 """A real, in-memory :class:`~proofpix_plugins.runtime.host.broker.Broker`.
 
-Used by the runtime's tests, the red-team suite and the benchmarks. Storage quotas are enforced
-exactly as a production broker must: the size of a value is the length of its JSON encoding.
+Used by the runtime's tests, the red-team suite and the benchmarks. It keeps the promises the
+database broker keeps (tests/runtime/test_broker_contract.py runs both): files belong to an
+organization, metadata writes land in the plugin's own namespace, and storage obeys the one
+:class:`~proofpix_plugins.runtime.host.quota.StorageQuota` policy.
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ from typing import Any
 import orjson
 
 from proofpix_plugins.runtime.errors import CapabilityError
+from proofpix_plugins.runtime.host.quota import StorageQuota, check_metadata
 from proofpix_plugins.runtime.spec import CallInfo
 
 
 @dataclass(frozen=True)
 class StoredFile:
+    org_id: str
     data: bytes
     content_type: str = "image/jpeg"
-    name: str = "photo.jpg"
+    filename: str = "photo.jpg"
+    #: What the host read from the upload; plugins see it as ``metadata.get()["exif"]``.
+    exif: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,12 @@ class DerivedImage:
 class MemoryBroker:
     """Files, metadata, storage and events kept in dicts; quotas per (org, plugin)."""
 
-    def __init__(self, *, storage_max_bytes: int = 1024 * 1024, storage_max_keys: int = 1000):
-        self.storage_max_bytes = storage_max_bytes
-        self.storage_max_keys = storage_max_keys
+    def __init__(self, quota: StorageQuota | None = None) -> None:
+        self.quota = quota or StorageQuota()
         self.files: dict[str, StoredFile] = {}
+        #: Per file, what plugins wrote: ``{"plugins": {plugin id: {...}}}`` (the host's record).
         self.metadata: dict[str, dict[str, Any]] = {}
+        #: Per (org, plugin), each key's JSON-encoded value.
         self.storage: dict[tuple[str, str], dict[str, bytes]] = {}
         self.events: list[RecordedEvent] = []
         self.emitted: list[EmittedEvent] = []
@@ -68,9 +75,16 @@ class MemoryBroker:
     # -- test helpers -------------------------------------------------------------------------
 
     def add_file(
-        self, file_id: str, data: bytes, content_type: str = "image/jpeg", name: str = "photo.jpg"
+        self,
+        org_id: str,
+        file_id: str,
+        data: bytes,
+        content_type: str = "image/jpeg",
+        filename: str = "photo.jpg",
+        *,
+        exif: dict[str, Any] | None = None,
     ) -> None:
-        self.files[file_id] = StoredFile(data, content_type, name)
+        self.files[file_id] = StoredFile(org_id, data, content_type, filename, exif)
 
     def events_of(self, plugin_id: str, event_type: str | None = None) -> list[RecordedEvent]:
         return [
@@ -80,7 +94,8 @@ class MemoryBroker:
         ]
 
     def storage_bytes(self, org_id: str, plugin_id: str) -> int:
-        return sum(len(k) + len(v) for k, v in self.storage.get((org_id, plugin_id), {}).items())
+        """What counts against the quota: the encoded values (keys do not count)."""
+        return sum(len(v) for v in self.storage.get((org_id, plugin_id), {}).values())
 
     # -- Broker -------------------------------------------------------------------------------
 
@@ -88,8 +103,9 @@ class MemoryBroker:
         if call.file_id is None:
             raise CapabilityError("this hook call is not about a file")
         stored = self.files.get(call.file_id)
-        if stored is None:
-            raise CapabilityError(f"file {call.file_id!r} does not exist")
+        # Another organization's file is as absent as a file that never existed.
+        if stored is None or stored.org_id != call.org_id:
+            raise CapabilityError("file not found")
         return stored
 
     async def read_file(self, call: CallInfo) -> bytes:
@@ -99,50 +115,53 @@ class MemoryBroker:
         stored = self._file(call)
         return {
             "id": call.file_id,
-            "name": stored.name,
+            "filename": stored.filename,
             "contentType": stored.content_type,
-            "size": len(stored.data),
+            "sizeBytes": len(stored.data),
             "sha256": hashlib.sha256(stored.data).hexdigest(),
+            "width": None,  # the database broker knows them from the upload; nothing here does
+            "height": None,
         }
 
     async def store_derived_image(
         self, call: CallInfo, data: bytes, content_type: str
     ) -> dict[str, Any]:
+        self._file(call)
         digest = hashlib.sha256(data).hexdigest()
         self.derived.append(
             DerivedImage(call.org_id, call.plugin_id, call.file_id, data, content_type, digest)
         )
-        return {"sha256": digest, "size": len(data), "contentType": content_type}
+        return {"sha256": digest, "sizeBytes": len(data), "contentType": content_type}
 
     async def metadata_get(self, call: CallInfo) -> dict[str, Any]:
-        self._file(call)
+        stored = self._file(call)
         assert call.file_id is not None
-        return dict(self.metadata.get(call.file_id, {}))
+        meta = orjson.loads(orjson.dumps(self.metadata.get(call.file_id, {})))  # a deep copy
+        return {"exif": dict(stored.exif or {}), **meta}
 
     async def metadata_set(self, call: CallInfo, values: dict[str, Any]) -> None:
+        check_metadata(values)
         self._file(call)
         assert call.file_id is not None
-        self.metadata.setdefault(call.file_id, {}).update(values)
+        plugins = self.metadata.setdefault(call.file_id, {}).setdefault("plugins", {})
+        # Each plugin writes its own namespace: one plugin cannot overwrite another's.
+        plugins[call.plugin_id] = {**plugins.get(call.plugin_id, {}), **values}
 
     async def storage_get(self, org_id: str, plugin_id: str, key: str) -> Any | None:
+        self.quota.check_key(key)
         raw = self.storage.get((org_id, plugin_id), {}).get(key)
         return None if raw is None else orjson.loads(raw)
 
     async def storage_set(self, org_id: str, plugin_id: str, key: str, value: Any) -> None:
-        try:
-            raw = orjson.dumps(value)
-        except TypeError as exc:
-            raise CapabilityError(f"storage value for {key!r} is not JSON: {exc}") from None
-        bucket = self.storage.setdefault((org_id, plugin_id), {})
-        if key not in bucket and len(bucket) >= self.storage_max_keys:
-            raise CapabilityError(f"storage quota: at most {self.storage_max_keys} keys")
-        used = self.storage_bytes(org_id, plugin_id)
-        old = len(key) + len(bucket[key]) if key in bucket else 0
-        if used - old + len(key) + len(raw) > self.storage_max_bytes:
-            raise CapabilityError(f"storage quota: at most {self.storage_max_bytes} bytes")
-        bucket[key] = raw
+        raw = self.quota.encode(key, value)
+        bucket = self.storage.get((org_id, plugin_id), {})
+        old = bucket.get(key)
+        self.quota.admit(keys=len(bucket), used_bytes=self.storage_bytes(org_id, plugin_id),
+                         old_bytes=None if old is None else len(old), new_bytes=len(raw))
+        self.storage.setdefault((org_id, plugin_id), {})[key] = raw
 
     async def storage_delete(self, org_id: str, plugin_id: str, key: str) -> None:
+        self.quota.check_key(key)
         self.storage.get((org_id, plugin_id), {}).pop(key, None)
 
     async def storage_keys(self, org_id: str, plugin_id: str) -> list[str]:

@@ -10,6 +10,10 @@ tests get a cheap exact precondition in front (trojansource, the call blacklist)
 the results with stock bandit's. Results are cached per (path, sha256 of the source), so
 re-scanning an unchanged file is free.
 
+All of this leans on bandit's internals, so it is proven on one bandit release only
+(:data:`PROVEN_BANDIT_VERSION`, pinned in ``pyproject.toml``): importing this module with any
+other installed version raises :class:`BanditVersionError`.
+
 ``# nosec`` comments are ignored: the plugin author does not get to silence the platform's scanner.
 """
 
@@ -28,6 +32,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cache
+from importlib import metadata
 from typing import Any, Final
 
 from proofpix_plugins.scanning.context import ScanContext, SourceFile, parse_source_file
@@ -41,6 +46,42 @@ CACHE_SIZE: Final = 4096
 #: Below this much Python, handing files to worker processes costs more than it saves on a busy
 #: 2-core machine (measured: 100 KB was 97-155 ms pooled vs 128 ms inline; 5 MB 5.2 s vs 6.7 s).
 PARALLEL_MIN_BYTES: Final = 256 * 1024
+
+#: The bandit release the equivalence test (tests/scanning/test_bandit_equivalence.py) proves
+#: this driver on; ``pyproject.toml`` pins exactly this one.
+PROVEN_BANDIT_VERSION: Final = "1.9.4"
+
+
+class BanditVersionError(ImportError):
+    """The installed bandit is not the release this driver was proven on."""
+
+
+def require_proven_bandit(installed: str | None) -> None:
+    """Refuse any bandit but the proven one (``installed`` is None when bandit is missing).
+
+    The driver subclasses bandit's visitor and tester and reads private attributes; another
+    release may change them without an error, only with findings silently lost (1.7.9, for
+    one, matched the call blacklist by pattern).
+    """
+    if installed != PROVEN_BANDIT_VERSION:
+        found = "is not installed" if installed is None else f"{installed} is installed"
+        raise BanditVersionError(
+            f"the scanner's bandit driver is proven on bandit {PROVEN_BANDIT_VERSION} only, but "
+            f"bandit {found}; install bandit=={PROVEN_BANDIT_VERSION} (as pyproject.toml pins), "
+            f"or re-prove the driver with tests/scanning/test_bandit_equivalence.py first"
+        )
+
+
+def _installed_bandit() -> str | None:
+    try:
+        return metadata.version("bandit")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+# Checked at import, before any scan, so a wrong bandit stops the server and the CLI at start-up
+# instead of rejecting (or, worse, passing) packages later.
+require_proven_bandit(_installed_bandit())
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -259,12 +300,18 @@ def _gate_call_blacklist(testset: Any) -> None:
     ``__import__``/``importlib.import_module``) with every blacklisted qualname in turn, about a
     hundred comparisons per call. A set lookup of the qualified name rules out the ordinary call
     first; ``__import__`` and the importlib forms always go to the test itself.
+
+    The lookup is exact only while bandit compares names exactly. Should a qualname be a pattern
+    (bandit before 1.7.10 matched ``telnetlib.*`` and ``ftplib.*`` with ``fnmatch``), a set
+    lookup would silently drop those findings, so the test is then left to run on every call.
     """
     tests = testset.tests.get("Call", [])
     for index, test in enumerate(tests):
         if test.__name__ != "blacklist":
             continue
         names = frozenset(qn for check in test._config.get("Call", ()) for qn in check["qualnames"])
+        if any(char in name for name in names for char in "*?["):
+            continue
 
         @functools.wraps(test)
         def gated(context: Any, config: Any, _test: Any = test, _names: Any = names) -> Any:
