@@ -12,6 +12,7 @@ import pytest
 from tests.packages.builders import manifest
 
 from proofpix_plugins.errors import ValidationFailed
+from proofpix_plugins.packages import permissions
 from proofpix_plugins.packages.errors import PackageError
 from proofpix_plugins.packages.manifest import parse_manifest
 from proofpix_plugins.runtime import limits
@@ -23,14 +24,14 @@ from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.spec import HookBinding, PluginSpec, validate_spec
 
 _DEFAULTS: dict[str, Any] = {"hook": "file:uploaded", "handler": "on_upload", "priority": 50,
-                             "entry": "plugin"}
+                             "entry": "plugin", "permissions": ["files"]}
 _NINE_PARTS = ".".join("abcdefghi")
 
 
 def _manifest_accepts(values: dict[str, Any]) -> bool:
     v = {**_DEFAULTS, **values}
     resources = {k: v[k] for k in ("memory_mb", "timeout_ms", "cpu_seconds") if k in v}
-    raw = manifest(entry=v["entry"], resources=resources,
+    raw = manifest(entry=v["entry"], resources=resources, permissions=v["permissions"],
                    hooks=[{"name": v["hook"], "handler": v["handler"],
                            "priority": v["priority"]}])
     try:
@@ -50,7 +51,7 @@ def _runtime_accepts(values: dict[str, Any], tmp_path: Path) -> bool:
     spec = PluginSpec(
         org_id="org-1", plugin_id="acme.sample", version="1.0.0", root=root, entry=v["entry"],
         hooks=MappingProxyType({v["hook"]: HookBinding(v["handler"], v["priority"])}),
-        **resources,
+        permissions=frozenset(v["permissions"]), **resources,
     )
     config = RuntimeConfig(base_dir=tmp_path / "rt")
     broker = MemoryBroker()
@@ -99,6 +100,28 @@ def test_the_manifest_and_the_runtime_draw_each_bound_in_the_same_place(
 ) -> None:
     assert _manifest_accepts(values) is ok
     assert _runtime_accepts(values, tmp_path) is ok
+
+
+@pytest.mark.parametrize(
+    ("permission", "ok"),
+    [*((p, True) for p in limits.PERMISSION_ORDER), ("network", False), ("Files", False),
+     ("files ", False), ("", False)],
+)
+def test_the_manifest_and_the_runtime_know_the_same_permissions(
+    permission: str, ok: bool, tmp_path: Path
+) -> None:
+    values = {"permissions": [permission]}
+    assert _manifest_accepts(values) is ok
+    assert _runtime_accepts(values, tmp_path) is ok
+
+
+def test_the_permission_vocabulary_is_the_runtimes_eight_in_spec_order() -> None:
+    assert permissions.PERMISSIONS is limits.PERMISSIONS
+    assert permissions.PERMISSION_ORDER == (
+        "files", "images", "metadata", "storage", "http", "crypto", "events", "secrets",
+    )
+    assert frozenset(limits.PERMISSION_ORDER) == limits.PERMISSIONS
+    assert list(permissions.PERMISSION_DESCRIPTIONS) == list(limits.PERMISSION_ORDER)
 
 
 def test_a_minimal_manifest_and_a_bare_spec_get_the_same_defaults() -> None:

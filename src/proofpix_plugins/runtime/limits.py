@@ -4,6 +4,10 @@
 bus again when a plugin is loaded and called. The runtime never imports ``packages/``, so they
 live here and the manifest imports them; what the manifest accepts, the runtime loads.
 
+The permission vocabulary lives here too: the manifest's ``permissions`` field is typed by
+:data:`Permission`, :func:`~proofpix_plugins.runtime.spec.validate_spec` refuses anything outside
+:data:`PERMISSIONS`, and ``packages/permissions.py`` adds what only people read (descriptions).
+
 Host names in ``network.allow`` have their own home beside the guard that matches them:
 ``egress/hosts.py``.
 """
@@ -12,7 +16,18 @@ from __future__ import annotations
 
 import keyword
 import re
-from typing import Final
+from typing import Final, Literal, get_args
+
+# -- permissions (SPEC §2 ``permissions``) -------------------------------------------------------
+
+#: The eight permissions of SPEC §2, in the order the SPEC lists them. This is the one listing:
+#: the tuple and the set below are read from it.
+Permission = Literal[
+    "files", "images", "metadata", "storage", "http", "crypto", "events", "secrets"
+]
+PERMISSION_ORDER: Final[tuple[Permission, ...]] = get_args(Permission)
+#: Anything else in a manifest or a spec is refused.
+PERMISSIONS: Final[frozenset[str]] = frozenset(PERMISSION_ORDER)
 
 # -- hooks ----------------------------------------------------------------------------------------
 

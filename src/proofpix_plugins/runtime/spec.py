@@ -19,11 +19,6 @@ from proofpix_plugins.runtime import limits
 from proofpix_plugins.runtime.errors import LoadError
 from proofpix_plugins.runtime.sandbox.import_policy import NEVER, PERMISSION_MODULES, STDLIB_ALLOWED
 
-#: The eight permissions of SPEC §2; anything else in a spec is refused at load.
-PERMISSIONS: frozenset[str] = frozenset(
-    {"files", "images", "metadata", "storage", "http", "crypto", "events", "secrets"}
-)
-
 #: What a redacted x-secret config value looks like to a plugin without ``secrets``.
 REDACTED = "***"
 
@@ -109,7 +104,7 @@ def binding_errors(spec: PluginSpec) -> list[FieldError]:
 def validate_spec(spec: PluginSpec) -> None:
     """Refuse a spec the pool must not load, naming the plugin and every field at fault."""
     errors = binding_errors(spec)
-    unknown = sorted(set(spec.permissions) - PERMISSIONS)
+    unknown = sorted(set(spec.permissions) - limits.PERMISSIONS)
     if unknown:
         errors.append(FieldError("permissions", f"unknown permission(s) {unknown}", "enum"))
     entry_ok = limits.is_entry_module(spec.entry)
