@@ -8,6 +8,16 @@ The permission vocabulary lives here too: the manifest's ``permissions`` field i
 :data:`Permission`, :func:`~proofpix_plugins.runtime.spec.validate_spec` refuses anything outside
 :data:`PERMISSIONS`, and ``packages/permissions.py`` adds what only people read (descriptions).
 
+The module names a plugin must not take (:data:`RESERVED_TOP_LEVEL`) are one set for the
+publish-time structure check (``packages/structure.py``, every top-level module of the archive)
+and for :func:`~proofpix_plugins.runtime.spec.validate_spec` (the entry's top level, all the
+runtime sees). The two used to differ, the former reserving the standard library, the SDK and the
+interpreter's start-up hooks, the latter the standard library and the names the sandbox's import
+policy knows. The set is their union, the stricter reading of both: a start-up hook is never a
+plugin's module, and a plugin whose package is named like a library the import policy gates or
+refuses (``PIL``, ``cryptography``, ``msgspec``) would be taken for the plugin's own package and
+pass the policy unchecked.
+
 Host names in ``network.allow`` have their own home beside the guard that matches them:
 ``egress/hosts.py``.
 """
@@ -16,7 +26,10 @@ from __future__ import annotations
 
 import keyword
 import re
+import sys
 from typing import Final, Literal, get_args
+
+from proofpix_plugins.runtime.sandbox.import_policy import NEVER, PERMISSION_MODULES, STDLIB_ALLOWED
 
 # -- permissions (SPEC §2 ``permissions``) -------------------------------------------------------
 
@@ -51,6 +64,18 @@ ENTRY_DEFAULT: Final = "plugin"
 ENTRY_MAX_LENGTH: Final = 100
 #: Dotted parts of the entry module path (``pkg.sub.main`` has three).
 ENTRY_MAX_PARTS: Final = 8
+
+#: Top-level names no module of a plugin may take, the entry's first: the standard library, the
+#: interpreter's start-up hooks, the SDK and the host, and every library the import policy
+#: allows, gates behind a permission or refuses (see the module docstring).
+RESERVED_TOP_LEVEL: Final[frozenset[str]] = frozenset(
+    {
+        *sys.stdlib_module_names,
+        "sitecustomize", "usercustomize", "proofpix_sdk", "proofpix_plugins",
+        *PERMISSION_MODULES,
+        *(name.split(".")[0] for name in (*NEVER, *STDLIB_ALLOWED)),
+    }
+)  # fmt: skip
 
 # -- resources (SPEC §2 ``resources``) ------------------------------------------------------------
 
@@ -98,6 +123,11 @@ def is_entry_module(value: object) -> bool:
         return False
     parts = value.split(".")
     return len(parts) <= ENTRY_MAX_PARTS and all(is_identifier(p) for p in parts)
+
+
+def is_reserved_top_level(name: str) -> bool:
+    """Whether a plugin module at the top level named ``name`` would shadow a library module."""
+    return name in RESERVED_TOP_LEVEL
 
 
 def call_cpu_seconds(cpu_seconds: float | None, timeout_ms: int) -> float:
