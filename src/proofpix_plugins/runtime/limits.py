@@ -18,6 +18,16 @@ plugin's module, and a plugin whose package is named like a library the import p
 refuses (``PIL``, ``cryptography``, ``msgspec``) would be taken for the plugin's own package and
 pass the policy unchecked.
 
+The fixed per-worker bounds no declaration changes (open files, file size, tasks) are here as
+well, so every resource bound of a worker is in one place: ``host/pool.py`` hands them to the
+template with each spawn request, the worker applies them (``sandbox/hardening/rlimits.py``,
+``host/cgroup.py``). They are constants, not :class:`~.config.RuntimeConfig` settings: they are
+security bounds that the red-team suite and docs/security-model.md hold at these values, no
+plugin or deployment has needed others (a photo plugin opens a handful of files, and the scratch
+tmpfs caps what many files can fill), and a setting would be one more way to weaken the sandbox
+by configuration. What an operator does tune (the scratch tmpfs size and inodes, pool size) is in
+``RuntimeConfig``.
+
 Host names in ``network.allow`` have their own home beside the guard that matches them:
 ``egress/hosts.py``.
 """
@@ -90,6 +100,16 @@ TIMEOUT_MS_MAX: Final = 30_000
 TIMEOUT_MS_DEFAULT: Final = 5000
 #: ``cpu_seconds`` must be > 0 and at most this; unset, :func:`call_cpu_seconds` derives it.
 CPU_SECONDS_MAX: Final = 300
+
+# -- fixed per-worker bounds (not declared, not settings: see the module docstring) -------------
+
+#: RLIMIT_NOFILE: descriptors a worker may hold, its channel and stdio included.
+WORKER_OPEN_FILES: Final = 64
+#: RLIMIT_FSIZE in MiB: the largest file a worker may write (EFBIG past it).
+WORKER_FILE_SIZE_MB: Final = 64
+#: The worker cgroup's ``pids.max``: threads a worker may run (it counts tasks); seccomp refuses
+#: fork anyway.
+WORKER_PIDS_MAX: Final = 32
 
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
