@@ -257,7 +257,7 @@ class RebindingResolver:
 async def test_http_capability_resists_dns_rebinding(
     rt: Runtime, host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from proofpix_plugins.runtime.egress import fetch as netguard
+    from proofpix_plugins.runtime.egress import fetch as egress
 
     port = host.http.server_address[1]
     dns = RebindingResolver({
@@ -271,7 +271,7 @@ async def test_http_capability_resists_dns_rebinding(
         "meta.example.com": [["169.254.169.254"]],
         "mapped.example.com": [["::ffff:127.0.0.1"]],
     })
-    monkeypatch.setattr(netguard.SystemResolver, "resolve", dns.resolve)
+    monkeypatch.setattr(egress.SystemResolver, "resolve", dns.resolve)
     host.http.redirects["rebind"] = f"http://rebind-late.example.com:{port}/secret"
     urls = [
         f"http://rebind.example.com:{port}/secret",

@@ -29,7 +29,8 @@ from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
 from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.host.quota import StorageQuota
-from proofpix_plugins.runtime.spec import PERMISSIONS, CallInfo, PluginSpec
+from proofpix_plugins.runtime.limits import PERMISSIONS
+from proofpix_plugins.runtime.spec import CallInfo, PluginSpec
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

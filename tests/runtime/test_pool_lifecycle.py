@@ -25,6 +25,7 @@ from tests.runtime.sandbox_kit import (
 )
 from tests.waiting import eventually
 
+from proofpix_plugins.runtime import limits
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.errors import LoadError, NotLoaded, PoolClosed
 from proofpix_plugins.runtime.host import scratch_fs
@@ -191,6 +192,29 @@ async def test_sandbox_report_is_full_on_this_host(pool: WorkerPool) -> None:
         "netns", "landlock", "seccomp", "rlimits", "uid", "nnp", "cgroup", "import_policy",
         "scratch_quota",
     }
+
+
+def _proc_limit(pid: int, name: str) -> tuple[str, str]:
+    """(soft, hard) of one row of /proc/<pid>/limits, e.g. ``Max open files``."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith(name):
+            soft, hard = line[len(name):].split()[:2]
+            return soft, hard
+    raise AssertionError(f"no {name!r} row in /proc/{pid}/limits")
+
+
+async def test_a_worker_runs_under_the_bounds_runtime_limits_defines(
+    pool: WorkerPool, root: Path
+) -> None:
+    spec = await _loaded(pool, root, "acme.bounds")
+    pid = (await _whoami(pool, spec))["pid"]
+    files = str(limits.WORKER_OPEN_FILES)
+    assert _proc_limit(pid, "Max open files") == (files, files)
+    size = str(limits.WORKER_FILE_SIZE_MB * 1024 * 1024)
+    assert _proc_limit(pid, "Max file size") == (size, size)
+    [group] = [w.group for w in pool._live.values() if w.pid == pid]
+    assert group is not None
+    assert (group.pids / "pids.max").read_text().strip() == str(limits.WORKER_PIDS_MAX)
 
 
 # -- load errors ----------------------------------------------------------------------------------

@@ -1,18 +1,17 @@
-"""The permission and host-hook vocabularies shared by manifests, scanner, runtime and lifecycle."""
+"""The permission and host-hook vocabularies shared by manifests, scanner and lifecycle.
+
+The permissions themselves are defined once, in ``runtime/limits.py`` (the runtime refuses an
+unknown one at load and cannot import this package); they are re-exported here beside what only
+people read: a description of each.
+"""
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
-Permission = Literal[
-    "files", "images", "metadata", "storage", "http", "crypto", "events", "secrets"
-]
+from proofpix_plugins.runtime.limits import PERMISSION_ORDER, PERMISSIONS, Permission
 
-#: The eight permissions of SPEC §2, in the order the SPEC lists them.
-PERMISSION_ORDER: Final[tuple[str, ...]] = (
-    "files", "images", "metadata", "storage", "http", "crypto", "events", "secrets",
-)
-PERMISSIONS: Final[frozenset[str]] = frozenset(PERMISSION_ORDER)
+__all__ = ["HOST_HOOKS", "PERMISSIONS", "PERMISSION_DESCRIPTIONS", "PERMISSION_ORDER", "Permission"]
 
 PERMISSION_DESCRIPTIONS: Final[dict[str, str]] = {
     "files": "read the bytes and basic info of the file the hook is about",

@@ -1,21 +1,18 @@
 """Package structure: the entry module exists and every declared hook handler is a top-level
 function of it, found by parsing the source with :mod:`ast` (plugin code is never imported).
+
+No top-level module may take a reserved name; the set is the runtime's
+(``runtime/limits.RESERVED_TOP_LEVEL``), so what is published here the runtime loads.
 """
 
 from __future__ import annotations
 
 import ast
-import sys
 from collections.abc import Collection, Mapping
-from typing import Final
 
 from proofpix_plugins.errors import FieldError
 from proofpix_plugins.packages.manifest import Manifest
-
-#: Top-level names a package must not claim: the SDK, the host, and interpreter start-up hooks.
-RESERVED_TOP_LEVEL: Final = frozenset(
-    {"proofpix_sdk", "proofpix_plugins", "sitecustomize", "usercustomize"}
-)
+from proofpix_plugins.runtime.limits import is_reserved_top_level
 
 
 def entry_candidates(entry: str) -> tuple[str, str]:
@@ -60,7 +57,7 @@ def _accepts_event_and_ctx(args: ast.arguments) -> bool:
 
 
 def shadowing_errors(names: Collection[str], entry: str) -> list[FieldError]:
-    """Top-level modules/packages (or ``.pth`` files) that would shadow the stdlib or the host."""
+    """Top-level modules/packages (or ``.pth`` files) that would shadow a library module."""
     errors = []
     tops: set[str] = {entry.split(".")[0]}
     for name in names:
@@ -73,11 +70,11 @@ def shadowing_errors(names: Collection[str], entry: str) -> list[FieldError]:
             tops.add(parts[0])
         if name.endswith(".pth"):
             errors.append(FieldError(name, "is a .pth start-up file", "PPX-STRUCT-SHADOW"))
-    stdlib = sys.stdlib_module_names
     for top in sorted(tops):
-        if top in RESERVED_TOP_LEVEL or top in stdlib:
+        if is_reserved_top_level(top):
             errors.append(FieldError(
-                top, "shadows a standard-library, SDK or start-up module", "PPX-STRUCT-SHADOW", top
+                top, "shadows a standard-library, SDK, start-up or sandbox library module",
+                "PPX-STRUCT-SHADOW", top,
             ))
     return errors
 

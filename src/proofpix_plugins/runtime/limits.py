@@ -4,6 +4,30 @@
 bus again when a plugin is loaded and called. The runtime never imports ``packages/``, so they
 live here and the manifest imports them; what the manifest accepts, the runtime loads.
 
+The permission vocabulary lives here too: the manifest's ``permissions`` field is typed by
+:data:`Permission`, :func:`~proofpix_plugins.runtime.spec.validate_spec` refuses anything outside
+:data:`PERMISSIONS`, and ``packages/permissions.py`` adds what only people read (descriptions).
+
+The module names a plugin must not take (:data:`RESERVED_TOP_LEVEL`) are one set for the
+publish-time structure check (``packages/structure.py``, every top-level module of the archive)
+and for :func:`~proofpix_plugins.runtime.spec.validate_spec` (the entry's top level, all the
+runtime sees). The two used to differ, the former reserving the standard library, the SDK and the
+interpreter's start-up hooks, the latter the standard library and the names the sandbox's import
+policy knows. The set is their union, the stricter reading of both: a start-up hook is never a
+plugin's module, and a plugin whose package is named like a library the import policy gates or
+refuses (``PIL``, ``cryptography``, ``msgspec``) would be taken for the plugin's own package and
+pass the policy unchecked.
+
+The fixed per-worker bounds no declaration changes (open files, file size, tasks) are here as
+well, so every resource bound of a worker is in one place: ``host/pool.py`` hands them to the
+template with each spawn request, the worker applies them (``sandbox/hardening/rlimits.py``,
+``host/cgroup.py``). They are constants, not :class:`~.config.RuntimeConfig` settings: they are
+security bounds that the red-team suite and docs/security-model.md hold at these values, no
+plugin or deployment has needed others (a photo plugin opens a handful of files, and the scratch
+tmpfs caps what many files can fill), and a setting would be one more way to weaken the sandbox
+by configuration. What an operator does tune (the scratch tmpfs size and inodes, pool size) is in
+``RuntimeConfig``.
+
 Host names in ``network.allow`` have their own home beside the guard that matches them:
 ``egress/hosts.py``.
 """
@@ -12,7 +36,21 @@ from __future__ import annotations
 
 import keyword
 import re
-from typing import Final
+import sys
+from typing import Final, Literal, get_args
+
+from proofpix_plugins.runtime.sandbox.import_policy import NEVER, PERMISSION_MODULES, STDLIB_ALLOWED
+
+# -- permissions (SPEC §2 ``permissions``) -------------------------------------------------------
+
+#: The eight permissions of SPEC §2, in the order the SPEC lists them. This is the one listing:
+#: the tuple and the set below are read from it.
+Permission = Literal[
+    "files", "images", "metadata", "storage", "http", "crypto", "events", "secrets"
+]
+PERMISSION_ORDER: Final[tuple[Permission, ...]] = get_args(Permission)
+#: Anything else in a manifest or a spec is refused.
+PERMISSIONS: Final[frozenset[str]] = frozenset(PERMISSION_ORDER)
 
 # -- hooks ----------------------------------------------------------------------------------------
 
@@ -37,6 +75,18 @@ ENTRY_MAX_LENGTH: Final = 100
 #: Dotted parts of the entry module path (``pkg.sub.main`` has three).
 ENTRY_MAX_PARTS: Final = 8
 
+#: Top-level names no module of a plugin may take, the entry's first: the standard library, the
+#: interpreter's start-up hooks, the SDK and the host, and every library the import policy
+#: allows, gates behind a permission or refuses (see the module docstring).
+RESERVED_TOP_LEVEL: Final[frozenset[str]] = frozenset(
+    {
+        *sys.stdlib_module_names,
+        "sitecustomize", "usercustomize", "proofpix_sdk", "proofpix_plugins",
+        *PERMISSION_MODULES,
+        *(name.split(".")[0] for name in (*NEVER, *STDLIB_ALLOWED)),
+    }
+)  # fmt: skip
+
 # -- resources (SPEC §2 ``resources``) ------------------------------------------------------------
 
 MEMORY_MB_MIN: Final = 16
@@ -50,6 +100,16 @@ TIMEOUT_MS_MAX: Final = 30_000
 TIMEOUT_MS_DEFAULT: Final = 5000
 #: ``cpu_seconds`` must be > 0 and at most this; unset, :func:`call_cpu_seconds` derives it.
 CPU_SECONDS_MAX: Final = 300
+
+# -- fixed per-worker bounds (not declared, not settings: see the module docstring) -------------
+
+#: RLIMIT_NOFILE: descriptors a worker may hold, its channel and stdio included.
+WORKER_OPEN_FILES: Final = 64
+#: RLIMIT_FSIZE in MiB: the largest file a worker may write (EFBIG past it).
+WORKER_FILE_SIZE_MB: Final = 64
+#: The worker cgroup's ``pids.max``: threads a worker may run (it counts tasks); seccomp refuses
+#: fork anyway.
+WORKER_PIDS_MAX: Final = 32
 
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -83,6 +143,11 @@ def is_entry_module(value: object) -> bool:
         return False
     parts = value.split(".")
     return len(parts) <= ENTRY_MAX_PARTS and all(is_identifier(p) for p in parts)
+
+
+def is_reserved_top_level(name: str) -> bool:
+    """Whether a plugin module at the top level named ``name`` would shadow a library module."""
+    return name in RESERVED_TOP_LEVEL
 
 
 def call_cpu_seconds(cpu_seconds: float | None, timeout_ms: int) -> float:

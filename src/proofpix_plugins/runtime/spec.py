@@ -7,7 +7,6 @@ The lifecycle layer maps an installed plugin's manifest and the org's grants to 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +16,6 @@ from typing import Any
 from proofpix_plugins.errors import FieldError
 from proofpix_plugins.runtime import limits
 from proofpix_plugins.runtime.errors import LoadError
-from proofpix_plugins.runtime.sandbox.import_policy import NEVER, PERMISSION_MODULES, STDLIB_ALLOWED
-
-#: The eight permissions of SPEC §2; anything else in a spec is refused at load.
-PERMISSIONS: frozenset[str] = frozenset(
-    {"files", "images", "metadata", "storage", "http", "crypto", "events", "secrets"}
-)
 
 #: What a redacted x-secret config value looks like to a plugin without ``secrets``.
 REDACTED = "***"
@@ -109,7 +102,7 @@ def binding_errors(spec: PluginSpec) -> list[FieldError]:
 def validate_spec(spec: PluginSpec) -> None:
     """Refuse a spec the pool must not load, naming the plugin and every field at fault."""
     errors = binding_errors(spec)
-    unknown = sorted(set(spec.permissions) - PERMISSIONS)
+    unknown = sorted(set(spec.permissions) - limits.PERMISSIONS)
     if unknown:
         errors.append(FieldError("permissions", f"unknown permission(s) {unknown}", "enum"))
     entry_ok = limits.is_entry_module(spec.entry)
@@ -118,9 +111,7 @@ def validate_spec(spec: PluginSpec) -> None:
                                  spec.entry))
     else:
         top = spec.entry.split(".")[0]
-        reserved = (top in sys.stdlib_module_names or top in PERMISSION_MODULES
-                    or top in {n.split(".")[0] for n in (*NEVER, *STDLIB_ALLOWED)})
-        if reserved:
+        if limits.is_reserved_top_level(top):
             errors.append(FieldError("entry", f"{top!r} would shadow a library module",
                                      "reserved", spec.entry))
     if not limits.MEMORY_MB_MIN <= spec.memory_mb <= limits.MEMORY_MB_MAX:

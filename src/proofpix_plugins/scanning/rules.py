@@ -133,8 +133,10 @@ _ALL: Final[tuple[Rule, ...]] = (
        "Every handler is called with the event and its context."),
     _R("PPX-STRUCT-HOOK-MISMATCH", H, "A @plugin.hook registration is not declared in the manifest",
        "Declared hooks are what the admin approves; code must not register others."),
-    _R("PPX-STRUCT-SHADOW", H, "A top-level module shadows the stdlib, the SDK or a start-up hook",
-       "Shadowing json, proofpix_sdk or sitecustomize changes what other code imports."),
+    _R("PPX-STRUCT-SHADOW", H,
+       "A top-level module shadows the stdlib, the SDK, a start-up hook or a sandbox library",
+       "Shadowing json, proofpix_sdk, sitecustomize or PIL changes what other code imports; "
+       "the names are runtime/limits.RESERVED_TOP_LEVEL."),
     # Compatibility
     _R("PPX-COMPAT-PROOFPIX", H, "engines.proofpix excludes this platform version",
        "The plugin says it does not work here."),

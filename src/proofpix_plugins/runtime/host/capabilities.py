@@ -276,7 +276,7 @@ class CapabilityHost:
         # only a plugin's first http request needs, so the API, the CLI and tests that never
         # make one do not pay for it. (The template never imports this module: nothing here
         # touches its preload.)
-        from proofpix_plugins.runtime.egress import fetch as netguard
+        from proofpix_plugins.runtime.egress import fetch as egress
 
         headers = dict(args.headers)
         body = args.body
@@ -285,12 +285,12 @@ class CapabilityHost:
                 raise CapabilityError("http.request: give json or body, not both")
             body = orjson.dumps(args.json)
             headers.setdefault("content-type", "application/json")
-        policy = netguard.HttpPolicy(
+        policy = egress.HttpPolicy(
             allow_hosts=tuple(spec.network_allow),
             test_allow_loopback=self.http_test_allow_loopback,
             timeout_s=min(args.timeout or 10.0, 30.0),
         )
-        resp = await netguard.fetch(policy, args.method, args.url, headers=headers, body=body)
+        resp = await egress.fetch(policy, args.method, args.url, headers=headers, body=body)
         return {"status": resp.status, "headers": dict(resp.headers), "body": resp.body,
                 "url": resp.url}
 

@@ -40,7 +40,12 @@ from proofpix_plugins.runtime.host.capabilities import CapabilityHost, HookCalle
 from proofpix_plugins.runtime.host.fs_access import check_readable_tree, runtime_read_only_paths
 from proofpix_plugins.runtime.host.template_client import TemplateClient, describe_exit
 from proofpix_plugins.runtime.host.worker_handle import WorkerDied, WorkerHandle
-from proofpix_plugins.runtime.limits import call_cpu_seconds
+from proofpix_plugins.runtime.limits import (
+    WORKER_FILE_SIZE_MB,
+    WORKER_OPEN_FILES,
+    WORKER_PIDS_MAX,
+    call_cpu_seconds,
+)
 from proofpix_plugins.runtime.outcome import CallOutcome, LiveWorker, SandboxReport
 from proofpix_plugins.runtime.sandbox import control, wire
 from proofpix_plugins.runtime.sandbox.hardening.uid import plugin_uid
@@ -58,9 +63,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger("proofpix.runtime.pool")
-
-#: Threads a worker may run (pids.max counts tasks); fork is refused by seccomp anyway.
-PIDS_MAX = 32
 
 
 @dataclasses.dataclass
@@ -462,7 +464,7 @@ class WorkerPool:
             ).hexdigest()[:20]
             try:
                 group = cgroup.create(self._cgroups, name, memory_mb=spec.memory_mb,
-                                      pids_max=PIDS_MAX)
+                                      pids_max=WORKER_PIDS_MAX)
             except OSError as exc:
                 raise LoadError(f"could not create the worker's cgroup: {exc}") from None
         handle.group = group
@@ -470,8 +472,9 @@ class WorkerPool:
         request = control.Spawn(
             req=0, plugin_root=str(spec.root), scratch=str(entry.scratch),
             read_only=self._read_only, uid=ids[0] if ids else None, gid=ids[1] if ids else None,
-            memory_mb=spec.memory_mb, cpu_seconds_hard=_cpu_hard(cpu_budget), open_files=64,
-            file_size_mb=64, cgroup_procs=[str(p) for p in group.procs_files] if group else [],
+            memory_mb=spec.memory_mb, cpu_seconds_hard=_cpu_hard(cpu_budget),
+            open_files=WORKER_OPEN_FILES, file_size_mb=WORKER_FILE_SIZE_MB,
+            cgroup_procs=[str(p) for p in group.procs_files] if group else [],
             disabled=sorted(self.config.disabled_layers),
             max_frame=self.config.max_frame_bytes,
         )

@@ -1,5 +1,10 @@
 """Permission consistency: what the code imports and which ``ctx`` capabilities it touches must
-match the permissions the manifest asks the admin to grant."""
+match the permissions the manifest asks the admin to grant.
+
+A URL's host is judged by the egress guard's own matcher (``runtime/egress/hosts.py``): the same
+canonical form (IDNA, case, trailing dot) and the same :class:`AllowList`, so the scanner flags
+exactly the hosts ``ctx.http`` will refuse at call time.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+from proofpix_plugins.errors import ValidationFailed
 from proofpix_plugins.packages.permissions import PERMISSION_ORDER, PERMISSIONS
+from proofpix_plugins.runtime.egress.hosts import AllowList, HostSyntaxError, canonical_host
 from proofpix_plugins.scanning.check import at
 from proofpix_plugins.scanning.context import ScanContext, SourceFile
 from proofpix_plugins.scanning.findings import Finding
@@ -42,16 +49,26 @@ def import_permission(module: str) -> str | None:
     return None
 
 
-def host_allowed(host: str, patterns: list[str]) -> bool:
-    """Exact names match themselves; ``*.example.com`` matches subdomains, not the apex."""
-    host = host.lower().rstrip(".")
-    for pattern in patterns:
-        if pattern.startswith("*."):
-            if host.endswith(pattern[1:]) and host != pattern[2:]:
-                return True
-        elif host == pattern:
-            return True
-    return False
+def allow_list(entries: list[str]) -> AllowList:
+    """The manifest's ``network.allow`` as the egress guard parses it.
+
+    A parsed manifest only holds entries the guard accepts; should one not parse, nothing is
+    allowed, so every URL is flagged rather than none.
+    """
+    try:
+        return AllowList.parse(entries)
+    except ValidationFailed:
+        return AllowList(frozenset(), ())
+
+
+def host_allowed(host: str, allow: AllowList) -> bool:
+    """Whether ``ctx.http`` may reach ``host`` (as written in a URL) under ``allow``: exact
+    names match themselves, ``*.example.com`` matches subdomains, not the apex; a host the
+    guard cannot read is refused, as at call time."""
+    try:
+        return allow.allows(canonical_host(host))
+    except HostSyntaxError:
+        return False
 
 
 def _uses(source: SourceFile) -> list[tuple[str, str, ast.AST]]:
@@ -93,6 +110,7 @@ class PermissionCheck:
         if manifest is None:
             return []
         declared = set(manifest.permissions)
+        allow = allow_list(manifest.network.allow)
         used: set[str] = set()
         out: list[Finding] = []
         for source in ctx.parsed_sources:
@@ -104,7 +122,7 @@ class PermissionCheck:
                 out.append(at(rule_id, source, node,
                               f"{what}, which needs the {permission!r} permission"))
             if "http" in declared:
-                out += self._urls(source, manifest.network.allow)
+                out += self._urls(source, allow)
         if "secrets" in declared and _uses_config(ctx):
             used.add("secrets")  # secret values arrive through ctx.config
         for permission in PERMISSION_ORDER:
@@ -117,7 +135,7 @@ class PermissionCheck:
         return out
 
     @staticmethod
-    def _urls(source: SourceFile, allow: list[str]) -> list[Finding]:
+    def _urls(source: SourceFile, allow: AllowList) -> list[Finding]:
         out = []
         for const in source.facts.strings:
             if not isinstance(const.value, str) or "://" not in const.value:

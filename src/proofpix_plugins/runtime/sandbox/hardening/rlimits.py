@@ -18,8 +18,9 @@ class Limits:
     memory_mb: int
     #: Lifetime CPU budget of the worker (hard); the worker lowers the soft limit per call.
     cpu_seconds_hard: int
-    open_files: int = 64
-    file_size_mb: int = 64
+    #: The next two come with the spawn request; their values are ``runtime/limits.py``'s.
+    open_files: int
+    file_size_mb: int
 
 
 def current_vm_bytes() -> int:

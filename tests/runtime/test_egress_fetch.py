@@ -657,7 +657,7 @@ class Pki:
 def pki() -> Pki:
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "netguard test CA")])
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "egress test CA")])
     ca = (
         x509.CertificateBuilder()
         .subject_name(ca_name)

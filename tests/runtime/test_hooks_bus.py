@@ -85,7 +85,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def base() -> Iterator[Path]:
-    path = Path(f"/tmp/pp-hookbus-{secrets.token_hex(4)}")
+    path = Path(f"/tmp/pp-hooks-bus-{secrets.token_hex(4)}")
     path.mkdir(mode=0o711)
     path.chmod(0o711)
     yield path
