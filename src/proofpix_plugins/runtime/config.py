@@ -8,10 +8,13 @@ from pathlib import Path
 #: Every layer the test-only ``disabled_layers`` switch may name.
 LAYERS: tuple[str, ...] = (
     "netns",
+    "ipcns",
+    "mountns",
     "landlock",
     "seccomp",
     "rlimits",
     "uid",
+    "uid_table",
     "nnp",
     "cgroup",
     "import_policy",
