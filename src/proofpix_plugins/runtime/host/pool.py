@@ -39,10 +39,11 @@ from proofpix_plugins.runtime.host import cgroup, detect, scratch_fs
 from proofpix_plugins.runtime.host.broker import Broker
 from proofpix_plugins.runtime.host.capabilities import CapabilityHost
 from proofpix_plugins.runtime.host.template_client import TemplateClient, describe_exit
+from proofpix_plugins.runtime.host.uid_table import DEFAULT_PATH as UID_TABLE_PATH
+from proofpix_plugins.runtime.host.uid_table import UidTable
 from proofpix_plugins.runtime.host.worker_handle import WorkerDied, WorkerHandle
 from proofpix_plugins.runtime.outcome import CallOutcome, LiveWorker, SandboxReport
 from proofpix_plugins.runtime.sandbox import control, wire
-from proofpix_plugins.runtime.sandbox.hardening.uid import plugin_uid
 from proofpix_plugins.runtime.sandbox.import_policy import NEVER, PERMISSION_MODULES, STDLIB_ALLOWED
 from proofpix_plugins.runtime.spec import PERMISSIONS, CallInfo, PluginSpec
 
@@ -108,6 +109,8 @@ class WorkerPool:
         #: This process's scratch dirs: API processes sharing a data dir never touch each
         #: other's (pid and start time name it, so a dead process's dir is recognisable).
         self._scratch_root = config.base_dir / "scratch" / _process_instance(os.getpid())
+        self._uids = UidTable(config.uid_table or UID_TABLE_PATH, self._scratch_root.name,
+                              enabled="uid_table" not in config.disabled_layers)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -202,6 +205,7 @@ class WorkerPool:
             cgroup.remove(group)
         self._stray_groups.clear()
         _drop_scratch(self._scratch_root)
+        self._uids.release_all()
         self._live.clear()
         self._by_pid.clear()
 
@@ -238,7 +242,13 @@ class WorkerPool:
         old = self._plugins.get(spec.key)
         if old is not None:
             await self.unload(*spec.key)
-        scratch = self._make_scratch(spec)
+        if self._drops_uid():
+            self._uids.acquire(*spec.key)
+        try:
+            scratch = self._make_scratch(spec)
+        except BaseException:
+            self._uids.release(*spec.key)
+            raise
         entry = _Plugin(spec=spec, scratch=scratch)
         async with entry.lock:
             self._plugins[spec.key] = entry
@@ -247,6 +257,7 @@ class WorkerPool:
             except BaseException:
                 self._plugins.pop(spec.key, None)
                 _drop_scratch(scratch)
+                self._uids.release(*spec.key)
                 raise
 
     async def unload(self, org_id: str, plugin_id: str) -> None:
@@ -257,6 +268,7 @@ class WorkerPool:
             entry.worker.kill("unloaded")
             self._live.pop(entry.spec.key, None)
         _drop_scratch(entry.scratch)
+        self._uids.release(org_id, plugin_id)
 
     async def update_config(self, org_id: str, plugin_id: str, config: Mapping[str, Any]) -> None:
         """Replace the plugin's config; the running worker sees it on its next call."""
@@ -492,7 +504,7 @@ class WorkerPool:
             permissions=sorted(spec.permissions), config=spec.visible_config(),
         )
         handle.send(_encode_or_load_error(boot, "config"))
-        ids = (plugin_uid(spec.org_id, spec.plugin_id),) * 2 if self._drops_uid() else None
+        ids = (self._uids.uid(*spec.key),) * 2 if self._drops_uid() else None
         group = None
         if self._cgroups is not None and "cgroup" not in self.config.disabled_layers:
             name = "proofpix-" + hashlib.sha256(
@@ -563,7 +575,7 @@ class WorkerPool:
         _drop_scratch(path)
         path.mkdir(mode=0o700)
         drops_uid = self._drops_uid()
-        uid = plugin_uid(spec.org_id, spec.plugin_id) if drops_uid else os.geteuid()
+        uid = self._uids.uid(*spec.key) if drops_uid else os.geteuid()
         if drops_uid:
             os.chown(path, uid, uid)
         if self._scratch_gap is None and "scratch_quota" not in self.config.disabled_layers:

@@ -68,6 +68,8 @@ def _detect_and_prepare(
     layers["uid"] = uid.available()
     if not layers["uid"]:
         details["uid"] = "host is not root: plugins share the host's uid"
+    # The host allocates from its machine-wide table whenever it drops the uid.
+    layers["uid_table"] = layers["uid"]
     layers["rlimits"] = True
     layers["nnp"] = True
     layers["import_policy"] = True
