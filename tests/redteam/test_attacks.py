@@ -642,3 +642,10 @@ async def test_self_recursive_hook_is_refused_without_deadlock(rt: Runtime) -> N
     nested = _got(r.result)
     assert nested["results"][0]["status"] == "error"
     assert "re-entrant" in nested["results"][0]["error"]
+
+
+async def test_hardening_handles_are_unreachable_from_the_calling_frame(rt: Runtime) -> None:
+    result = await rt.attack("handle_hunt", {})
+    assert result.status == "ok", result.error
+    assert result.result["frames"] > 3  # it did walk up into the worker's and template's frames
+    assert result.result["got"] == {"found": {}, "used": {}}

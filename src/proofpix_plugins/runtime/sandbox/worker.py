@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 import msgspec
 
-from proofpix_plugins.runtime.sandbox import wire
+from proofpix_plugins.runtime.sandbox import handles, wire
 from proofpix_plugins.runtime.sandbox.control import Spawn
 from proofpix_plugins.runtime.sandbox.hardening import (
     fsview,
@@ -268,6 +268,7 @@ def _serve(
         harden(spawn, filters, boot.root, lap)
         stage = "import policy"
         if "import_policy" not in spawn.disabled and boot.import_policy:
+            handles.drop()  # before install() moves these modules out of sys.modules
             policy = ImportPolicy(boot.permissions, boot.entry)
             install_import_policy(policy, boot.root, channel.blocked)
         else:
