@@ -58,7 +58,6 @@ def attack(event, ctx):
                     used["pid"] = syscall(39)  # getpid on x86_64: harmless proof of a live call
                 except Exception as exc:
                     used["error"] = type(exc).__name__
-        elif name == "module" and getattr(obj, "__name__", "") in ("ctypes", "pyseccomp"):
-            if "CDLL" in vars(obj) or "SyscallFilter" in vars(obj):
-                found[f"module:{obj.__name__}"] = True
+        elif name == "module" and ("CDLL" in vars(obj) or "SyscallFilter" in vars(obj)):
+            found[f"module:{getattr(obj, '__name__', '?')}"] = True
     return {"got": {"found": found, "used": used}, "frames": len(frames)}
