@@ -23,7 +23,7 @@ from typing import NoReturn
 
 import msgspec
 
-from proofpix_plugins.runtime.sandbox import control, import_policy
+from proofpix_plugins.runtime.sandbox import control, handles, import_policy
 from proofpix_plugins.runtime.sandbox import worker as worker_mod
 from proofpix_plugins.runtime.sandbox.hardening import (
     fsview,
@@ -125,6 +125,7 @@ def main(argv: list[str]) -> int:
         Image.init()  # register every format plugin now: lazy imports fail after the uid drop
     layers, details, abi, filters = _detect_and_prepare(disabled)
     import_policy.plan_forgetting()
+    handles.plan()
     devnull = os.open(os.devnull, os.O_RDWR)
     # Objects that exist now are never collected in workers, so their pages stay shared.
     gc.collect()

@@ -168,9 +168,10 @@ def harden(
     ipc, mount = "ipcns" not in off, "mountns" not in off
     if os.geteuid() == 0 and (ipc or mount):  # user namespaces are not used: root only
         namespaces.unshare(ipc=ipc, mount=mount)
+        lap("unshare")
         if mount:
             fsview.confine(ro, [spawn.scratch], mount_at=os.path.dirname(spawn.scratch))
-        lap("namespaces")
+            lap("fsview")
     ruleset = None
     if "landlock" not in off:
         # Open the rule paths while still root: the Python prefix may be 0700.
@@ -269,6 +270,7 @@ def _serve(
         stage = "import policy"
         if "import_policy" not in spawn.disabled and boot.import_policy:
             handles.drop()  # before install() moves these modules out of sys.modules
+            lap("drop_handles")
             policy = ImportPolicy(boot.permissions, boot.entry)
             install_import_policy(policy, boot.root, channel.blocked)
         else:
