@@ -18,6 +18,21 @@ def _me(n: int) -> str:
     return f"{os.getpid()}-{start}-{n}"
 
 
+def _boot() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+def test_a_table_of_another_boot_starts_over(tmp_path: Path) -> None:
+    path = tmp_path / "uids.json"
+    path.write_text(json.dumps({"boot": "another-boot", "next": UID_BASE + 7, "owners": {
+        str(UID_BASE + 3): {"org": "org-1", "plugin": "acme.x", "holders": [_me(9)]}}}))
+    uid = UidTable(path, _me(0)).acquire("org-2", "acme.y")
+    table = json.loads(path.read_text())
+    assert table["boot"] == _boot()
+    assert list(table["owners"]) == [str(uid)]  # the other boot's holder is gone
+    assert UID_BASE <= uid < UID_BASE + 7  # the cursor restarted (skipping only live uids)
+
+
 def test_every_loaded_plugin_gets_its_own_uid(tmp_path: Path) -> None:
     table = UidTable(tmp_path / "uids.json", _me(0))
     uids = {table.acquire(f"org-{i % 3}", f"p{i}") for i in range(30)}
@@ -47,7 +62,7 @@ def test_a_released_uid_is_not_handed_out_again_before_the_range_wraps(tmp_path:
 def test_a_dead_pools_holds_are_dropped(tmp_path: Path) -> None:
     path = tmp_path / "uids.json"
     dead = "999999999-1-0"  # no such pid
-    path.write_text(json.dumps({"next": UID_BASE + 5, "owners": {
+    path.write_text(json.dumps({"boot": _boot(), "next": UID_BASE + 5, "owners": {
         str(UID_BASE + 4): {"org": "org-1", "plugin": "acme.x", "holders": [dead]}}}))
     table = UidTable(path, _me(0))
     assert table.acquire("org-1", "acme.x") == UID_BASE + 5  # a new uid, the old one retired
@@ -57,7 +72,7 @@ def test_a_dead_pools_holds_are_dropped(tmp_path: Path) -> None:
 def test_after_a_wrap_a_uid_still_running_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "uids.json"
     last = UID_BASE + UID_SPAN - 1
-    path.write_text(json.dumps({"next": last, "owners": {}}))
+    path.write_text(json.dumps({"boot": _boot(), "next": last, "owners": {}}))
     # A process of the old owner of UID_BASE outlived its pool.
     survivor = subprocess.Popen(["sleep", "30"], user=UID_BASE, group=UID_BASE)
     try:

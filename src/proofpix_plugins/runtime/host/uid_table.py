@@ -14,8 +14,9 @@ same reserved range instead:
   not while any process on the machine still runs with it (a worker of the old owner that
   outlived its pool), checked in ``/proc``.
 
-/run is a tmpfs: the table starts empty after a reboot, when no worker can be alive. Scratch dirs
-are chowned at every load, so nothing on disk depends on a plugin keeping its uid.
+The table records the boot it was written in and starts over after a reboot (when no worker can
+be alive), also where /run is not a tmpfs. Scratch dirs are chowned at every load, so nothing on
+disk depends on a plugin keeping its uid.
 """
 
 from __future__ import annotations
@@ -103,16 +104,22 @@ class UidTable:
             os.close(lock_fd)
 
 
+def _boot_id() -> str:
+    with open("/proc/sys/kernel/random/boot_id") as fh:
+        return fh.read().strip()
+
+
 def _read(path: Path) -> dict[str, Any]:
+    boot = _boot_id()
     try:
         table: dict[str, Any] = json.loads(path.read_text())
-        if isinstance(table.get("owners"), dict) and isinstance(table.get("next"), int):
+        if (isinstance(table.get("owners"), dict) and isinstance(table.get("next"), int)
+                and table.get("boot") == boot):
             return table
-    except FileNotFoundError:
-        pass
     except (OSError, ValueError):
-        pass  # unreadable: start over, but trust no uid until /proc has been asked
-    return {"next": UID_BASE, "owners": {}, "check_live": True}
+        pass  # missing, unreadable or of another boot: start over
+    # Holders of another boot are all dead; still trust no uid until /proc has been asked.
+    return {"boot": boot, "next": UID_BASE, "owners": {}, "check_live": True}
 
 
 def _forget_dead_holders(table: dict[str, Any]) -> None:
