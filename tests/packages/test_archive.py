@@ -155,6 +155,19 @@ def test_rejected_archive_leaves_nothing_behind(tmp_path):
     assert not (tmp_path / "escape.py").exists()
 
 
+def test_a_zip_inside_the_package_is_refused_at_extraction_whatever_its_name(tmp_path):
+    from tests.scanning.corpus import NESTED_ZIP
+
+    for name, data in (("plugin/blob.dat", NESTED_ZIP),
+                       ("assets/photo.jpg", b"\xff\xd8\xff\xe0" + b"\x01" * 300 + NESTED_ZIP)):
+        path = make_ppx(tmp_path / "p.ppx", {name: data})
+        dest = tmp_path / "out"
+        with pytest.raises(PackageError) as info:
+            extract_archive(path, dest)
+        assert _rules(info) == {"PPX-ARC-NESTED-ARCHIVE"}
+        assert not dest.exists()
+
+
 def test_native_content_found_during_extraction_rolls_back(tmp_path):
     path = make_ppx(tmp_path / "p.ppx", {"assets/z.bin": b"\x7fELF" + b"\0" * 64})
     dest = tmp_path / "out"

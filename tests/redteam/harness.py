@@ -8,8 +8,11 @@ victim process, an HTTP redirector, and a :class:`WorkerPool` + :class:`HookBus`
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import http.server
+import io
 import os
 import secrets
 import shutil
@@ -17,6 +20,8 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,6 +256,10 @@ class Runtime:
             target = pkg / "__init__.py"
             shutil.copyfile(CORPUS / f"{name}.py", target)
             target.chmod(0o644)
+            # Native calls without ctypes, for the plugins that need them (see _native.py).
+            helper = pkg / "_native.py"
+            shutil.copyfile(CORPUS / "_native.py", helper)
+            helper.chmod(0o644)
         return root
 
     def spec(
@@ -301,8 +310,11 @@ class Runtime:
         return one
 
     def worker_pid(self, name: str, org: str = ORG) -> int | None:
+        return self.worker_pid_of(org, plugin_id(name))
+
+    def worker_pid_of(self, org: str, plugin: str) -> int | None:
         for w in self.pool.live_workers():
-            if (w.org_id, w.plugin_id) == (org, plugin_id(name)):
+            if (w.org_id, w.plugin_id) == (org, plugin):
                 return w.pid
         return None
 
@@ -311,6 +323,30 @@ class Runtime:
         pid = self.worker_pid(name, org)
         assert pid is not None, f"{name} has no live worker"
         return Path(os.readlink(f"/proc/{pid}/cwd"))
+
+    async def attack_while_serving(
+        self, name: str, event: Mapping[str, Any] | None = None, *, within_s: float = 0.5,
+        **spec_kw: Any,
+    ) -> PluginResult:
+        """Run an attack while the bystander (another org) keeps being called; every one of
+        those calls must answer ``ok`` within ``within_s``: the host stays responsive."""
+        spec = self.spec(name, **spec_kw)
+        await self.load(spec)
+        bystander = self.spec("benign", org=OTHER_ORG)
+        await self.load(bystander)
+        attack = asyncio.ensure_future(
+            self.bus.execute_hook(spec.org_id, hook_of(name), dict(event or {})))
+        slowest, calls = 0.0, 0
+        while not attack.done() or calls == 0:
+            t0 = time.perf_counter()
+            result = await self.bus.execute_hook(OTHER_ORG, hook_of("benign"), {"ping": calls})
+            slowest = max(slowest, time.perf_counter() - t0)
+            (one,) = result.results
+            assert one.status == "ok", f"bystander failed during {name}: {one}"
+            calls += 1
+        assert slowest < within_s, f"bystander took {slowest:.3f} s during {name}"
+        (mine,) = (await attack).results
+        return mine
 
     async def assert_serving(self) -> None:
         """The bystander plugin (another org) answers: nothing the attack did hurt the host."""
@@ -353,3 +389,76 @@ def stolen(value: Any, *needles: str) -> list[str]:
 
 def python() -> str:
     return sys.executable
+
+
+# -- evidence for the host-hardening attacks -------------------------------------------------------
+
+#: A plugin of OTHER_ORG whose uid under the old public hash equals that of ORG's
+#: ``prlimit_neighbour`` (found by brute force: choosing such an id is the attack).
+COLLIDING_VICTIM = "victim.n289673"
+VICTIM_HOOK = "redteam:victim"
+
+
+async def load_victim(rt: Runtime) -> int:
+    """Load the colliding victim (an honest plugin of another org); returns its worker's pid."""
+    base = rt.spec("benign", org=OTHER_ORG)
+    spec = dataclasses.replace(base, plugin_id=COLLIDING_VICTIM,
+                               hooks={VICTIM_HOOK: HookBinding("attack")})
+    await rt.load(spec)
+    pid = rt.worker_pid_of(OTHER_ORG, COLLIDING_VICTIM)
+    assert pid is not None
+    return pid
+
+
+def victim_state(pid: int) -> tuple[str, str, str]:
+    """(open-files limit row, nice value, allowed CPUs) of a process, from the host's /proc."""
+    with open(f"/proc/{pid}/limits") as fh:
+        nofile = next(line for line in fh if line.startswith("Max open files"))
+    with open(f"/proc/{pid}/stat") as fh:
+        nice = fh.read().rsplit(")", 1)[1].split()[16]
+    with open(f"/proc/{pid}/status") as fh:
+        cpus = next(line for line in fh if line.startswith("Cpus_allowed_list"))
+    return " ".join(nofile.split()), nice, cpus.split()[-1]
+
+
+def host_ipc_objects(key: int) -> list[str]:
+    """The IPC objects under ``key`` in the HOST's IPC namespace (what outlived the workers)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    found = []
+    if libc.msgget(key, 0) >= 0:
+        found.append("msg")
+    if libc.shmget(key + 1, 0, 0) >= 0:
+        found.append("shm")
+    mq = libc.mq_open(f"/pp-redteam-{key}".encode(), os.O_RDONLY)
+    if mq >= 0:
+        libc.mq_close(mq)
+        found.append("mq")
+    return found
+
+
+def remove_host_ipc_objects(key: int) -> None:
+    """Clean up after an attack that got through (only ever in the 'without' matrix tests)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for qid in (libc.msgget(key, 0),):
+        if qid >= 0:
+            libc.msgctl(qid, 0, None)  # IPC_RMID
+    shmid = libc.shmget(key + 1, 0, 0)
+    if shmid >= 0:
+        libc.shmctl(shmid, 0, None)
+    libc.mq_unlink(f"/pp-redteam-{key}".encode())
+
+
+def plant_zip(rt: Runtime, org: str, mark: str) -> None:
+    """Put blob.dat, a zip holding hidden.py and hidden_top.py, in zip_on_path's package."""
+    pkg = rt.tree(org, "zip_on_path") / "plugin"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in ("hidden.py", "hidden_top.py"):
+            zf.writestr(name, f"MARK = {mark!r}\n")
+    blob = pkg / "blob.dat"
+    blob.write_bytes(buf.getvalue())
+    blob.chmod(0o644)

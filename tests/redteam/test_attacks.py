@@ -25,15 +25,21 @@ import pytest
 
 from proofpix_plugins.runtime.host.capabilities import MAX_EMIT_BYTES_PER_CALL, MAX_EMITS_PER_CALL
 from proofpix_plugins.runtime.host.scratch import scratch_mb
+from proofpix_plugins.runtime.sandbox.hardening.uid import plugin_uid
 from tests.redteam.harness import (
+    COLLIDING_VICTIM,
     HOST_SECRET_ENV,
     ORG,
     OTHER_ORG,
     Host,
     Runtime,
     hook_of,
+    host_ipc_objects,
+    load_victim,
+    plant_zip,
     plugin_id,
     stolen,
+    victim_state,
 )
 from tests.waiting import eventually
 
@@ -647,3 +653,69 @@ async def test_self_recursive_hook_is_refused_without_deadlock(rt: Runtime) -> N
     nested = _got(r.result)
     assert nested["results"][0]["status"] == "error"
     assert "re-entrant" in nested["results"][0]["error"]
+
+
+async def test_hardening_handles_are_unreachable_from_the_calling_frame(rt: Runtime) -> None:
+    result = await rt.attack("handle_hunt", {})
+    assert result.status == "ok", result.error
+    assert result.result["frames"] > 3  # it did walk up into the worker's and template's frames
+    assert result.result["got"] == {"found": {}, "used": {}}
+
+
+# -- the host around the sandbox: IPC, uids, the filesystem view, nested archives ---------------
+
+
+async def test_ipc_carries_nothing_between_organizations_and_nothing_outlives_the_workers(
+    rt: Runtime, host: Host
+) -> None:
+    key = 0x5000_0000 + secrets.randbelow(1 << 24)
+    sent = await rt.attack_while_serving(
+        "sysv_ipc", {"role": "send", "key": key, "message": host.canary, "hold": 0.3})
+    assert sent.status == "ok", sent.error
+    # seccomp refuses every call (-1); the worker's own IPC namespace would hold them otherwise.
+    assert {k: v for k, v in _got(sent.result).items() if v != -1} == {}
+    received = await rt.attack_while_serving(
+        "sysv_ipc", {"role": "receive", "key": key, "hold": 0.3}, org=OTHER_ORG)
+    assert received.status == "ok", received.error
+    assert _got(received.result) == {}
+    assert not stolen(received.result, host.canary)
+    assert host_ipc_objects(key) == []
+
+
+async def test_no_plugin_can_lower_renice_or_repin_another_plugins_worker(
+    rt: Runtime, host: Host
+) -> None:
+    attacker = plugin_id("prlimit_neighbour")
+    # The public hash puts both plugins on one uid: the attack's premise, checked.
+    assert plugin_uid(OTHER_ORG, COLLIDING_VICTIM) == plugin_uid(ORG, attacker)
+    victim = await load_victim(rt)
+    before = victim_state(victim)
+    result = await rt.attack_while_serving("prlimit_neighbour", {"victim_pid": victim,
+                                                                 "hold": 0.3})
+    assert result.status == "ok", result.error
+    assert _got(result.result) == {}, result.result
+    assert victim_state(victim) == before
+    # The uid table gave them different uids (seccomp alone stops it too: the layer matrix).
+    assert _uid_of(victim) != _uid_of(rt.worker_pid("prlimit_neighbour"))
+
+
+def _uid_of(pid: int | None) -> str:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return next(line for line in text.splitlines() if line.startswith("Uid:"))
+
+
+async def test_the_server_data_directory_cannot_even_be_stat_ed(rt: Runtime, host: Host) -> None:
+    paths = [str(host.data_dir), str(host.secret_file), str(host.data_dir / "proofpix.db"),
+             str(host.public_file)]
+    result = await rt.attack_while_serving("stat_server_data", {"paths": paths})
+    assert result.status == "ok", result.error
+    assert _got(result.result) == {}
+    assert all("FileNotFoundError" in e for e in result.result["errors"])
+
+
+async def test_a_zip_hidden_in_the_package_loads_no_code(rt: Runtime, host: Host) -> None:
+    plant_zip(rt, ORG, host.canary)
+    result = await rt.attack_while_serving("zip_on_path", {})
+    assert result.status == "ok", result.error
+    assert _got(result.result) == {}
+    assert not stolen(result.result["got"], host.canary)

@@ -28,7 +28,18 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.redteam.harness import OTHER_ORG, Host, Runtime, start_runtime, stolen
+from tests.redteam.harness import (
+    OTHER_ORG,
+    Host,
+    Runtime,
+    host_ipc_objects,
+    load_victim,
+    plant_zip,
+    remove_host_ipc_objects,
+    start_runtime,
+    stolen,
+    victim_state,
+)
 from tests.waiting import within
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -254,16 +265,63 @@ def _suid_id(host: Host) -> Path:
     return target
 
 
+async def run_ipc(t: Trial) -> None:
+    key = 0x5000_0000 + secrets.randbelow(1 << 24)
+    t.context["key"] = key
+    await _attack(t, "sysv_ipc", {"role": "send", "key": key, "message": t.host.canary})
+    received = await t.rt.attack("sysv_ipc", {"role": "receive", "key": key}, org=OTHER_ORG)
+    t.result, t.status, t.error = received.result, received.status, received.error
+    t.context["left_on_host"] = host_ipc_objects(key)
+    remove_host_ipc_objects(key)
+
+
+async def received_or_left_behind(t: Trial) -> bool:
+    return bool(stolen(_got(t), t.host.canary)) or bool(t.context["left_on_host"])
+
+
+async def run_prlimit(t: Trial) -> None:
+    victim = await load_victim(t.rt)
+    t.context["victim"], t.context["before"] = victim, victim_state(victim)
+    await _attack(t, "prlimit_neighbour", {"victim_pid": victim})
+
+
+async def victim_changed(t: Trial) -> bool:
+    return bool(victim_state(t.context["victim"]) != t.context["before"])
+
+
+async def run_stat(t: Trial) -> None:
+    await _attack(t, "stat_server_data", {"paths": [str(t.host.secret_file)]})
+
+
+async def stat_succeeded(t: Trial) -> bool:
+    return bool(_got(t))
+
+
+async def run_zip(t: Trial) -> None:
+    plant_zip(t.rt, "org-red", t.host.canary)
+    await _attack(t, "zip_on_path", {})
+
+
+async def run_handles(t: Trial) -> None:
+    await _attack(t, "handle_hunt", {})
+
+
+async def handle_found(t: Trial) -> bool:
+    return bool((_got(t) or {}).get("found"))
+
+
 NET = frozenset({"import_policy"})
 ROWS: dict[str, Row] = {
     "read world-readable host file": Row(
-        "read_server_data", frozenset({"landlock"}), run_read_public, stole_canary),
+        "read_server_data", frozenset({"landlock", "mountns"}), run_read_public, stole_canary),
     "read 0600 host secret": Row(
-        "read_server_data", frozenset({"landlock", "uid"}), run_read_secret, stole_canary),
+        "read_server_data", frozenset({"landlock", "uid", "mountns"}), run_read_secret,
+        stole_canary),
     "read another plugin's 0600 scratch file": Row(
-        "read_server_data", frozenset({"landlock", "uid"}), run_read_neighbour, stole_canary),
+        "read_server_data", frozenset({"landlock", "uid", "mountns"}), run_read_neighbour,
+        stole_canary),
     "write outside scratch": Row(
-        "write_outside_scratch", frozenset({"landlock", "uid"}), run_write_closed,
+        "write_outside_scratch", frozenset({"landlock", "uid", "mountns"}), run_write_closed,
         marker_exists),
     "TCP to host loopback": Row(
         "tcp_loopback", frozenset({"netns", "landlock", "seccomp"}) | NET,
@@ -274,7 +332,7 @@ ROWS: dict[str, Row] = {
         _listener_run("udp_loopback", "udp", lambda h: {"udp_port": h.udp.sock.getsockname()[1]}),
         listener_hit, mechanics=frozenset({"uid"})),
     "pathname UNIX socket": Row(
-        "unix_path_socket", frozenset({"seccomp"}) | NET,
+        "unix_path_socket", frozenset({"seccomp", "mountns"}) | NET,
         _listener_run("unix_path_socket", "unix", lambda h: {"unix_path": h.unix_path}),
         listener_hit, mechanics=frozenset({"uid"})),
     "abstract UNIX socket": Row(
@@ -286,7 +344,8 @@ ROWS: dict[str, Row] = {
     "fork 100 live processes": Row(
         "fork_bomb", frozenset({"seccomp", "cgroup"}), run_fork_bomb, forked_all),
     "exec via os.system": Row(
-        "exec_os_system", frozenset({"seccomp", "landlock"}), run_exec, marker_exists),
+        "exec_os_system", frozenset({"seccomp", "landlock", "mountns"}), run_exec,
+        marker_exists),
     "signal another process": Row(
         "signal_host", frozenset({"uid", "landlock"}), run_signal, victim_killed),
     "memory bomb": Row(
@@ -302,7 +361,18 @@ ROWS: dict[str, Row] = {
         "import_forbidden", frozenset({"import_policy"}), run_import, imported,
         mechanics=frozenset({"uid"})),
     "setuid-root binary": Row(
-        "setuid_exec", frozenset({"nnp", "seccomp", "landlock"}), run_setuid, became_root),
+        "setuid_exec", frozenset({"nnp", "seccomp", "landlock", "mountns"}), run_setuid,
+        became_root),
+    "SysV/POSIX IPC to another org's plugin": Row(
+        "sysv_ipc", frozenset({"ipcns", "seccomp"}), run_ipc, received_or_left_behind),
+    "prlimit/renice/re-pin a plugin with a colliding uid": Row(
+        "prlimit_neighbour", frozenset({"uid_table", "seccomp"}), run_prlimit, victim_changed),
+    "stat() the server's data directory": Row(
+        "stat_server_data", frozenset({"mountns"}), run_stat, stat_succeeded),
+    "load code from a zip put on __path__": Row(
+        "zip_on_path", frozenset({"import_policy"}), run_zip, stole_canary),
+    "reach the hardening code's libc handle from the frame": Row(
+        "handle_hunt", frozenset({"import_policy"}), run_handles, handle_found),
 }
 
 ALONE = [(row, layer) for row, spec in ROWS.items() for layer in sorted(spec.stoppers)]

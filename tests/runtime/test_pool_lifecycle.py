@@ -189,8 +189,8 @@ async def test_sandbox_report_is_full_on_this_host(pool: WorkerPool) -> None:
     assert report.missing == []
     assert report.landlock_abi >= 1
     assert set(report.as_dict()["layers"]) == {
-        "netns", "landlock", "seccomp", "rlimits", "uid", "nnp", "cgroup", "import_policy",
-        "scratch_quota",
+        "netns", "ipcns", "mountns", "landlock", "seccomp", "rlimits", "uid", "uid_table", "nnp",
+        "cgroup", "import_policy", "scratch_quota",
     }
 
 

@@ -24,8 +24,9 @@ def test_scratch_caps_below_their_floor_are_refused(bad: dict[str, Any]) -> None
 
 
 def test_host_without_landlock_refuses_untrusted_plugins() -> None:
-    layers = {"landlock": False, "seccomp": True, "netns": True, "rlimits": True, "uid": True,
-              "nnp": True, "cgroup": True, "import_policy": True, "scratch_quota": True}
+    layers = {"landlock": False, "seccomp": True, "netns": True, "ipcns": True, "mountns": True,
+              "rlimits": True, "uid": True, "uid_table": True, "nnp": True, "cgroup": True,
+              "import_policy": True, "scratch_quota": True}
     report = build_report(layers, {}, 0, frozenset(), insecure_dev=False)
     assert report.level == "insecure"
     assert report.missing == ["landlock"]
@@ -36,9 +37,9 @@ def test_host_without_landlock_refuses_untrusted_plugins() -> None:
 
 
 def test_host_without_cgroups_is_degraded_but_allowed() -> None:
-    layers = {"landlock": True, "seccomp": True, "netns": True, "rlimits": True, "uid": True,
-              "nnp": True, "cgroup": False, "import_policy": True,
-              "scratch_quota": True}
+    layers = {"landlock": True, "seccomp": True, "netns": True, "ipcns": True, "mountns": True,
+              "rlimits": True, "uid": True, "uid_table": True, "nnp": True, "cgroup": False,
+              "import_policy": True, "scratch_quota": True}
     report = build_report(layers, {}, 7, frozenset(), insecure_dev=False)
     assert (report.level, report.missing) == ("degraded", ["cgroup"])
     assert refusal(report, layers) is None

@@ -3,6 +3,7 @@ and from inside the plugin."""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from tests.runtime.sandbox_kit import info_for, make_spec, plugin_tree, traversa
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
 from proofpix_plugins.runtime.host.pool import WorkerPool
-from proofpix_plugins.runtime.sandbox.hardening.uid import plugin_uid
+from proofpix_plugins.runtime.sandbox.hardening.uid import UID_BASE, UID_SPAN
 from proofpix_plugins.runtime.spec import PluginSpec
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -60,6 +61,7 @@ def probe(event, ctx):
         "fork": _try(os.fork),
         "thread": _try(thread),
         "proc_1": _try(lambda: open("/proc/1/environ", "rb").read(10)),
+        "data_dir_stat": _try(lambda: os.stat(event["data_dir"]).st_size),
     }
 '''
 
@@ -70,6 +72,7 @@ class World:
     root: Path
     spec: PluginSpec
     probe: dict[str, Any]
+    other_pid: int
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -80,11 +83,17 @@ async def world() -> AsyncIterator[World]:
         root = plugin_tree(base, "hard", SOURCE)
         spec = make_spec(root, "acme.hard", {"t:probe": "probe"}, memory_mb=128)
         await pool.load(spec)
-        outcome = await pool.call(spec.key, "t:probe", {"tree": str(root)}, timeout_ms=5000,
+        other = make_spec(root, "acme.other", {"t:probe": "probe"}, memory_mb=128)
+        await pool.load(other)
+        data_dir = base / "server-data"
+        data_dir.mkdir(mode=0o755)
+        event = {"tree": str(root), "data_dir": str(data_dir)}
+        outcome = await pool.call(spec.key, "t:probe", event, timeout_ms=5000,
                                   info=info_for(spec, "t:probe"))
         assert outcome.status == "ok", outcome.error
+        (other_pid,) = [w.pid for w in pool.live_workers() if w.plugin_id == "acme.other"]
         try:
-            yield World(pool, root, spec, outcome.result)
+            yield World(pool, root, spec, outcome.result, other_pid)
         finally:
             await pool.close()
 
@@ -104,8 +113,11 @@ def _limits(pid: int) -> str:
 
 
 async def test_worker_runs_as_the_plugins_own_uid_without_groups(world: World) -> None:
-    uid = plugin_uid("org-1", "acme.hard")
+    uid = world.probe["ids"][0]
+    assert UID_BASE <= uid < UID_BASE + UID_SPAN
     assert world.probe["ids"] == [uid, uid, uid, []]
+    status = _status(world.probe["pid"])
+    assert status["Uid"].split() == [str(uid)] * 4
 
 
 async def test_worker_has_no_new_privs_and_a_seccomp_filter(world: World) -> None:
@@ -136,14 +148,25 @@ async def test_worker_is_in_its_own_cgroup(world: World) -> None:
     assert "/proofpix-" in memory
 
 
-async def test_landlock_hides_host_files(world: World) -> None:
-    assert world.probe["passwd"] == {"errno": 13}
-    assert world.probe["proc_1"] == {"errno": 13}
+async def test_host_files_are_not_in_the_workers_view(world: World) -> None:
+    # ENOENT, not EACCES: the mount namespace shows only the readable trees (Landlock would
+    # refuse the open as well; the layer matrix switches each off).
+    assert world.probe["passwd"] == {"errno": errno.ENOENT}
+    assert world.probe["proc_1"] == {"errno": errno.ENOENT}
+    assert world.probe["data_dir_stat"] == {"errno": errno.ENOENT}
+
+
+async def test_worker_has_its_own_ipc_and_mount_namespaces(world: World) -> None:
+    pid, other = world.probe["pid"], world.other_pid
+    for ns in ("ipc", "mnt"):
+        mine = os.readlink(f"/proc/{pid}/ns/{ns}")
+        assert mine != os.readlink(f"/proc/self/ns/{ns}")
+        assert mine != os.readlink(f"/proc/{other}/ns/{ns}")
 
 
 async def test_own_tree_is_readable_but_not_writable(world: World) -> None:
     assert world.probe["own_tree"]["ok"] > 0
-    assert world.probe["write_tree"] == {"errno": 13}
+    assert world.probe["write_tree"] == {"errno": errno.EROFS}  # a read-only bind mount
     assert not (world.root / "planted.py").exists()
 
 

@@ -8,6 +8,8 @@ a secret scanner (or a human) would mistake for a real one.
 from __future__ import annotations
 
 import base64
+import gzip
+import io
 import json
 import random
 import stat
@@ -85,6 +87,17 @@ ELF = b"\x7fELF\x02\x01\x01" + b"\x00" * 60
 PYC = (3495).to_bytes(2, "little") + b"\r\n" + b"\x00" * 12 + b"\xe3" + b"\x00" * 40
 
 
+def _zip_of(name: str, source: str) -> bytes:
+    """A zip zipimport would load ``name`` from, built in memory."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(name, source)
+    return buf.getvalue()
+
+
+NESTED_ZIP = _zip_of("hidden.py", "import socket\n")
+
+
 def _too_large(path: Path) -> None:
     patch_central_sizes(path, "assets/data.txt", file_size=300 * 1024 * 1024)
 
@@ -118,6 +131,12 @@ MALICIOUS: list[Case] = [
     Case("bytecode-pyc", "PPX-ARC-BYTECODE",
          extra=(Raw("plugin/__pycache__/x.cpython-311.pyc", PYC),)),
     Case("bytecode-disguised", "PPX-ARC-BYTECODE", extra=(Raw("assets/cache.dat", PYC),)),
+    Case("nested-zip-disguised", "PPX-ARC-NESTED-ARCHIVE",
+         extra=(Raw("plugin/blob.dat", NESTED_ZIP),)),
+    Case("nested-zip-appended", "PPX-ARC-NESTED-ARCHIVE",
+         extra=(Raw("assets/photo.jpg", b"\xff\xd8\xff\xe0" + b"\x01" * 300 + NESTED_ZIP),)),
+    Case("nested-gzip", "PPX-ARC-NESTED-ARCHIVE",
+         extra=(Raw("assets/table.bin", gzip.compress(bytes(range(256)))),)),
     Case("zip-bomb-ratio", "PPX-ARC-RATIO", extra=(Raw("assets/zeros.txt", b"\0" * (8 << 20)),)),
     Case("zip-bomb-declared-size", "PPX-ARC-TOO-LARGE",
          extra=(Raw("assets/data.txt", b"a" * 100, compress=zipfile.ZIP_STORED),), post=_too_large),

@@ -344,6 +344,39 @@ def native_content_rule(head: bytes) -> str | None:
     return None
 
 
+#: First bytes of the archive and compression formats refused inside a package.
+_ARCHIVE_MAGIC: Final = (
+    b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08",  # zip (and jar, whl, egg ...)
+    b"\x1f\x8b\x08",  # gzip
+    b"\xfd7zXZ\x00",  # xz
+    b"7z\xbc\xaf\x27\x1c",  # 7z
+    b"Rar!\x1a\x07",  # rar
+)
+_ZIP_END: Final = b"PK\x05\x06"
+_ZIP_END_SIZE: Final = 22
+
+
+def nested_archive_rule(data: bytes) -> str | None:
+    """``PPX-ARC-NESTED-ARCHIVE`` if ``data`` is (or ends in) an archive, whatever its name.
+
+    An archive's content is never scanned, and zipimport loads modules from a zip put on
+    ``__path__``; zipimport (like zipfile) finds a zip by its end record, so a zip appended to a
+    harmless file counts too: its end record's comment length reaches exactly the end.
+    """
+    if data.startswith(_ARCHIVE_MAGIC) or data[257:262] == b"ustar":
+        return "PPX-ARC-NESTED-ARCHIVE"
+    if data[:3] == b"BZh" and data[4:10] == b"1AY&SY":  # bzip2 header + first block magic
+        return "PPX-ARC-NESTED-ARCHIVE"
+    tail = data[-(0xFFFF + _ZIP_END_SIZE):]
+    end = tail.rfind(_ZIP_END)
+    while end >= 0:
+        comment = int.from_bytes(tail[end + 20:end + 22], "little")
+        if len(tail) - end >= _ZIP_END_SIZE and comment == len(tail) - end - _ZIP_END_SIZE:
+            return "PPX-ARC-NESTED-ARCHIVE"
+        end = tail.rfind(_ZIP_END, 0, end)
+    return None
+
+
 def extract_archive(
     path: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS
 ) -> PackageArchive:
@@ -375,6 +408,11 @@ def extract_archive(
                     if rule:
                         raise PackageError("archive rejected", [_err(
                             entry.name, "contains native code or bytecode", rule
+                        )])
+                    rule = nested_archive_rule(data)
+                    if rule:
+                        raise PackageError("archive rejected", [_err(
+                            entry.name, "is an archive inside the package", rule
                         )])
                     _write_at(root_fd, entry.name.split("/"), data)
                     if entry.name == MANIFEST_NAME:

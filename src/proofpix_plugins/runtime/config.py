@@ -8,10 +8,13 @@ from pathlib import Path
 #: Every layer the test-only ``disabled_layers`` switch may name.
 LAYERS: tuple[str, ...] = (
     "netns",
+    "ipcns",
+    "mountns",
     "landlock",
     "seccomp",
     "rlimits",
     "uid",
+    "uid_table",
     "nnp",
     "cgroup",
     "import_policy",
@@ -46,6 +49,9 @@ class RuntimeConfig:
     #: and inodes (root hosts): with the per-file RLIMIT_FSIZE it bounds what a plugin can fill.
     scratch_mb: int = 128
     scratch_inodes: int = 4096
+    #: The machine-wide table plugin uids are allocated from (root hosts); every API process on
+    #: the machine must use the same one. None: host/uid_table.DEFAULT_PATH under /run.
+    uid_table: Path | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.disabled_layers) - set(LAYERS)

@@ -23,6 +23,7 @@ from proofpix_plugins.packages.archive import (
     ArchiveLimits,
     iter_files,
     native_content_rule,
+    nested_archive_rule,
     read_archive,
 )
 from proofpix_plugins.packages.errors import PackageError
@@ -119,7 +120,8 @@ def _load(ctx: ScanContext, path: Path, limits: ArchiveLimits) -> None:
     ctx.names = [e.name for e in archive.entries]
     try:
         for entry, data in iter_files(archive, max_bytes=MAX_SOURCE_BYTES):
-            problem = native_content_rule(data[:HEAD_BYTES])
+            # A larger entry arrives truncated: its tail is checked when it is extracted.
+            problem = native_content_rule(data[:HEAD_BYTES]) or nested_archive_rule(data)
             if problem:
                 ctx.content_problems.append((entry.name, problem))
                 continue

@@ -39,6 +39,8 @@ from proofpix_plugins.runtime.host.broker import Broker
 from proofpix_plugins.runtime.host.capabilities import CapabilityHost, HookCaller
 from proofpix_plugins.runtime.host.fs_access import check_readable_tree, runtime_read_only_paths
 from proofpix_plugins.runtime.host.template_client import TemplateClient, describe_exit
+from proofpix_plugins.runtime.host.uid_table import DEFAULT_PATH as UID_TABLE_PATH
+from proofpix_plugins.runtime.host.uid_table import UidTable
 from proofpix_plugins.runtime.host.worker_handle import WorkerDied, WorkerHandle
 from proofpix_plugins.runtime.limits import (
     WORKER_FILE_SIZE_MB,
@@ -48,7 +50,6 @@ from proofpix_plugins.runtime.limits import (
 )
 from proofpix_plugins.runtime.outcome import CallOutcome, LiveWorker, SandboxReport
 from proofpix_plugins.runtime.sandbox import control, wire
-from proofpix_plugins.runtime.sandbox.hardening.uid import plugin_uid
 from proofpix_plugins.runtime.spec import CallInfo, PluginSpec, validate_spec
 
 __all__ = [
@@ -99,6 +100,8 @@ class WorkerPool:
         self._template_lock = asyncio.Lock()
         self._stray_groups: list[cgroup.Group] = []
         self._scratch = scratch.ScratchDirs(config, drops_uid=self._drops_uid())
+        self._uids = UidTable(config.uid_table or UID_TABLE_PATH, self._scratch.root.name,
+                              enabled="uid_table" not in config.disabled_layers)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -170,6 +173,7 @@ class WorkerPool:
             cgroup.remove(group)
         self._stray_groups.clear()
         self._scratch.close()
+        self._uids.release_all()
         self._live.clear()
         self._by_pid.clear()
 
@@ -206,7 +210,12 @@ class WorkerPool:
         old = self._plugins.get(spec.key)
         if old is not None:
             await self.unload(*spec.key)
-        scratch_dir = self._scratch.make(spec)
+        uid = self._uids.acquire(*spec.key) if self._drops_uid() else None
+        try:
+            scratch_dir = self._scratch.make(spec, uid)
+        except BaseException:
+            self._uids.release(*spec.key)
+            raise
         entry = _Plugin(spec=spec, scratch=scratch_dir)
         async with entry.lock:
             self._plugins[spec.key] = entry
@@ -215,6 +224,7 @@ class WorkerPool:
             except BaseException:
                 self._plugins.pop(spec.key, None)
                 scratch.drop(scratch_dir)
+                self._uids.release(*spec.key)
                 raise
 
     async def unload(self, org_id: str, plugin_id: str) -> None:
@@ -225,6 +235,7 @@ class WorkerPool:
             entry.worker.kill("unloaded")
             self._live.pop(entry.spec.key, None)
         scratch.drop(entry.scratch)
+        self._uids.release(org_id, plugin_id)
 
     async def update_config(self, org_id: str, plugin_id: str, config: Mapping[str, Any]) -> None:
         """Replace the plugin's config; the running worker sees it on its next call."""
@@ -456,7 +467,7 @@ class WorkerPool:
             permissions=sorted(spec.permissions), config=spec.visible_config(),
         )
         handle.send(_encode_or_load_error(boot, "config"))
-        ids = (plugin_uid(spec.org_id, spec.plugin_id),) * 2 if self._drops_uid() else None
+        ids = (self._uids.uid(*spec.key),) * 2 if self._drops_uid() else None
         group = None
         if self._cgroups is not None and "cgroup" not in self.config.disabled_layers:
             name = "proofpix-" + hashlib.sha256(

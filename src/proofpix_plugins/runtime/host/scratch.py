@@ -22,7 +22,6 @@ from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.errors import LoadError, PoolClosed
 from proofpix_plugins.runtime.host import procfs, scratch_fs
 from proofpix_plugins.runtime.host.fs_access import untraversable_ancestor
-from proofpix_plugins.runtime.sandbox.hardening.uid import plugin_uid
 from proofpix_plugins.runtime.spec import PluginSpec
 
 
@@ -62,14 +61,16 @@ class ScratchDirs:
         # In our own root: another process starting on this base dir sweeps anything else.
         self.gap = scratch_fs.probe(self.root)
 
-    def make(self, spec: PluginSpec) -> Path:
-        """A fresh, empty scratch dir for the plugin, owned by its uid and capped where we can."""
+    def make(self, spec: PluginSpec, uid: int | None) -> Path:
+        """A fresh, empty scratch dir for the plugin, owned by ``uid`` (the uid its worker runs
+        as, from the pool's uid table; None where uids are not dropped) and capped where we can."""
         name = hashlib.sha256(f"{spec.org_id}\0{spec.plugin_id}".encode()).hexdigest()[:32]
         path = self.root / name
         drop(path)
         path.mkdir(mode=0o700)
-        uid = plugin_uid(spec.org_id, spec.plugin_id) if self._drops_uid else os.geteuid()
-        if self._drops_uid:
+        if uid is None:
+            uid = os.geteuid()
+        else:
             os.chown(path, uid, uid)
         if self.gap is None and "scratch_quota" not in self.config.disabled_layers:
             try:

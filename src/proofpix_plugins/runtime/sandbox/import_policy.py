@@ -44,7 +44,7 @@ NEVER: tuple[str, ...] = (
     "signal", "_signal", "gc", "inspect", "pickle", "_pickle", "marshal", "shelve", "dbm",
     "sqlite3", "http", "urllib.request", "urllib.error", "ftplib", "smtplib", "poplib",
     "imaplib", "telnetlib", "socketserver", "xmlrpc", "webbrowser", "pyseccomp", "code",
-    "codeop", "pdb", "bdb", "faulthandler", "tracemalloc", "sysconfig",
+    "codeop", "pdb", "bdb", "faulthandler", "tracemalloc", "sysconfig", "zipimport",
     "proofpix_plugins", "msgspec", "orjson",
 )  # fmt: skip
 
@@ -102,7 +102,8 @@ class ImportPolicy:
         """Whether an already-imported module must leave the cache (so importing it re-asks).
 
         Only explicitly refused modules are dropped: interpreter internals the runtime already
-        imported (``_io``, ``zipimport``) stay, or the import machinery itself would break.
+        imported (``_io``) stay, or the import machinery itself would break. ``zipimport`` is
+        refused and goes (``install`` also takes its hook off ``sys.path_hooks``).
         """
         if name.split(".")[0] == self.own:
             return False
@@ -151,10 +152,18 @@ def install(policy: ImportPolicy, plugin_root: str, on_block: Callable[[str, str
         late = sys.modules.keys() - _PLANNED_FROM
         _FORGOTTEN.extend(sys.modules.pop(n) for n in late if policy.must_forget(n))
     sys.meta_path.insert(0, PolicyFinder(policy, on_block))
+    # Directories only: no zipimporter, so a zip hidden in the tree and put on sys.path or a
+    # package's __path__ gets no finder (the scanner refuses such archives by content too).
+    sys.path_hooks[:] = [h for h in sys.path_hooks if _is_file_finder_hook(h)]
     sys.path[:] = [plugin_root]
     _FORGOTTEN_FINDERS.append(dict(sys.path_importer_cache))
     sys.path_importer_cache.clear()
     sys.dont_write_bytecode = True
+
+
+def _is_file_finder_hook(hook: Callable[[str], Any]) -> bool:
+    """FileFinder.path_hook's closure: it accepts directories only."""
+    return getattr(hook, "__name__", "") == "path_hook_for_FileFinder"
 
 
 #: Names to forget per set of held gating permissions, computed once in the template.

@@ -23,14 +23,22 @@ from typing import NoReturn
 
 import msgspec
 
-from proofpix_plugins.runtime.sandbox import control, import_policy
+from proofpix_plugins.runtime.sandbox import control, handles, import_policy
 from proofpix_plugins.runtime.sandbox import worker as worker_mod
-from proofpix_plugins.runtime.sandbox.hardening import landlock, netns, prctl, seccomp, uid
+from proofpix_plugins.runtime.sandbox.hardening import (
+    fsview,
+    landlock,
+    namespaces,
+    netns,
+    prctl,
+    seccomp,
+    uid,
+)
 
 
 def _detect_and_prepare(
     disabled: set[str],
-) -> tuple[dict[str, bool], dict[str, str], int, bytes | None]:
+) -> tuple[dict[str, bool], dict[str, str], int, seccomp.Filters | None]:
     layers: dict[str, bool] = {}
     details: dict[str, str] = {}
     abi = landlock.abi_version()
@@ -38,9 +46,9 @@ def _detect_and_prepare(
     details["landlock"] = f"ABI {abi}" if abi else "kernel has no Landlock"
     if abi and abi < 4:
         details["landlock"] += " (no TCP rules: seccomp and netns carry network denial)"
-    bpf: bytes | None = None
+    filters: seccomp.Filters | None = None
     try:
-        bpf = seccomp.compile_bpf()
+        filters = seccomp.compile_filters()
         layers["seccomp"] = True
     except Exception as exc:  # report, never crash the template
         layers["seccomp"] = False
@@ -56,13 +64,50 @@ def _detect_and_prepare(
         details["netns"] = "host is not root (user namespaces not used)"
     else:
         layers["netns"] = True  # available; the test switch turns it off in the report
+    layers["ipcns"], layers["mountns"] = _probe_namespaces(details)
     layers["uid"] = uid.available()
     if not layers["uid"]:
         details["uid"] = "host is not root: plugins share the host's uid"
+    # The host allocates from its machine-wide table whenever it drops the uid.
+    layers["uid_table"] = layers["uid"]
     layers["rlimits"] = True
     layers["nnp"] = True
     layers["import_policy"] = True
-    return layers, details, abi, bpf
+    return layers, details, abi, filters
+
+
+def _probe_namespaces(details: dict[str, str]) -> tuple[bool, bool]:
+    """Do in a throwaway child what each worker will do: unshare, then pivot into a view."""
+    if os.geteuid() != 0:
+        why = "host is not root (user namespaces not used)"
+        details["ipcns"] = details["mountns"] = why
+        return False, False
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read)
+            namespaces.unshare(ipc=True, mount=False)
+            code = 2
+            namespaces.unshare(ipc=False, mount=True)
+            stdlib = os.path.dirname(os.__file__)
+            fsview.confine([stdlib], [], mount_at=stdlib)
+            code = 0 if os.listdir("/") and not os.path.exists("/proc/self") else 3
+        except BaseException as exc:
+            os.write(write, str(exc).encode()[:500])
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as fh:
+        error = fh.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    ipc, mount = code in (0, 2, 3), code == 0
+    if not ipc:
+        details["ipcns"] = f"unshare(CLONE_NEWIPC) failed: {error}"
+    if not mount:
+        details["mountns"] = f"mount namespace view failed: {error or f'status {code}'}"
+    return ipc, mount
 
 
 def main(argv: list[str]) -> int:
@@ -78,8 +123,9 @@ def main(argv: list[str]) -> int:
         from PIL import Image
 
         Image.init()  # register every format plugin now: lazy imports fail after the uid drop
-    layers, details, abi, bpf = _detect_and_prepare(disabled)
+    layers, details, abi, filters = _detect_and_prepare(disabled)
     import_policy.plan_forgetting()
+    handles.plan()
     devnull = os.open(os.devnull, os.O_RDWR)
     # Objects that exist now are never collected in workers, so their pages stay shared.
     gc.collect()
@@ -92,7 +138,7 @@ def main(argv: list[str]) -> int:
             )
         )
     )
-    return _loop(ctrl, devnull, bpf)
+    return _loop(ctrl, devnull, filters)
 
 
 class _Spares:
@@ -105,12 +151,12 @@ class _Spares:
     def __init__(
         self,
         devnull: int,
-        bpf: bytes | None,
+        filters: seccomp.Filters | None,
         closing: tuple[socket.socket, selectors.BaseSelector],
         children: set[int],
     ) -> None:
         self.devnull = devnull
-        self.bpf = bpf
+        self.filters = filters
         self.closing = closing
         self.children = children
         self.me = os.getpid()
@@ -128,7 +174,7 @@ class _Spares:
             return
         if pid == 0:
             parent_end.close()
-            _become_spare(child_end, self.devnull, self.bpf, self.me, self.closing)
+            _become_spare(child_end, self.devnull, self.filters, self.me, self.closing)
         child_end.close()
         self.children.add(pid)
         self.ready = (pid, parent_end)
@@ -154,7 +200,7 @@ class _Spares:
 def _become_spare(
     job: socket.socket,
     devnull: int,
-    bpf: bytes | None,
+    filters: seccomp.Filters | None,
     template_pid: int,
     closing: tuple[socket.socket, selectors.BaseSelector],
 ) -> NoReturn:
@@ -176,10 +222,10 @@ def _become_spare(
         os._exit(0)
     if len(fds) != 1:
         os._exit(0)
-    worker_mod.run(fds[0], devnull, spawn, bpf, template_pid, time.perf_counter())
+    worker_mod.run(fds[0], devnull, spawn, filters, template_pid, time.perf_counter())
 
 
-def _loop(ctrl: socket.socket, devnull: int, bpf: bytes | None) -> int:
+def _loop(ctrl: socket.socket, devnull: int, filters: seccomp.Filters | None) -> int:
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -187,7 +233,7 @@ def _loop(ctrl: socket.socket, devnull: int, bpf: bytes | None) -> int:
     sel.register(ctrl, selectors.EVENT_READ)
     sel.register(wake_r, selectors.EVENT_READ)
     children: set[int] = set()
-    spares = _Spares(devnull, bpf, (ctrl, sel), children)
+    spares = _Spares(devnull, filters, (ctrl, sel), children)
     spares.refill()
     try:
         while True:

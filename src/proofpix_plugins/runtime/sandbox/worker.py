@@ -22,9 +22,17 @@ from typing import Any, NoReturn
 
 import msgspec
 
-from proofpix_plugins.runtime.sandbox import wire
+from proofpix_plugins.runtime.sandbox import handles, wire
 from proofpix_plugins.runtime.sandbox.control import Spawn
-from proofpix_plugins.runtime.sandbox.hardening import landlock, prctl, rlimits, seccomp, uid
+from proofpix_plugins.runtime.sandbox.hardening import (
+    fsview,
+    landlock,
+    namespaces,
+    prctl,
+    rlimits,
+    seccomp,
+    uid,
+)
 from proofpix_plugins.runtime.sandbox.import_policy import ImportPolicy
 from proofpix_plugins.runtime.sandbox.import_policy import install as install_import_policy
 from proofpix_sdk import HookContext
@@ -146,7 +154,7 @@ def _no_lap(name: str) -> None:
 
 
 def harden(
-    spawn: Spawn, bpf: bytes | None, root: str, lap: Callable[[str], None] = _no_lap
+    spawn: Spawn, filters: seccomp.Filters | None, root: str, lap: Callable[[str], None] = _no_lap
 ) -> None:
     """Apply every enabled layer in an order that works for root and for the uid drop."""
     off = set(spawn.disabled)
@@ -155,11 +163,19 @@ def harden(
             with open(procs, "w") as fh:
                 fh.write(str(os.getpid()))
         lap("cgroup")
+    vm_baseline = rlimits.current_vm_bytes()  # /proc leaves the view below
+    ro = [p for p in (*spawn.read_only, root) if os.path.exists(p)]
+    ipc, mount = "ipcns" not in off, "mountns" not in off
+    if os.geteuid() == 0 and (ipc or mount):  # user namespaces are not used: root only
+        namespaces.unshare(ipc=ipc, mount=mount)
+        lap("unshare")
+        if mount:
+            fsview.confine(ro, [spawn.scratch], mount_at=os.path.dirname(spawn.scratch))
+            lap("fsview")
     ruleset = None
     if "landlock" not in off:
         # Open the rule paths while still root: the Python prefix may be 0700.
-        ro = [Path(p) for p in (*spawn.read_only, root) if os.path.exists(p)]
-        ruleset = landlock.prepare(ro, [Path(spawn.scratch)])
+        ruleset = landlock.prepare([Path(p) for p in ro], [Path(spawn.scratch)])
         lap("landlock_prepare")
     os.chdir(spawn.scratch)
     ids = (spawn.uid, spawn.gid) if spawn.uid is not None and spawn.gid is not None else None
@@ -178,7 +194,8 @@ def harden(
                 cpu_seconds_hard=spawn.cpu_seconds_hard,
                 open_files=spawn.open_files,
                 file_size_mb=spawn.file_size_mb,
-            )
+            ),
+            vm_baseline,
         )
         lap("rlimits")
     if "nnp" not in off:
@@ -186,8 +203,8 @@ def harden(
     if ruleset is not None:
         landlock.restrict(ruleset)
         lap("landlock")
-    if bpf is not None and "seccomp" not in off:
-        seccomp.load_bpf(bpf)
+    if filters is not None and "seccomp" not in off:
+        seccomp.load(filters, os.getpid())
         lap("seccomp")
     if ids is not None and late_drop:
         uid.drop_to(*ids)
@@ -206,7 +223,7 @@ def _load_plugin(boot: wire.Boot) -> dict[str, Any]:
 
 
 def run(
-    fd: int, devnull: int, spawn: Spawn, bpf: bytes | None, template_pid: int,
+    fd: int, devnull: int, spawn: Spawn, filters: seccomp.Filters | None, template_pid: int,
     forked_at: float = 0.0,
 ) -> NoReturn:
     """Entry point in the freshly forked child; never returns."""
@@ -218,14 +235,15 @@ def run(
         if os.getppid() != template_pid:
             os._exit(70)
         _isolate_fds(fd, devnull)
-        code = _serve(WorkerChannel(fd, spawn.max_frame), spawn, bpf, forked_at)
+        code = _serve(WorkerChannel(fd, spawn.max_frame), spawn, filters, forked_at)
     except BaseException:  # the child must never return into the template's loop
         code = 71
     os._exit(code)
 
 
 def _serve(
-    channel: WorkerChannel, spawn: Spawn, bpf: bytes | None, forked_at: float = 0.0
+    channel: WorkerChannel, spawn: Spawn, filters: seccomp.Filters | None,
+    forked_at: float = 0.0,
 ) -> int:
     clock = time.perf_counter()
     stages: dict[str, float] = {}
@@ -248,9 +266,11 @@ def _serve(
     channel.config = boot.config
     stage = "hardening"
     try:
-        harden(spawn, bpf, boot.root, lap)
+        harden(spawn, filters, boot.root, lap)
         stage = "import policy"
         if "import_policy" not in spawn.disabled and boot.import_policy:
+            handles.drop()  # before install() moves these modules out of sys.modules
+            lap("drop_handles")
             policy = ImportPolicy(boot.permissions, boot.entry)
             install_import_policy(policy, boot.root, channel.blocked)
         else:

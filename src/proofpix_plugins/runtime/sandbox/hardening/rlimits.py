@@ -32,8 +32,10 @@ def current_vm_bytes() -> int:
     return 0
 
 
-def apply(limits: Limits) -> None:
-    as_bytes = current_vm_bytes() + limits.memory_mb * MIB
+def apply(limits: Limits, baseline: int | None = None) -> None:
+    """``baseline``: VmSize measured earlier, when ``/proc`` is no longer in the worker's view."""
+    base = current_vm_bytes() if baseline is None else baseline
+    as_bytes = base + limits.memory_mb * MIB
     resource.setrlimit(resource.RLIMIT_AS, (as_bytes, as_bytes))
     cpu = limits.cpu_seconds_hard
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))

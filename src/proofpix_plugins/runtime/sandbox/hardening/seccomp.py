@@ -4,6 +4,12 @@ Denying ``socket`` entirely is load-bearing: Landlock ABI 7 controls neither UDP
 UNIX sockets, and the worker needs no new sockets because its channel is inherited. Threads
 keep working: ``clone`` is allowed only with CLONE_THREAD, and ``clone3`` answers ENOSYS so
 glibc falls back to ``clone``.
+
+System V and POSIX IPC are denied too: a message queue or shared-memory segment is a channel
+between workers (of different organizations) that Landlock does not mediate and that outlives
+them; each worker also has its own IPC namespace, but this holds where namespaces are missing.
+The calls that take a target pid are confined to the caller by a second, per-worker filter
+(``self_only``).
 """
 
 from __future__ import annotations
@@ -11,8 +17,10 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+from dataclasses import dataclass
 
 from proofpix_plugins.runtime.libc import prctl
+from proofpix_plugins.runtime.sandbox.hardening import self_only
 
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
@@ -38,6 +46,13 @@ DENIED: tuple[str, ...] = (
     "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
     "reboot", "swapon", "swapoff", "acct", "quotactl", "settimeofday", "clock_settime",
     "adjtimex", "syslog", "open_by_handle_at", "name_to_handle_at", "personality",
+    # System V and POSIX IPC: channels between workers that no other layer sees ("ipc" is the
+    # multiplexer some architectures use instead)
+    "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop", "semtimedop", "semctl",
+    "shmget", "shmat", "shmdt", "shmctl", "mq_open", "mq_unlink", "mq_timedsend",
+    "mq_timedreceive", "mq_notify", "mq_getsetattr", "ipc",
+    # acting on other processes' memory through a pidfd
+    "process_madvise", "process_mrelease",
 )  # fmt: skip
 
 #: Denied with EACCES: every way to get a new socket.
@@ -83,6 +98,25 @@ def compile_bpf() -> bytes:
     if not program or len(program) % 8:
         raise OSError(errno.EINVAL, "libseccomp exported an empty or truncated BPF program")
     return program
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the template prepares once: the main program, and the table the per-worker
+    self-only program is built from after the fork (it needs the worker's pid)."""
+
+    program: bytes
+    self_only: self_only.Table
+
+
+def compile_filters() -> Filters:
+    return Filters(program=compile_bpf(), self_only=self_only.resolve())
+
+
+def load(filters: Filters, pid: int) -> None:
+    """Attach both programs to this (single-threaded) worker."""
+    load_bpf(filters.program)
+    load_bpf(self_only.build(filters.self_only, pid))
 
 
 class _SockFprog(ctypes.Structure):
