@@ -34,6 +34,7 @@ from proofpix_plugins.config import Settings
 from proofpix_plugins.db import create_engine, create_session_factory
 from proofpix_plugins.files.endpoints import router as files_router
 from proofpix_plugins.kit.audit import AuditWriter
+from proofpix_plugins.kit.body_guard import BodyGuardMiddleware, BodyLimits
 from proofpix_plugins.kit.logging import configure_logging
 from proofpix_plugins.kit.metrics import HttpMetrics, metrics_endpoint
 from proofpix_plugins.kit.middleware import RequestMiddleware
@@ -88,6 +89,15 @@ def create_app(
     app.state.rate_limit_identity = rate_limit_identity
 
     install_problem_handlers(app)
+    # Innermost of the three: its 408/413/422 answers still get CORS and the request headers.
+    app.add_middleware(
+        BodyGuardMiddleware,
+        limits=BodyLimits(
+            json_bytes=settings.max_json_body_bytes,
+            upload_bytes=settings.max_upload_bytes,
+            read_timeout_seconds=settings.body_read_timeout_seconds,
+        ),
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

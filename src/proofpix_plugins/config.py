@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     rate_limit_uploads: str = "120/minute"
 
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Every other request body (JSON): routes that stream uploads declare multipart bodies.
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A request body that sends nothing for this long is answered 408 and dropped.
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0)
 
     sandbox: SandboxMode = SandboxMode.enforce
     worker_max_live: int = Field(default=64, ge=1)
