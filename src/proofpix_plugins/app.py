@@ -175,19 +175,33 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def health(request: Request) -> JSONResponse:
-    """Liveness and readiness: database reachable, version, sandbox isolation level."""
+    """Readiness of each dependency: database, Redis (when configured), sandbox level.
+
+    503 with ``"status": "degraded"`` when the database or the configured Redis does not
+    answer: without Redis every rate-limited route answers 503, so a load balancer must stop
+    sending traffic here. The sandbox is reported, never failed on: its level is decided at
+    start and plugins refuse to load where a required layer is missing.
+    """
+    state = request.app.state
     database = "ok"
     try:
         async with asyncio.timeout(HEALTH_DB_TIMEOUT_SECONDS):
-            async with request.app.state.engine.connect() as conn:
+            async with state.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
     except Exception as exc:  # any driver or network failure means "not ready"
         log.warning("health_database_error", error=type(exc).__name__)
         database = "error"
+    checks = {"database": database}
+    limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
+    if limiter is not None and limiter.shared:
+        checks["redis"] = "ok" if await limiter.healthy(HEALTH_DB_TIMEOUT_SECONDS) else "error"
+        if checks["redis"] == "error":
+            log.warning("health_redis_error")
+    ok = all(v == "ok" for v in checks.values())
     body: dict[str, Any] = {
-        "status": "ok" if database == "ok" else "degraded",
+        "status": "ok" if ok else "degraded",
         "version": __version__,
-        "database": database,
-        "sandbox": request.app.state.sandbox_report,
+        **checks,
+        "sandbox": state.sandbox_report,
     }
-    return JSONResponse(body, status_code=200 if database == "ok" else 503)
+    return JSONResponse(body, status_code=200 if ok else 503)

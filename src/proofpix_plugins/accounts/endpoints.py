@@ -21,14 +21,21 @@ from proofpix_plugins.accounts.schemas import (
 from proofpix_plugins.accounts.service import Account, AccountService, RefreshTokenReused, TokenPair
 from proofpix_plugins.db import SessionDep
 from proofpix_plugins.errors import Unauthorized
-from proofpix_plugins.kit.audit import ACTOR_KEY
+from proofpix_plugins.kit.audit import ACTOR_KEY, ATTEMPT_KEY
 from proofpix_plugins.kit.problem import error_response
 from proofpix_plugins.kit.rate_limit import rate_limit
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
+
+
+def _credential_attempt(request: Request) -> None:
+    # Past the rate limit, a failed attempt is a security event: audit it although anonymous.
+    setattr(request.state, ATTEMPT_KEY, True)
+
+
 # Credential endpoints share the strict "auth" budget; reading one's own account does not.
-_AUTH_LIMIT = [Depends(rate_limit("auth"))]
+_AUTH_LIMIT = [Depends(rate_limit("auth")), Depends(_credential_attempt)]
 _DEFAULT_LIMIT = [Depends(rate_limit("default"))]
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}

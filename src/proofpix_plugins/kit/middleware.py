@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proofpix_plugins.kit import request_id, security_headers
-from proofpix_plugins.kit.audit import AuditRecord, audit_writer_of
+from proofpix_plugins.kit.audit import AuditRecord, audit_writer_of, worth_recording
 from proofpix_plugins.kit.metrics import UNMATCHED_ROUTE, HttpMetrics
 from proofpix_plugins.kit.problem import internal_error_response
 from proofpix_plugins.kit.rate_limit import STATE_HEADERS_KEY
@@ -82,10 +82,9 @@ class RequestMiddleware:
                     metrics.observe(method, template, status, elapsed)
                 if method in MUTATING and template != UNMATCHED_ROUTE:
                     writer = audit_writer_of(app_state)
-                    if writer is not None:
-                        await writer.write(
-                            AuditRecord.from_scope(scope, state, method, template, status, rid)
-                        )
+                    record = AuditRecord.from_scope(scope, state, method, template, status, rid)
+                    if writer is not None and worth_recording(record, state):
+                        await writer.write(record)
 
 
 def _header(scope: Scope) -> bytes | None:
