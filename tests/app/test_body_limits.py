@@ -207,3 +207,42 @@ async def test_a_body_within_the_cap_reaches_the_route(
 
 def test_json_bodies_are_capped_at_one_mib_by_default() -> None:
     assert Settings().max_json_body_bytes == 1024 * 1024
+
+
+async def abort_mid_body(port: int, head: bytes, part: bytes) -> None:
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head + part)
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+    await asyncio.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("path", "ctype", "part"),
+    [
+        ("/api/auth/login", "application/json", b'{"email": '),
+        ("/test-body/upload", "multipart/form-data; boundary=B",
+         b'--B\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nxyz'),
+    ],
+)
+async def test_a_client_abort_is_logged_at_info_and_not_counted_as_a_500(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    path: str, ctype: str, part: bytes,
+) -> None:
+    async with served(settings, tmp_path) as (port, spool):
+        head = (f"POST {path} HTTP/1.1\r\nHost: t\r\ncontent-type: {ctype}\r\n"
+                "content-length: 50000\r\n\r\n").encode()
+        await abort_mid_body(port, head, part)
+        async with httpx.AsyncClient() as client:
+            metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        left = list(spool.iterdir())
+
+    logged = capsys.readouterr().out
+    assert 'status="500"' not in metrics
+    assert 'status="499"' in metrics
+    assert "unhandled_error" not in logged
+    assert "client_disconnected" in logged
+    assert left == []

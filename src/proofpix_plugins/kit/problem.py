@@ -16,6 +16,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from proofpix_plugins.errors import FieldError, ProofPixError, ValidationFailed
@@ -169,6 +170,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ClientDisconnect):
+        # Nobody is left to answer; the request middleware logs it at info and counts a 499.
+        return Response(status_code=499)
     log.exception("unhandled_error", path=request.url.path, method=request.method)
     return internal_error_response(request)
 
