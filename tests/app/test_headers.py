@@ -101,3 +101,14 @@ async def test_without_configured_origins_no_cors_headers_are_sent(
     response = await client.get("/api/health", headers={"Origin": "https://app.proofpix.dev"})
 
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_auth_routes_document_their_422_as_problem_json(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+
+    for path in ("/api/auth/register", "/api/auth/login", "/api/auth/refresh",
+                 "/api/auth/logout"):
+        content = paths[path]["post"]["responses"]["422"]["content"]
+        assert "application/problem+json" in content, path
+        assert content["application/problem+json"]["schema"]["$ref"].endswith("/ProblemDetails")
+        assert "HTTPValidationError" not in str(content), path

@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from proofpix_plugins.errors import FieldError, ProofPixError, ValidationFailed
+from proofpix_plugins.kit.routes import routes_on_path
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://proofpix.dev/problems/"
@@ -156,9 +157,15 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No resource at {request.url.path}"
-    elif exc.status_code == 405 and detail == "Method Not Allowed":
-        detail = f"{request.method} is not allowed on {request.url.path}"
-    return http_error_response(request, exc.status_code, detail, exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        if detail == "Method Not Allowed":
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        # Starlette names only the first route on the path; Allow must list every method.
+        allowed = {m for route, _ in routes_on_path(request.scope) for m in route.methods or ()}
+        if allowed:
+            headers["Allow"] = ", ".join(sorted(allowed))
+    return http_error_response(request, exc.status_code, detail, headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
