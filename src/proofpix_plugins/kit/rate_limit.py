@@ -148,7 +148,8 @@ def rate_limit(route_class: str) -> Callable[[Request], Awaitable[None]]:
         if not result.allowed:
             raise RateLimited(
                 detail=f"Rate limit for {route_class} requests exceeded "
-                f"({result.limit} per window); retry in {result.reset_seconds} s",
+                f"({result.limit} per window); retry in {result.reset_seconds} s "
+                f"(the limit is PROOFPIX_RATE_LIMIT_{route_class.upper()})",
                 headers={"Retry-After": str(max(1, result.reset_seconds))},
             )
 
