@@ -43,6 +43,7 @@ from proofpix_plugins.kit.rate_limit import RateLimiter
 from proofpix_plugins.migrations import upgrade_async
 from proofpix_plugins.plugins.endpoints import router as plugins_router
 from proofpix_plugins.plugins.wiring import start_platform, stop_platform
+from proofpix_plugins.web.docs import install_docs
 
 LifecycleHook = Callable[[FastAPI], Awaitable[None]]
 
@@ -73,8 +74,9 @@ def create_app(
         title="ProofPix Plugin Platform",
         version=__version__,
         lifespan=_lifespan,
-        docs_url="/docs",
-        redoc_url="/redoc",
+        # Served by web/docs.py from vendored assets: no CDN, no external request.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.migrate = migrate
@@ -117,6 +119,7 @@ def create_app(
     app.add_api_route("/api/health", health, methods=["GET"], tags=["ops"])
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     _include_routers(app)
+    install_docs(app)
     return app
 
 
