@@ -34,6 +34,7 @@ from proofpix_plugins.config import Settings
 from proofpix_plugins.db import create_engine, create_session_factory
 from proofpix_plugins.files.endpoints import router as files_router
 from proofpix_plugins.kit.audit import AuditWriter
+from proofpix_plugins.kit.body_guard import BodyGuardMiddleware, BodyLimits
 from proofpix_plugins.kit.logging import configure_logging
 from proofpix_plugins.kit.metrics import HttpMetrics, metrics_endpoint
 from proofpix_plugins.kit.middleware import RequestMiddleware
@@ -42,6 +43,7 @@ from proofpix_plugins.kit.rate_limit import RateLimiter
 from proofpix_plugins.migrations import upgrade_async
 from proofpix_plugins.platform import start_platform, stop_platform
 from proofpix_plugins.plugins.endpoints import router as plugins_router
+from proofpix_plugins.web.docs import install_docs
 
 LifecycleHook = Callable[[FastAPI], Awaitable[None]]
 
@@ -72,8 +74,9 @@ def create_app(
         title="ProofPix Plugin Platform",
         version=__version__,
         lifespan=_lifespan,
-        docs_url="/docs",
-        redoc_url="/redoc",
+        # Served by web/docs.py from vendored assets: no CDN, no external request.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.migrate = migrate
@@ -88,6 +91,15 @@ def create_app(
     app.state.rate_limit_identity = rate_limit_identity
 
     install_problem_handlers(app)
+    # Innermost of the three: its 408/413/422 answers still get CORS and the request headers.
+    app.add_middleware(
+        BodyGuardMiddleware,
+        limits=BodyLimits(
+            json_bytes=settings.max_json_body_bytes,
+            upload_bytes=settings.max_upload_bytes,
+            read_timeout_seconds=settings.body_read_timeout_seconds,
+        ),
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -107,6 +119,7 @@ def create_app(
     app.add_api_route("/api/health", health, methods=["GET"], tags=["ops"])
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     _include_routers(app)
+    install_docs(app)
     return app
 
 
@@ -165,19 +178,33 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def health(request: Request) -> JSONResponse:
-    """Liveness and readiness: database reachable, version, sandbox isolation level."""
+    """Readiness of each dependency: database, Redis (when configured), sandbox level.
+
+    503 with ``"status": "degraded"`` when the database or the configured Redis does not
+    answer: without Redis every rate-limited route answers 503, so a load balancer must stop
+    sending traffic here. The sandbox is reported, never failed on: its level is decided at
+    start and plugins refuse to load where a required layer is missing.
+    """
+    state = request.app.state
     database = "ok"
     try:
         async with asyncio.timeout(HEALTH_DB_TIMEOUT_SECONDS):
-            async with request.app.state.engine.connect() as conn:
+            async with state.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
     except Exception as exc:  # any driver or network failure means "not ready"
         log.warning("health_database_error", error=type(exc).__name__)
         database = "error"
+    checks = {"database": database}
+    limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
+    if limiter is not None and limiter.shared:
+        checks["redis"] = "ok" if await limiter.healthy(HEALTH_DB_TIMEOUT_SECONDS) else "error"
+        if checks["redis"] == "error":
+            log.warning("health_redis_error")
+    ok = all(v == "ok" for v in checks.values())
     body: dict[str, Any] = {
-        "status": "ok" if database == "ok" else "degraded",
+        "status": "ok" if ok else "degraded",
         "version": __version__,
-        "database": database,
-        "sandbox": request.app.state.sandbox_report,
+        **checks,
+        "sandbox": state.sandbox_report,
     }
-    return JSONResponse(body, status_code=200 if database == "ok" else 503)
+    return JSONResponse(body, status_code=200 if ok else 503)

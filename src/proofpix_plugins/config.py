@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -35,6 +35,10 @@ class InsecureConfiguration(RuntimeError):
     """Production mode was asked to run with generated or default secrets."""
 
 
+PLUGIN_OPS_LIMIT = "10/15minutes"
+DEVELOPMENT_PLUGIN_OPS_LIMIT = "300/15minutes"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROOFPIX_", extra="ignore")
 
@@ -49,7 +53,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
-    log_json: bool = True
+    # Unset: console lines in development, JSON lines elsewhere.
+    log_json: bool | None = None
 
     jwt_secret: SecretStr | None = Field(default=None, description="HS256 key; generated if unset")
     config_key: SecretStr | None = Field(
@@ -62,11 +67,17 @@ class Settings(BaseSettings):
 
     rate_limit_default: str = "300/minute"
     rate_limit_auth: str = "20/minute"
-    rate_limit_plugin_ops: str = "10/15minutes"
+    # Unset: 10 per 15 minutes (the brief) except in development, where an author's
+    # edit-install-load loop costs three operations a change.
+    rate_limit_plugin_ops: str | None = None
     rate_limit_hooks: str = "6000/minute"
     rate_limit_uploads: str = "120/minute"
 
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Every other request body (JSON): routes that stream uploads declare multipart bodies.
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A request body that sends nothing for this long is answered 408 and dropped.
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0)
 
     sandbox: SandboxMode = SandboxMode.enforce
     worker_max_live: int = Field(default=64, ge=1)
@@ -86,6 +97,17 @@ class Settings(BaseSettings):
     plugin_storage_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Test-only: hosts the http capability may reach even on loopback. Never set in production.
     http_test_allow_loopback: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _defaults_by_environment(self) -> Settings:
+        development = self.env is Environment.development
+        if self.log_json is None:
+            self.log_json = not development
+        if self.rate_limit_plugin_ops is None:
+            self.rate_limit_plugin_ops = (
+                DEVELOPMENT_PLUGIN_OPS_LIMIT if development else PLUGIN_OPS_LIMIT
+            )
+        return self
 
     @field_validator("cors_origins", "http_test_allow_loopback", mode="before")
     @classmethod

@@ -8,10 +8,11 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import select
 
 from proofpix_plugins.accounts.auth import CurrentUser
+from proofpix_plugins.config import Settings
 from proofpix_plugins.db import SessionDep, session_scope
 from proofpix_plugins.models.accounts import Organization
 from proofpix_plugins.models.audit import AuditLog
-from tests.fixtures.app import MakeUser
+from tests.fixtures.app import MakeUser, StartApp, client_for
 
 
 async def audit_rows(app: FastAPI) -> list[AuditLog]:
@@ -113,3 +114,30 @@ async def test_reads_are_not_audited(
     await client.get("/api/health")
 
     assert await audit_rows(app) == []
+
+
+async def test_anonymous_requests_refused_401_write_no_audit_rows(
+    targets: FastAPI, client: httpx.AsyncClient
+) -> None:
+    for _ in range(5):
+        response = await client.delete("/test-audit/things/x")
+        assert response.status_code == 401
+
+    assert await audit_rows(targets) == []
+
+
+async def test_anonymous_requests_refused_429_write_no_audit_rows(
+    settings: Settings, start_app: StartApp
+) -> None:
+    tight = settings.model_copy(update={"rate_limit_auth": "1/minute"})
+    async with start_app(tight) as app, client_for(app) as client:
+        statuses = [
+            (await client.post("/api/auth/login",
+                               json={"email": "x@example.com", "password": "nope-nope"})
+             ).status_code
+            for _ in range(4)
+        ]
+        rows = await audit_rows(app)
+
+    assert statuses == [401, 429, 429, 429]
+    assert [(r.status_code, r.outcome) for r in rows] == [(401, "failure")]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import httpx
 import pytest
 
+import proofpix_plugins
 from proofpix_plugins.config import Settings
 from tests.fixtures.app import StartApp, client_for
 
@@ -26,16 +30,34 @@ async def test_every_response_carries_the_security_headers(
     )
 
 
-async def test_the_docs_page_gets_a_csp_that_lets_swagger_ui_run(
-    client: httpx.AsyncClient,
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_the_docs_load_only_same_origin_assets_under_a_self_only_csp(
+    client: httpx.AsyncClient, page: str
 ) -> None:
-    response = await client.get("/docs")
+    response = await client.get(page)
 
     assert response.status_code == 200
     csp = response.headers["content-security-policy"]
-    assert "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net" in csp
+    assert "script-src 'self';" in csp
     assert "frame-ancestors 'none'" in csp
-    assert "cdn.jsdelivr.net" in response.text
+    assert "http" not in csp
+    assert "unsafe-eval" not in csp
+    urls = re.findall(r'(?:src|href|spec-url|data-openapi-url)="([^"]+)"', response.text)
+    assert urls, response.text
+    assert all(u.startswith("/") and not u.startswith("//") for u in urls), urls
+    assert "<script>" not in response.text  # no inline script: the CSP would refuse it
+    for url in urls:
+        asset = await client.get(url)
+        assert asset.status_code == 200, url
+
+
+def test_the_vendored_assets_carry_their_licences() -> None:
+    vendor = Path(proofpix_plugins.__file__).parent / "web" / "static" / "vendor"
+    releases = sorted(p.name for p in vendor.iterdir())
+
+    assert releases == ["redoc-2.5.2", "swagger-ui-dist-5.35.0"]
+    for release in releases:
+        assert (vendor / release / "LICENSE").is_file()
 
 
 async def test_openapi_document_lists_the_auth_routes(client: httpx.AsyncClient) -> None:
@@ -101,3 +123,14 @@ async def test_without_configured_origins_no_cors_headers_are_sent(
     response = await client.get("/api/health", headers={"Origin": "https://app.proofpix.dev"})
 
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_auth_routes_document_their_422_as_problem_json(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+
+    for path in ("/api/auth/register", "/api/auth/login", "/api/auth/refresh",
+                 "/api/auth/logout"):
+        content = paths[path]["post"]["responses"]["422"]["content"]
+        assert "application/problem+json" in content, path
+        assert content["application/problem+json"]["schema"]["$ref"].endswith("/ProblemDetails")
+        assert "HTTPValidationError" not in str(content), path

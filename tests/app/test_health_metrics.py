@@ -83,3 +83,33 @@ async def test_metrics_use_a_registry_per_app(
 
     assert 'route="/api/health"' not in text
     assert (await client.get("/metrics")).headers["content-type"].startswith("text/plain")
+
+
+async def test_health_is_503_degraded_when_redis_is_lost_and_limited_routes_say_when_to_retry(
+    sqlite_db_url: str, tmp_path: Path, start_app: StartApp
+) -> None:
+    settings = build_test_settings(
+        sqlite_db_url, tmp_path / "data", redis_url="redis://127.0.0.1:9/0"
+    )
+    async with start_app(settings) as app, client_for(app) as client:
+        health = await client.get("/api/health")
+        login = await client.post(
+            "/api/auth/login", json={"email": "who@example.com", "password": "whatever-it-is"}
+        )
+
+    assert health.status_code == 503
+    assert health.json()["status"] == "degraded"
+    assert (health.json()["database"], health.json()["redis"]) == ("ok", "error")
+    assert login.status_code == 503
+    assert int(login.headers["retry-after"]) > 0
+
+
+async def test_health_reports_a_reachable_redis(
+    sqlite_db_url: str, tmp_path: Path, start_app: StartApp, redis_url: str
+) -> None:
+    settings = build_test_settings(sqlite_db_url, tmp_path / "data", redis_url=redis_url)
+    async with start_app(settings) as app, client_for(app) as client:
+        health = await client.get("/api/health")
+
+    assert health.status_code == 200
+    assert health.json()["redis"] == "ok"

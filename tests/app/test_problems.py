@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 from proofpix_plugins.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from proofpix_plugins.kit.schemas import CamelModel
+from tests.fixtures.app import MakeUser
 
 PROBLEM = "application/problem+json"
 
@@ -96,6 +97,17 @@ async def test_wrong_method_is_a_405_problem_with_allow(client: httpx.AsyncClien
 
     assert_problem(response, 405)
     assert response.headers["allow"] == "GET"
+
+
+async def test_a_405_allows_every_method_of_the_path(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user(tier="enterprise")
+
+    response = await client.put("/api/plugins/acme.example", headers=user.headers)
+
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "DELETE, GET"
 
 
 async def test_body_validation_names_each_field_in_camel_case_dotted_form(

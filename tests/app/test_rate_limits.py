@@ -61,6 +61,17 @@ async def test_going_over_the_limit_is_a_429_problem_with_retry_after(
     assert refused.headers["ratelimit-remaining"] == "0"
 
 
+async def test_a_429_names_the_setting_that_raises_the_limit(
+    tight: Settings, start_app: StartApp
+) -> None:
+    async with start_app(tight) as app, client_for(app) as client:
+        for _ in range(3):
+            await login_attempt(client)
+        refused = await login_attempt(client)
+
+    assert "PROOFPIX_RATE_LIMIT_AUTH" in refused.json()["detail"]
+
+
 async def test_register_is_limited_too(tight: Settings, start_app: StartApp) -> None:
     async with start_app(tight) as app, client_for(app) as client:
         statuses = [

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from proofpix_plugins.cli.main import app
 from proofpix_plugins.packages.archive import read_archive
-from tests.packages.builders import HANDLER_SOURCE, make_ppx
+from tests.packages.builders import HANDLER_SOURCE, make_ppx, writestr_ppx
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 runner = CliRunner()
@@ -61,6 +61,18 @@ def test_validate_sarif_output_to_file(evil_ppx, tmp_path):
     sarif = json.loads(out.read_text())
     assert sarif["version"] == "2.1.0"
     assert sarif["runs"][0]["results"]
+
+
+def test_validate_accepts_a_package_written_by_zipfile_writestr(tmp_path):
+    meta = json.loads((EXAMPLES / "upload-counter" / "plugin.json").read_text())
+    files = {str(p.relative_to(EXAMPLES / "upload-counter")): p.read_text()
+             for p in (EXAMPLES / "upload-counter").rglob("*.py")}
+    path = writestr_ppx(tmp_path / "w.ppx", meta, files)
+
+    result = _run("validate", str(path))
+
+    assert result.exit_code == 0, result.output
+    assert "PPX-ARC-SPECIAL-FILE" not in result.output
 
 
 def test_validate_missing_path_is_usage_error(tmp_path):

@@ -170,3 +170,14 @@ def corrupt_entry_data(path: Path, name: str) -> None:
     start = info.header_offset + 30 + len(info.orig_filename.encode()) + len(info.extra)
     blob[start] ^= 0xFF
     path.write_bytes(bytes(blob))
+
+
+def writestr_ppx(path: Path, meta: dict[str, Any], files: dict[str, str]) -> Path:
+    """A package as Python's ``zipfile.writestr`` writes it (and Windows tools alike): entries
+    carry permission bits (0o600) and no file type."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("plugin.json", json.dumps(meta))
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return path

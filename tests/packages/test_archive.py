@@ -16,7 +16,13 @@ from proofpix_plugins.packages.archive import (
     read_archive,
 )
 from proofpix_plugins.packages.errors import PackageError
-from tests.packages.builders import HANDLER_SOURCE, Raw, make_ppx
+from tests.packages.builders import (
+    HANDLER_SOURCE,
+    Raw,
+    make_ppx,
+    manifest,
+    writestr_ppx,
+)
 
 
 def _rules(exc: pytest.ExceptionInfo[PackageError]) -> set[str | None]:
@@ -48,6 +54,24 @@ def test_all_entry_problems_are_reported_together(tmp_path):
     assert _rules(info) >= {"PPX-ARC-PATH-TRAVERSAL", "PPX-ARC-ABSOLUTE-PATH",
                             "PPX-ARC-NATIVE-CODE", "PPX-ARC-SYMLINK"}
     assert {e.field for e in info.value.errors} >= {"../a.py", "/abs.py", "lib.so", "link"}
+
+
+def test_a_zipfile_writestr_package_is_not_a_special_file(tmp_path):
+    path = writestr_ppx(tmp_path / "w.ppx", manifest(), {"plugin/__init__.py": HANDLER_SOURCE})
+    with zipfile.ZipFile(path) as zf:
+        assert {stat.S_IFMT(i.external_attr >> 16) for i in zf.infolist()} == {0}
+
+    archive = read_archive(path)
+
+    assert {e.name for e in archive.entries} >= {"plugin.json", "plugin/__init__.py"}
+
+
+@pytest.mark.parametrize("file_type", [stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK])
+def test_a_real_special_file_type_is_still_refused(tmp_path, file_type):
+    path = make_ppx(tmp_path / "p.ppx", extra=[Raw("plugin/odd", b"", mode=file_type | 0o644)])
+    with pytest.raises(PackageError) as info:
+        read_archive(path)
+    assert "PPX-ARC-SPECIAL-FILE" in _rules(info)
 
 
 def test_entry_names_are_escaped_in_errors(tmp_path):

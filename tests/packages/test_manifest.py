@@ -134,6 +134,13 @@ def test_nan_is_not_json():
     assert _errors(b'{"id": NaN}') == [("plugin.json", "PPX-MAN-JSON")]
 
 
+def test_a_number_overflowing_to_infinity_is_refused_naming_its_field():
+    schema = {"type": "object", "properties": {"x": {"type": "number", "maximum": 1}}}
+    raw = _raw(config_schema=schema).replace(b'"maximum": 1', b'"maximum": 1e400')
+
+    assert _errors(raw) == [("config_schema.properties.x.maximum", "PPX-MAN-JSON")]
+
+
 def test_bom_is_refused():
     assert _errors(b"\xef\xbb\xbf" + _raw()) == [("plugin.json", "PPX-MAN-JSON")]
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from PIL import Image
 
 from proofpix_plugins.config import Settings
+from tests.files.test_images import camera_jpeg
 from tests.fixtures.app import StartApp, TestUser, client_for, create_test_user
 from tests.plugins.builders import gps_jpeg
 
@@ -98,3 +99,18 @@ async def test_files_of_another_organization_are_404(
     assert r.status_code == 404
     r = await api.get(f"/api/files/{file_id}/content?variant=thumb", headers=admin.headers)
     assert r.status_code == 422
+
+
+async def test_a_camera_photo_with_zero_denominator_exif_uploads_on_every_database(
+    api: httpx.AsyncClient, admin: TestUser, ppx_dir: Path
+) -> None:
+    photo = camera_jpeg(ppx_dir / "cam.jpg").read_bytes()
+
+    r = await upload(api, admin, "cam.jpg", photo)
+
+    assert r.status_code == 201, r.text
+    exif = r.json()["exif"]
+    assert exif["make"] == "Canon"
+    assert "exposureTime" not in exif
+    again = await api.get(f"/api/files/{r.json()['id']}", headers=admin.headers)
+    assert again.json()["exif"] == exif

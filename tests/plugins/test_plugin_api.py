@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 
 from proofpix_plugins.config import Settings
 from tests.fixtures.app import StartApp, TestUser, client_for, create_test_user
+from tests.packages.builders import writestr_ppx
 from tests.plugins.builders import ANALYZER, COUNTER, HTTP_WANTER, PROCESSOR, build_ppx, gps_jpeg
 from tests.plugins.builders import manifest as mk
 
@@ -421,3 +423,16 @@ async def test_concurrent_installs_stay_consistent(
     trees = {p.parent.parent for p in platform_settings.plugin_dir.rglob("plugin.json")}
     assert len(trees) == 51
     assert not any((platform_settings.plugin_dir / ".staging").iterdir())
+
+
+async def test_a_package_written_by_zipfile_writestr_installs(
+    api: httpx.AsyncClient, admin: TestUser, ppx_dir: Path
+) -> None:
+    meta = mk("acme.writestr", hooks=[{"name": "file:uploaded", "handler": "on_upload"}],
+              permissions=["files", "metadata"])
+    ppx = writestr_ppx(ppx_dir / "writestr.ppx", meta,
+                       {"plugin/__init__.py": textwrap.dedent(ANALYZER)})
+
+    r = await install(api, admin, ppx)
+
+    assert r.status_code == 201, r.text

@@ -1,8 +1,11 @@
 """Authentication and authorization dependencies every router reuses.
 
-``current_user`` trusts the signed access token (15 minutes). Guards re-read role, tier and
-platform-admin from the database for mutating requests, so a demotion or downgrade takes effect
-at once for every write, while reads stay one signature check (see docs/decisions.md).
+``current_user`` trusts the signed access token (15 minutes) for reads. For every mutating
+request (any method but GET, HEAD, OPTIONS) it re-reads the account from the database before the
+route runs: a deleted user or organization, a deactivated user or a removed membership is a 401,
+and role, tier and platform-admin are the database's, so a demotion or downgrade takes effect at
+once for every write, whichever dependency a route declares (see docs/decisions.md). Reads stay
+one signature check.
 """
 
 from __future__ import annotations
@@ -89,20 +92,25 @@ async def current_user(
         email=claims.email,
     )
     request.state.principal = principal
-    return principal
+    if request.method in SAFE_METHODS:
+        return principal
+    return await _confirm(request, principal)
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-async def confirmed_principal(request: Request, principal: CurrentUser) -> Principal:
-    """The principal with role, tier and admin flag as the database says now (writes only).
+async def confirmed_principal(principal: CurrentUser) -> Principal:
+    """The caller, re-checked against the database for writes (``current_user`` does it)."""
+    return principal
+
+
+async def _confirm(request: Request, principal: Principal) -> Principal:
+    """The principal with role, tier and admin flag as the database says now.
 
     The check reads in its own short transaction rather than the request's: long requests
     (a plugin install) must not hold a pooled connection just for their guard.
     """
-    if request.method in SAFE_METHODS:
-        return principal
     cached = getattr(request.state, _CONFIRMED_KEY, None)
     if isinstance(cached, Principal):
         return cached

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -21,17 +21,26 @@ from proofpix_plugins.accounts.schemas import (
 from proofpix_plugins.accounts.service import Account, AccountService, RefreshTokenReused, TokenPair
 from proofpix_plugins.db import SessionDep
 from proofpix_plugins.errors import Unauthorized
-from proofpix_plugins.kit.audit import ACTOR_KEY
+from proofpix_plugins.kit.audit import ACTOR_KEY, ATTEMPT_KEY
 from proofpix_plugins.kit.problem import error_response
+from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.kit.rate_limit import rate_limit
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+# Every error is problem+json, request validation (422) and the body cap (413) included.
+router = APIRouter(
+    prefix="/api/auth", tags=["auth"], responses=problem_responses(401, 413, 422, 429),
+)
+
+
+
+def _credential_attempt(request: Request) -> None:
+    # Past the rate limit, a failed attempt is a security event: audit it although anonymous.
+    setattr(request.state, ATTEMPT_KEY, True)
+
 
 # Credential endpoints share the strict "auth" budget; reading one's own account does not.
-_AUTH_LIMIT = [Depends(rate_limit("auth"))]
+_AUTH_LIMIT = [Depends(rate_limit("auth")), Depends(_credential_attempt)]
 _DEFAULT_LIMIT = [Depends(rate_limit("default"))]
-
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 def service(request: Request, session: SessionDep) -> AccountService:
@@ -72,7 +81,7 @@ def _no_store(response: Response) -> None:
     status_code=201,
     dependencies=_AUTH_LIMIT,
     response_model=RegisteredOut,
-    responses={409: _PROBLEM, 422: _PROBLEM, 429: _PROBLEM},
+    responses=problem_responses(409),
 )
 async def register(body: RegisterIn, request: Request, svc: Service) -> RegisteredOut:
     account = await svc.register(email=body.email, password=body.password, name=body.name)
@@ -83,7 +92,6 @@ async def register(body: RegisterIn, request: Request, svc: Service) -> Register
 @router.post(
     "/login",
     response_model=TokenOut,
-    responses={401: _PROBLEM, 429: _PROBLEM},
     dependencies=_AUTH_LIMIT,
 )
 async def login(body: LoginIn, request: Request, response: Response, svc: Service) -> TokenOut:
@@ -98,7 +106,6 @@ async def login(body: LoginIn, request: Request, response: Response, svc: Servic
 @router.post(
     "/refresh",
     response_model=TokenOut,
-    responses={401: _PROBLEM, 429: _PROBLEM},
     dependencies=_AUTH_LIMIT,
 )
 async def refresh(
@@ -116,7 +123,7 @@ async def refresh(
 
 
 @router.post(
-    "/logout", status_code=204, responses={401: _PROBLEM, 429: _PROBLEM}, dependencies=_AUTH_LIMIT
+    "/logout", status_code=204, dependencies=_AUTH_LIMIT
 )
 async def logout(principal: CurrentUser, svc: Service, body: LogoutIn | None = None) -> Response:
     await svc.logout(principal.user_id, body.refresh_token if body else None)
@@ -126,7 +133,6 @@ async def logout(principal: CurrentUser, svc: Service, body: LogoutIn | None = N
 @router.get(
     "/me",
     response_model=MeOut,
-    responses={401: _PROBLEM, 429: _PROBLEM},
     dependencies=_DEFAULT_LIMIT,
 )
 async def me(principal: CurrentUser, svc: Service) -> MeOut:

@@ -87,7 +87,8 @@ class AccessTokens:
                 expires_at=datetime.fromtimestamp(int(data["exp"]), UTC),
                 token_id=str(data["jti"]),
             )
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError, OSError):
+            # OverflowError/OSError: a timestamp past what datetime can hold (exp=1e20).
             raise _invalid("the access token carries malformed claims") from None
 
 

@@ -3,6 +3,10 @@
 Each row is written in its own short transaction after the request finished, so a request whose
 own transaction rolled back is still recorded. The actor comes from the request state: the
 authenticated principal, or what login/registration put in ``audit_actor``.
+
+Anonymous requests refused with 401 or 429 are not recorded: anyone could otherwise grow the
+table at request speed. A credential attempt (login, register, refresh: routes that mark
+``audit_credential_attempt`` once past their rate limit) is recorded even when it fails.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ log = structlog.get_logger("proofpix.audit")
 # Request-state keys: the principal set by the auth dependency, or an explicit (user, org) pair.
 PRINCIPAL_KEY = "principal"
 ACTOR_KEY = "audit_actor"
+ATTEMPT_KEY = "audit_credential_attempt"
+_UNRECORDED_ANONYMOUS = frozenset({401, 429})
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +39,10 @@ class AuditRecord:
     client_address: str | None
     status_code: int
     request_id: str
+
+    @property
+    def anonymous(self) -> bool:
+        return self.actor_user_id is None and self.organization_id is None
 
     @property
     def outcome(self) -> str:
@@ -94,6 +104,12 @@ class AuditWriter:
                 )
         except Exception:
             log.exception("audit_write_failed", action=record.action, status=record.status_code)
+
+
+def worth_recording(record: AuditRecord, state: dict[str, Any]) -> bool:
+    """False for an anonymous 401/429 that was not a credential attempt."""
+    return not (record.anonymous and record.status_code in _UNRECORDED_ANONYMOUS
+                and not state.get(ATTEMPT_KEY))
 
 
 def audit_writer_of(app_state: Any) -> AuditWriter | None:

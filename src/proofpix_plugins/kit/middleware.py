@@ -3,7 +3,8 @@
 It is pure ASGI (not ``BaseHTTPMiddleware``) so it costs microseconds and keeps contextvars: it
 fixes the request id and binds it into the log context, adds the request-id, security and
 rate-limit headers to every response, turns an unexpected exception into a generic 500 problem
-(logged with the request id, never shown), records Prometheus metrics by route template and
+(logged with the request id, never shown) — a client that disconnected mid-request is logged at
+info and counted as 499, not as an error — records Prometheus metrics by route template and
 hands each mutating request to the audit hook.
 """
 
@@ -13,11 +14,12 @@ import time
 from typing import Any
 
 import structlog
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proofpix_plugins.kit import request_id, security_headers
-from proofpix_plugins.kit.audit import AuditRecord, audit_writer_of
+from proofpix_plugins.kit.audit import AuditRecord, audit_writer_of, worth_recording
+from proofpix_plugins.kit.body_guard import CLIENT_GONE_KEY
 from proofpix_plugins.kit.metrics import UNMATCHED_ROUTE, HttpMetrics
 from proofpix_plugins.kit.problem import internal_error_response
 from proofpix_plugins.kit.rate_limit import STATE_HEADERS_KEY
@@ -25,6 +27,8 @@ from proofpix_plugins.kit.rate_limit import STATE_HEADERS_KEY
 log = structlog.get_logger("proofpix.http")
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# nginx's convention for "the client closed the connection before the answer": never a 5xx.
+CLIENT_CLOSED_REQUEST = 499
 
 
 class RequestMiddleware:
@@ -66,12 +70,20 @@ class RequestMiddleware:
         with structlog.contextvars.bound_contextvars(request_id=rid, method=method, path=path):
             try:
                 await self.app(scope, receive, send_with_headers)
-            except Exception:
-                log.exception("unhandled_error")
-                if not response_started:
-                    response = internal_error_response(Request(scope))
-                    await response(scope, receive, send_with_headers)
-                status = 500
+                if not response_started and state.get(CLIENT_GONE_KEY):
+                    status = CLIENT_CLOSED_REQUEST
+                    log.info("client_disconnected")
+            except Exception as exc:
+                if isinstance(exc, ClientDisconnect) or state.get(CLIENT_GONE_KEY):
+                    # The client went away mid-request: nobody to answer, nothing broken.
+                    status = CLIENT_CLOSED_REQUEST
+                    log.info("client_disconnected", error=type(exc).__name__)
+                else:
+                    log.exception("unhandled_error")
+                    if not response_started:
+                        response = internal_error_response(Request(scope))
+                        await response(scope, receive, send_with_headers)
+                    status = 500
             finally:
                 route = scope.get("route")
                 template = getattr(route, "path", None) or UNMATCHED_ROUTE
@@ -82,10 +94,9 @@ class RequestMiddleware:
                     metrics.observe(method, template, status, elapsed)
                 if method in MUTATING and template != UNMATCHED_ROUTE:
                     writer = audit_writer_of(app_state)
-                    if writer is not None:
-                        await writer.write(
-                            AuditRecord.from_scope(scope, state, method, template, status, rid)
-                        )
+                    record = AuditRecord.from_scope(scope, state, method, template, status, rid)
+                    if writer is not None and worth_recording(record, state):
+                        await writer.write(record)
 
 
 def _header(scope: Scope) -> bytes | None:

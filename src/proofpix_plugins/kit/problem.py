@@ -16,9 +16,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from proofpix_plugins.errors import FieldError, ProofPixError, ValidationFailed
+from proofpix_plugins.kit.routes import routes_on_path
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://proofpix.dev/problems/"
@@ -155,9 +157,15 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No resource at {request.url.path}"
-    elif exc.status_code == 405 and detail == "Method Not Allowed":
-        detail = f"{request.method} is not allowed on {request.url.path}"
-    return http_error_response(request, exc.status_code, detail, exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        if detail == "Method Not Allowed":
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        # Starlette names only the first route on the path; Allow must list every method.
+        allowed = {m for route, _ in routes_on_path(request.scope) for m in route.methods or ()}
+        if allowed:
+            headers["Allow"] = ", ".join(sorted(allowed))
+    return http_error_response(request, exc.status_code, detail, headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
@@ -169,6 +177,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ClientDisconnect):
+        # Nobody is left to answer; the request middleware logs it at info and counts a 499.
+        return Response(status_code=499)
     log.exception("unhandled_error", path=request.url.path, method=request.method)
     return internal_error_response(request)
 

@@ -8,6 +8,7 @@ several API processes share one budget. Every limited response carries ``RateLim
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,6 +25,8 @@ from proofpix_plugins.config import Settings
 from proofpix_plugins.errors import RateLimited, ServiceUnavailable
 
 ROUTE_CLASSES = ("auth", "default", "plugin_ops", "hooks", "uploads")
+# When Redis is lost the limited routes answer 503 (never run unlimited); clients retry after.
+STORAGE_RETRY_AFTER_SECONDS = 5
 
 # Request-state key the response middleware reads to add the RateLimit-* headers.
 STATE_HEADERS_KEY = "rate_limit_headers"
@@ -82,10 +85,24 @@ class RateLimiter:
             stats = await self._strategy.get_window_stats(item, route_class, key)
         except Exception as exc:  # the storage's own errors (connection refused, timeouts)
             raise ServiceUnavailable(
-                detail=f"rate-limit storage unavailable: {type(exc).__name__}"
+                detail=f"rate-limit storage unavailable: {type(exc).__name__}",
+                headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)},
             ) from None
         reset = max(0, math.ceil(stats.reset_time - time.time()))
         return RateLimitResult(allowed, item.amount, stats.remaining, reset)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the budget lives in Redis (shared by API processes) rather than in memory."""
+        return self._close is not None
+
+    async def healthy(self, timeout: float = 2.0) -> bool:  # noqa: ASYNC109 - a plain bound
+        """Whether the storage answers now (always true in memory)."""
+        try:
+            async with asyncio.timeout(timeout):
+                return bool(await self._storage.check())
+        except Exception:  # connection refused, timeouts: not healthy, whatever the cause
+            return False
 
     async def close(self) -> None:
         timer = getattr(self._storage, "timer", None)
@@ -128,7 +145,8 @@ def rate_limit(route_class: str) -> Callable[[Request], Awaitable[None]]:
         if not result.allowed:
             raise RateLimited(
                 detail=f"Rate limit for {route_class} requests exceeded "
-                f"({result.limit} per window); retry in {result.reset_seconds} s",
+                f"({result.limit} per window); retry in {result.reset_seconds} s "
+                f"(the limit is PROOFPIX_RATE_LIMIT_{route_class.upper()})",
                 headers={"Retry-After": str(max(1, result.reset_seconds))},
             )
 

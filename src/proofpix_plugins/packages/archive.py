@@ -118,16 +118,20 @@ def _name_errors(info: zipfile.ZipInfo, limits: ArchiveLimits) -> list[FieldErro
     return errors
 
 
+_SPECIAL_TYPES = frozenset({stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK})
+
+
 def _type_errors(info: zipfile.ZipInfo) -> list[FieldError]:
     name = info.orig_filename
     errors: list[FieldError] = []
-    mode = info.external_attr >> 16
-    if mode:
-        if stat.S_ISLNK(mode):
-            errors.append(_err(name, "is a symbolic link", "PPX-ARC-SYMLINK"))
-        elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            errors.append(_err(name, "is a device, FIFO, socket or other special file",
-                               "PPX-ARC-SPECIAL-FILE", oct(stat.S_IFMT(mode))))
+    # Only the file-type bits decide: Python's zipfile.writestr and Windows tools store
+    # permission bits with no type at all (S_IFMT == 0), which is an ordinary file.
+    file_type = stat.S_IFMT(info.external_attr >> 16)
+    if file_type == stat.S_IFLNK:
+        errors.append(_err(name, "is a symbolic link", "PPX-ARC-SYMLINK"))
+    elif file_type in _SPECIAL_TYPES:
+        errors.append(_err(name, "is a device, FIFO, socket or other special file",
+                           "PPX-ARC-SPECIAL-FILE", oct(file_type)))
     if info.flag_bits & 0x1:
         errors.append(_err(name, "is encrypted", "PPX-ARC-ENCRYPTED"))
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):

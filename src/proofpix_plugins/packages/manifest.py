@@ -9,6 +9,7 @@ and any unknown field, and reports each problem as a ``FieldError`` with the fie
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Annotated, Any, Final, Literal
@@ -465,6 +466,33 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class _Overflow:
+    """A JSON number too large for a double (``1e400``), kept so its field can be named."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _finite_float(text: str) -> Any:
+    value = float(text)
+    return value if math.isfinite(value) else _Overflow(text)
+
+
+def _overflow_errors(node: Any, loc: tuple[int | str, ...] = ()) -> list[FieldError]:
+    # Python would read 1e400 as infinity: SQLite stores it as non-standard JSON, PostgreSQL's
+    # JSONB refuses it, so it is refused here with the field it sits in.
+    if isinstance(node, _Overflow):
+        return [FieldError(format_loc(loc), f"{node.text[:40]} is not a finite number",
+                           "PPX-MAN-JSON", node.text[:40])]
+    children: Iterator[tuple[int | str, Any]] = (
+        iter(node.items()) if isinstance(node, dict)
+        else enumerate(node) if isinstance(node, list) else iter(())
+    )
+    return [e for key, child in children for e in _overflow_errors(child, (*loc, key))]
+
+
 def _invalid(errors: list[FieldError]) -> PackageError:
     return PackageError(f"{MANIFEST_NAME} is invalid", errors)
 
@@ -488,11 +516,15 @@ def parse_manifest(raw: bytes) -> Manifest:
         )])
     hook = _DuplicateKeys()
     try:
-        data = json.loads(text, object_pairs_hook=hook, parse_constant=_reject_constant)
+        data = json.loads(text, object_pairs_hook=hook, parse_constant=_reject_constant,
+                          parse_float=_finite_float)
     except ValueError as exc:
         raise _invalid([FieldError(
             MANIFEST_NAME, f"is not valid JSON: {str(exc)[:200]}", "PPX-MAN-JSON"
         )]) from None
+    overflows = _overflow_errors(data)
+    if overflows:
+        raise _invalid(overflows)
     errors = [
         FieldError(key, "appears more than once in a JSON object", "PPX-MAN-DUPLICATE-KEY", key)
         for key in hook.duplicates

@@ -25,7 +25,11 @@ import hashlib
 import io
 import logging
 import multiprocessing
+import os
+import select
+import signal
 import threading
+import time
 import warnings
 from collections import OrderedDict
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -428,9 +432,45 @@ def _pool(workers: int) -> ProcessPoolExecutor:
             # spawn: a clean interpreter that imports only the scanner, never a fork of a server
             # that may hold sockets, threads or sandbox state.
             pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=warm_up)
+                                       initializer=_init_worker, initargs=(os.getpid(),))
             _pools[workers] = pool
         return pool
+
+
+def _init_worker(parent_pid: int) -> None:
+    """Pool-process start: die with the server, leave Ctrl-C to it, build bandit's test set."""
+    # Ctrl-C signals the whole foreground process group, and the server stops its pool itself:
+    # a KeyboardInterrupt here would only print a traceback per worker. (A Ctrl-C in the second
+    # a worker takes to start, before this runs, can still interrupt that worker's start-up.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(parent_pid)
+    warm_up()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Exit as soon as the server process is gone, even when it was SIGKILLed.
+
+    PR_SET_PDEATHSIG would follow the *thread* that spawned the worker (a short-lived
+    ``to_thread`` worker may), so the process is watched instead: a pidfd becomes readable when
+    it exits (Linux 5.3+), else the parent pid is polled. With every worker gone, the
+    multiprocessing resource tracker sees its pipe close and exits as well.
+    """
+    try:
+        pidfd: int | None = os.pidfd_open(parent_pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    if os.getppid() != parent_pid:
+        os._exit(1)  # the server died before we got here
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])
+        else:
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-server", daemon=True).start()
 
 
 def start_pool(workers: int) -> None:

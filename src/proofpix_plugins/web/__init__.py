@@ -1,0 +1,1 @@
+"""The browser side: the interactive API docs, served entirely from this package."""
