@@ -77,11 +77,11 @@ async def test_bad_query_and_path_input_is_a_clear_error(
     # No marketplace install yet: a JSON body is not an upload.
     r = await api.post("/api/plugins/install", headers=admin.headers,
                        json={"source": "marketplace", "pluginId": "acme.nothing"})
-    assert r.status_code == 415
+    assert r.status_code == 415, r.text
     assert r.json()["errors"][0]["field"] == "content-type"
     r = await api.post("/api/plugins/install", headers=admin.headers, content=b"raw",
                        )
-    assert r.status_code == 415
+    assert r.status_code == 415, r.text
     with pytest.raises(Conflict):
         raise Conflict("sanity: Conflict is importable for embedders")
 

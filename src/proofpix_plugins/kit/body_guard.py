@@ -110,7 +110,9 @@ class BodyGuardMiddleware:
         except ProofPixError as exc:
             await _answer(scope, receive, send, exc)
             return
-        if _is_json(scope) and body:
+        # An untyped body is JSON to FastAPI, except on an upload route: that one answers 415.
+        untyped_upload = _media_type(scope) is None and _declares_multipart(scope)
+        if _is_json(scope) and body and not untyped_upload:
             invalid = _json_errors(body)
             if invalid is not None:
                 await _answer(scope, receive, send, invalid)
