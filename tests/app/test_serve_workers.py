@@ -13,14 +13,19 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import typer
 
+from proofpix_plugins.cli.serve import MAX_WORKERS, parse_workers
 from proofpix_plugins.plugins.layout import OWNER_MARK
 from tests.app.servers import (
+    CLI,
     Server,
     base_env,
     create_admin,
@@ -168,3 +173,37 @@ def test_two_servers_on_postgres_share_a_data_dir(
     a.stop()
     assert mounts_under(data_dir) == []
 
+
+
+def test_the_api_processes_stop_when_the_supervisor_is_killed(
+    data_root: Path, servers: list[Server]
+) -> None:
+    data_dir = data_root / "data"
+    server = start_server(data_root, base_env(data_dir), "--workers", "2")
+    servers.append(server)
+    server.wait_healthy()
+    server.api_processes(2)
+    server.remember_descendants()
+
+    server.proc.kill()  # an OOM kill or crash of the supervisor
+    server.proc.wait()
+    deadline = time.monotonic() + 60
+    while (left := server.survivors()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left == [], left
+    assert mounts_under(data_dir) == []
+
+
+def test_workers_is_a_count_or_auto() -> None:
+    assert parse_workers("auto") == len(os.sched_getaffinity(0))
+    assert parse_workers("3") == 3
+    for bad in ("0", "-1", "lots", str(MAX_WORKERS + 1)):
+        with pytest.raises(typer.BadParameter):
+            parse_workers(bad)
+
+
+def test_serve_refuses_a_bad_worker_count_before_listening(data_root: Path) -> None:
+    done = subprocess.run([*CLI, "serve", "--workers", "none"], env=base_env(data_root / "d"),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "auto" in done.stderr
