@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import typer
+from cryptography.fernet import Fernet
 
 from proofpix_plugins.cli.serve import MAX_WORKERS, parse_workers
 from proofpix_plugins.plugins.layout import OWNER_MARK
@@ -122,8 +124,12 @@ def test_two_servers_on_postgres_share_a_data_dir(
     data_root: Path, servers: list[Server], postgres_db_url: str, redis_url: str
 ) -> None:
     data_dir = data_root / "data"
-    env = base_env(data_dir, PROOFPIX_DATABASE_URL=postgres_db_url,
-                   PROOFPIX_REDIS_URL=redis_url)
+    # docs/deployment.md's several-machines setup: production, explicit secrets (the generous
+    # plugin-ops limit only because this test installs more than ten packages).
+    env = base_env(data_dir, PROOFPIX_DATABASE_URL=postgres_db_url, PROOFPIX_REDIS_URL=redis_url,
+                   PROOFPIX_ENV="production", PROOFPIX_JWT_SECRET=secrets.token_urlsafe(48),
+                   PROOFPIX_CONFIG_KEY=Fernet.generate_key().decode(),
+                   PROOFPIX_RATE_LIMIT_PLUGIN_OPS="1000/15minutes")
     run_cli(["db", "upgrade"], env)
     create_admin(env, "ops@acme.dev")
     a = start_server(data_root, env, "--workers", "2")
