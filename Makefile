@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 1
 
 .PHONY: setup run test lint bench clean
 
@@ -19,7 +20,7 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/proofpix-plugins db upgrade
 	$(BIN)/proofpix-plugins demo seed
-	$(BIN)/proofpix-plugins serve --host $(HOST) --port $(PORT)
+	$(BIN)/proofpix-plugins serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -124,9 +124,12 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     bus = HookBus(pool, broker, pool.config)
     state.hook_bus = bus
     assert settings.config_key is not None  # ensure_secrets filled it
+    layout = PluginLayout(settings.plugin_dir.resolve())
+    # This process's staging root goes with it; a sibling's start-up would sweep it otherwise.
+    _on_close(stack, "plugin_layout", lambda: asyncio.to_thread(layout.close))
     service = PluginService(
         session_factory=state.session_factory, blobs=blobs, bus=bus, hub=hub,
-        layout=PluginLayout(settings.plugin_dir.resolve()),
+        layout=layout,
         cipher=ConfigCipher(settings.config_key.get_secret_value()),
         metrics_flush_seconds=settings.plugin_metrics_flush_seconds,
         scan_checks=install_checks(settings.scan_bandit_workers,

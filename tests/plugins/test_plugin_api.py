@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import pytest
 from fastapi import FastAPI
 
 from proofpix_plugins.config import Settings
+from proofpix_plugins.plugins.layout import UNOWNED_MAX_AGE_SECONDS
+from proofpix_plugins.runtime.host import procfs
 from tests.fixtures.app import StartApp, TestUser, client_for, create_test_user
 from tests.packages.builders import writestr_ppx
 from tests.plugins.builders import ANALYZER, COUNTER, HTTP_WANTER, PROCESSOR, build_ppx, gps_jpeg
@@ -318,19 +321,37 @@ async def test_a_new_instance_reloads_loaded_plugins_and_cleans_interrupted_inst
         assert (await install(api, user, counter_ppx(ppx_dir))).status_code == 201
         assert (await api.post("/api/plugins/acme.counter/load", headers=user.headers)
                 ).status_code == 200
-    # An install that crashed between extraction and commit leaves a staged tree and an
-    # unreferenced final tree behind.
-    staged = platform_settings.plugin_dir / ".staging" / "deadbeef"
+    plugins = platform_settings.plugin_dir
+    org = plugins / str(user.principal.org_id)
+    # An install that crashed between extraction and commit leaves its process's staging root
+    # and an unreferenced tree, both named for a process that is gone (this pid, another start
+    # time: the pid was reused).
+    dead = f"{os.getpid()}-1-0"
+    staged = plugins / ".staging" / dead / "deadbeef"
     (staged / "plugin").mkdir(parents=True)
-    orphan = platform_settings.plugin_dir / str(user.principal.org_id) / "acme.ghost" / "1.0.0-x"
+    orphan = org / "acme.ghost" / f"1.0.0-0123456789ab@{dead}-cafe0123"
     orphan.mkdir(parents=True)
     (orphan / "plugin.json").write_text("{}")
+    # Leftovers that name no owner go once they are older than the documented age.
+    old_tree = org / "acme.old" / "1.0.0-0123456789ab"
+    old_tree.mkdir(parents=True)
+    aged = time.time() - UNOWNED_MAX_AGE_SECONDS - 60
+    os.utime(old_tree, (aged, aged))
+    # A live sibling's install in flight (this test process, another layout) is left alone.
+    live = f"{os.getpid()}-{procfs.start_ticks(os.getpid())}-999"
+    sibling_staged = plugins / ".staging" / live / "feedface"
+    sibling_staged.mkdir(parents=True)
+    sibling_tree = org / "acme.sibling" / f"1.0.0-0123456789ab@{live}-beef0123"
+    sibling_tree.mkdir(parents=True)
     async with start_app(platform_settings, platform=True) as app, client_for(app) as api:
         assert app.state.worker_pool.is_loaded(str(user.principal.org_id), "acme.counter")
         r = await api.post("/api/plugins/hooks/custom:count", headers=user.headers, json={})
         assert r.json()["results"][0]["status"] == "ok"
-        assert not staged.exists()
-        assert not orphan.exists()
+        assert not staged.parent.exists()
+        assert not orphan.parent.exists()
+        assert not old_tree.exists()
+        assert sibling_staged.is_dir()
+        assert sibling_tree.is_dir()
         assert (await api.get("/api/plugins/acme.counter", headers=user.headers)
                 ).json()["status"] == "loaded"
 
@@ -422,7 +443,9 @@ async def test_concurrent_installs_stay_consistent(
     assert r.json()["total"] == 51
     trees = {p.parent.parent for p in platform_settings.plugin_dir.rglob("plugin.json")}
     assert len(trees) == 51
-    assert not any((platform_settings.plugin_dir / ".staging").iterdir())
+    # The process's staging root stays (empty) while it runs.
+    staging = platform_settings.plugin_dir / ".staging"
+    assert [p for root in staging.iterdir() for p in root.iterdir()] == []
 
 
 async def test_a_package_written_by_zipfile_writestr_installs(

@@ -7,8 +7,11 @@ same way from a source checkout, an installed wheel, the CLI, the app's startup 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import io
-from collections.abc import Coroutine
+import os
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -28,7 +31,8 @@ from proofpix_plugins.models.base import UTCDateTime
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 # pg_advisory_xact_lock key ("ppx" + "migr"): several API processes starting together on one
-# PostgreSQL database migrate one at a time instead of racing on CREATE TABLE.
+# PostgreSQL database migrate one at a time instead of racing on CREATE TABLE (SQLite: a lock
+# file, _sqlite_migration_lock).
 _PG_MIGRATION_LOCK = 0x7070_786D_6967_72
 
 Target = str | URL | Settings
@@ -92,7 +96,36 @@ def _run(coro: Coroutine[Any, Any, _T]) -> _T:
     raise RuntimeError("called from a running event loop: await the *_async variant instead")
 
 
+@contextlib.asynccontextmanager
+async def _sqlite_migration_lock(url: URL) -> AsyncIterator[None]:
+    """An exclusive lock file beside a SQLite database file, for the whole migration.
+
+    SQLite has no advisory locks, and Alembic reads the schema version before it writes: two
+    API processes (``serve --workers N``) starting on a fresh database would both see it empty
+    and both create the tables. flock is released by the kernel when a process dies.
+    """
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or (
+        "mode=memory" in str(url)
+    ):
+        yield
+        return
+    assert url.database is not None
+    path = Path(url.database).with_name(Path(url.database).name + ".migrate-lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 async def _with_connection(url: URL, work: Any, *args: Any) -> Any:
+    async with _sqlite_migration_lock(url):
+        return await _with_connection_locked(url, work, *args)
+
+
+async def _with_connection_locked(url: URL, work: Any, *args: Any) -> Any:
     engine = create_migration_engine(url)
     try:
         async with engine.connect() as connection:

@@ -1,12 +1,19 @@
 """The install pipeline: from a vetted package to a tree on disk and rows in the database.
 
 Disk first, database second. The package is stored as a blob, extracted into a staging dir and
-published as the version's tree; then one transaction writes the plugin's rows and its event.
-When that transaction fails, the new tree and blob are removed and an upgraded plugin that was
-loaded is reactivated on its old tree; when it commits, the previous version's tree and
-artifact go. Only this code knows both halves, so it owns its transactions (see
-docs/architecture.md). ``PluginService.install_plugin`` vets the package, holds the plugin's
-lock around ``install`` and reloads an upgraded plugin afterwards.
+published as a tree of its own (a path no other install uses, ``layout.py``); then one
+transaction writes the plugin's rows and its event. When that transaction fails, the new tree
+and blob are removed and an upgraded plugin that was loaded is reactivated on its old tree; when
+it commits, the previous version's tree and artifact go. Only this code knows both halves, so it
+owns its transactions (see docs/architecture.md). ``PluginService.install_plugin`` vets the
+package, holds the plugin's lock around ``install`` and reloads an upgraded plugin afterwards.
+
+Other processes install too, so nothing is removed that a committed row references. Trees are
+checked against the rows before they go. Artifacts are content-addressed, so two installs of
+one package (in two organizations, or racing for one) share a blob: the transaction that writes
+the rows and the one that deletes an unused blob both hold ``PluginRepository.lock_artifact``;
+the writer re-stores the blob under that lock if a deleter got there first, and a deleter that
+comes second sees the committed rows.
 """
 
 from __future__ import annotations
@@ -104,6 +111,7 @@ class InstallPipeline:
             await asyncio.to_thread(self._layout.publish, staged, final)
         except BaseException:
             self._layout.remove(staged)
+            self._layout.remove(final)
             await self.gc_artifact(blob.sha256)
             raise
         was_loaded = existing is not None and existing.status == PluginStatus.loaded
@@ -112,10 +120,10 @@ class InstallPipeline:
         if was_loaded and existing is not None:
             await self._bus.deactivate(str(org), existing.plugin_id)
         try:
-            await self._write_rows(org, vetted, decision, final, blob.sha256, actor, previous)
+            await self._write_rows(org, vetted, decision, final, package, blob.sha256, actor,
+                                   previous)
         except BaseException as exc:
-            if old_path is None or str(final) != old_path:
-                self._layout.remove(final)
+            await self.discard_tree(str(final))
             await self.gc_artifact(blob.sha256)
             if was_loaded and existing is not None:
                 with contextlib.suppress(Exception):
@@ -123,8 +131,8 @@ class InstallPipeline:
             if isinstance(exc, IntegrityError):
                 raise Conflict(f"plugin {manifest.id} is being installed concurrently") from None
             raise
-        if old_path and old_path != str(final):
-            self._layout.remove(old_path)
+        if old_path:
+            await self.discard_tree(old_path)
         if old_sha and old_sha != blob.sha256:
             await self.gc_artifact(old_sha)
         return Installed(previous_version=previous, decision=decision,
@@ -136,6 +144,7 @@ class InstallPipeline:
         vetted: VettedPackage,
         decision: GrantDecision,
         final: Path,
+        package: Path,
         sha256: str,
         actor: uuid.UUID | None,
         previous: str | None,
@@ -144,6 +153,11 @@ class InstallPipeline:
         now = utcnow()
         async with unit_of_work(self._sf, self._hub) as work:
             repo = PluginRepository(work.session)
+            await repo.lock_artifact(sha256)
+            if not await self._blobs.exists(sha256):
+                # A failed install of the same package (another org, another process) deleted
+                # the blob between our put and this lock: nothing referenced it then.
+                await self._blobs.put_file(package)
             row = await repo.get(org, manifest.id, lock=True) if previous else None
             if previous and row is None:
                 raise Conflict(f"plugin {manifest.id} was uninstalled during the upgrade")
@@ -230,11 +244,23 @@ class InstallPipeline:
             existing.updated_by = actor
 
     async def gc_artifact(self, sha256: str) -> None:
-        """Delete the blob ``sha256`` unless an installed plugin still uses it."""
+        """Delete the blob ``sha256`` unless an installed plugin still uses it.
+
+        Under the artifact lock, so an install writing rows for it (in any process) either
+        committed before (then it is in use) or re-stores it after (see ``_write_rows``).
+        """
         async with session_scope(self._sf) as session:
-            in_use = await PluginRepository(session).artifact_in_use(sha256)
+            repo = PluginRepository(session)
+            await repo.lock_artifact(sha256)
+            if not await repo.artifact_in_use(sha256):
+                await self._blobs.delete(sha256)
+
+    async def discard_tree(self, install_path: str) -> None:
+        """Remove a tree unless a committed row references it."""
+        async with session_scope(self._sf) as session:
+            in_use = await PluginRepository(session).path_in_use(install_path)
         if not in_use:
-            await self._blobs.delete(sha256)
+            await asyncio.to_thread(self._layout.remove, install_path)
 
 
 def check_upgrade(existing: Plugin | None, version: str) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -22,6 +22,9 @@ from proofpix_plugins.models.plugins import (
     PluginStatus,
     PluginStorage,
 )
+
+#: Key space of the artifact locks ("ppar"), under PostgreSQL's two-key advisory locks.
+_ARTIFACT_LOCK_SPACE = 0x7070_6172
 
 
 def _with_children(stmt: Select[Plugin]) -> Select[Plugin]:
@@ -130,6 +133,21 @@ class PluginRepository:
             )
         ).scalar_one()
         return int(count) > 0
+
+    async def path_in_use(self, install_path: str) -> bool:
+        stmt = select(func.count()).select_from(Plugin).where(Plugin.install_path == install_path)
+        return int((await self.session.execute(stmt)).scalar_one()) > 0
+
+    async def lock_artifact(self, sha256: str) -> None:
+        """Serialize, until this transaction ends, every transaction that references or deletes
+        the artifact ``sha256``, across processes: PostgreSQL takes an advisory lock keyed by
+        the digest; SQLite takes its single write lock (an empty write statement)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            # The two-int4 form: a key space apart from the migrations' single-bigint lock.
+            await self.session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"),
+                                       {"space": _ARTIFACT_LOCK_SPACE, "key": int(sha256[:7], 16)})
+        else:
+            await self.session.execute(delete(Plugin).where(Plugin.id.is_(None)))
 
     def add(self, row: Any) -> None:
         self.session.add(row)

@@ -132,11 +132,13 @@ class PluginService:
     async def start(self) -> None:
         """Clean up interrupted installs, reload plugins that were loaded, start flushing."""
         self._layout.ensure()
+        # Dead owners first, references second: see PluginLayout.orphans.
+        orphans = await asyncio.to_thread(self._layout.orphans)
         async with session_scope(self._sf) as session:
             repo = PluginRepository(session)
             referenced = await repo.all_install_paths()
             rows = await repo.list_by_status([PluginStatus.loaded])
-        removed = self._layout.clean_orphans(referenced)
+        removed = await asyncio.to_thread(self._layout.remove_unreferenced, orphans, referenced)
         if removed:
             log.warning("plugins.recovered_interrupted_installs", count=len(removed))
         for row in rows:
@@ -423,7 +425,7 @@ class PluginService:
                 work.event(org, plugin_id, "uninstalled", actor=actor,
                            details={"version": fresh.version})
                 await repo.delete_plugin(fresh)
-            self._layout.remove(row.install_path)
+            await self._installs.discard_tree(row.install_path)
             await self._installs.gc_artifact(row.artifact_sha256)
         self._locks.pop((str(org), plugin_id), None)
 
