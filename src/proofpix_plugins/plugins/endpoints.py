@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket
 
 from proofpix_plugins.accounts.auth import Principal, require_role, require_tier
 from proofpix_plugins.kit.hook_schemas import HookResultOut
-from proofpix_plugins.kit.pagination import Page, PageParams
+from proofpix_plugins.kit.pagination import Page
 from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.kit.rate_limit import rate_limit
 from proofpix_plugins.models.accounts import Tier
@@ -17,12 +17,14 @@ from proofpix_plugins.plugins.install_form import OPENAPI_REQUEST_BODY, InstallF
 from proofpix_plugins.plugins.schemas import (
     ConfigIn,
     ConfigOut,
+    EventListParams,
     EventOut,
     GrantRequest,
     HookCallIn,
     InstallResult,
     MetricsOut,
     PluginDetail,
+    PluginListParams,
     PluginOut,
 )
 from proofpix_plugins.plugins.service import PluginService
@@ -61,16 +63,13 @@ PackageForm = Annotated[InstallForm, Depends(install_form, scope="function")]
 async def list_plugins(
     principal: Member,
     service: Service,
-    params: Annotated[PageParams, Query()],
-    status: Annotated[str | None, Query(max_length=32)] = None,
-    type: Annotated[str | None, Query(max_length=32)] = None,
-    category: Annotated[str | None, Query(max_length=32)] = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    params: Annotated[PluginListParams, Query()],
 ) -> Page[PluginOut]:
-    """Installed plugins of the caller's organization."""
+    """Installed plugins of the caller's organization, filtered by ``status``, ``type``,
+    ``category`` and ``q`` (id, name or description, case-insensitive)."""
     items, total = await service.list_plugins(
-        principal.org_id, status=status, type_=type, category=category, q=q,
-        page=params.page, limit=params.limit,
+        principal.org_id, status=params.status, type_=params.type, category=params.category,
+        q=params.q, page=params.page, limit=params.limit,
     )
     return Page.of(items, total, params)
 
@@ -156,11 +155,11 @@ async def list_events(
     plugin_id: str,
     principal: Admin,
     service: Service,
-    params: Annotated[PageParams, Query()],
-    type: Annotated[str | None, Query(max_length=64)] = None,
+    params: Annotated[EventListParams, Query()],
 ) -> Page[EventOut]:
     items, total = await service.list_plugin_events(
-        principal.org_id, plugin_id, page=params.page, limit=params.limit, event_type=type
+        principal.org_id, plugin_id, page=params.page, limit=params.limit,
+        event_type=params.type,
     )
     return Page.of(items, total, params)
 

@@ -7,8 +7,29 @@ from typing import Any
 
 from pydantic import Field
 
+from proofpix_plugins.kit.pagination import PageParams
 from proofpix_plugins.kit.schemas import CamelModel, CamelResponse
-from proofpix_plugins.models.plugins import PermissionKind, Plugin
+from proofpix_plugins.models.plugins import PermissionKind, Plugin, PluginStatus
+from proofpix_plugins.packages.manifest import Category, PluginType
+
+
+class PluginListParams(PageParams):
+    """``GET /api/plugins`` query: a page and the SPEC §7 filters (each indexed per org)."""
+
+    status: PluginStatus | None = Field(default=None, description="lifecycle status")
+    type: PluginType | None = Field(default=None, description="manifest type")
+    category: Category | None = Field(default=None, description="manifest category")
+    q: str | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="case-insensitive substring of the id, name or description",
+    )
+
+
+class EventListParams(PageParams):
+    """``GET /api/plugins/{id}/events`` query: a page and the event ``type``."""
+
+    type: str | None = Field(default=None, min_length=1, max_length=64,
+                             pattern=r"^[a-z][a-z0-9_]*$", description="event type, e.g. loaded")
 
 
 class PermissionOut(CamelResponse):
