@@ -10,7 +10,7 @@ from proofpix_plugins.accounts.auth import Principal, require_role, require_tier
 from proofpix_plugins.kit.hook_schemas import HookResultOut
 from proofpix_plugins.kit.pagination import Page
 from proofpix_plugins.kit.problem_schema import problem_responses
-from proofpix_plugins.kit.rate_limit import rate_limit
+from proofpix_plugins.kit.rate_limit import rate_limit, rate_limit_reads
 from proofpix_plugins.models.accounts import Tier
 from proofpix_plugins.plugins.events_ws import stream_plugin_events
 from proofpix_plugins.plugins.install_form import OPENAPI_REQUEST_BODY, InstallForm, install_form
@@ -32,6 +32,8 @@ from proofpix_plugins.plugins.service import PluginService
 router = APIRouter(
     prefix="/api/plugins", tags=["plugins"],
     responses=problem_responses(401, 403, 404, 422, 429),
+    # Reads share the `default` class; each write declares its own class below.
+    dependencies=[Depends(rate_limit_reads("default"))],
 )
 
 _enterprise = require_tier(Tier.enterprise)
