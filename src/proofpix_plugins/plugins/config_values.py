@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from jsonschema import Draft202012Validator
 
 from proofpix_plugins.errors import FieldError, ValidationFailed
+from proofpix_plugins.runtime.limits import WIRE_INT_MAX, WIRE_INT_MIN, wire_int_overflows
 from proofpix_plugins.runtime.spec import REDACTED
 
 _PREFIX = "fernet:"
@@ -41,9 +42,25 @@ class ConfigCipher:
             raise ValidationFailed("stored secret cannot be decrypted with this key") from None
 
 
-def _field(path: Iterable[Any]) -> str:
+def _field(path: Iterable[Any], root: str = "config") -> str:
     parts = [str(p) for p in path]
-    return "config" + "".join(f".{p}" for p in parts)
+    return root + "".join(f".{p}" for p in parts)
+
+
+def require_wire_values(values: Any, root: str) -> None:
+    """Refuse data a worker could never receive (integers beyond int64/uint64), naming each
+    field under ``root``: stored or passed on, it would fail every load or call instead."""
+    overflows = wire_int_overflows(values)
+    if overflows:
+        raise ValidationFailed(
+            f"{root} holds integers the plugin runtime cannot carry",
+            errors=tuple(
+                FieldError(_field(path, root),
+                           f"integers must lie between {WIRE_INT_MIN} and {WIRE_INT_MAX}",
+                           "wire-int-range")
+                for path in overflows
+            ),
+        )
 
 
 def apply_defaults(schema: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -69,9 +86,11 @@ def validate_config(schema: Mapping[str, Any] | None, values: Any) -> dict[str, 
             "config must be a JSON object",
             errors=(FieldError("config", "must be an object", "type"),),
         )
+    require_wire_values(values, "config")
     if not schema:
         return copy.deepcopy(values)
     filled = apply_defaults(schema, values)
+    require_wire_values(filled, "config")
     validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(e.absolute_path))
     if errors:

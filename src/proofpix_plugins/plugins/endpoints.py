@@ -12,6 +12,7 @@ from proofpix_plugins.kit.pagination import Page
 from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.kit.rate_limit import rate_limit, rate_limit_reads
 from proofpix_plugins.models.accounts import Tier
+from proofpix_plugins.plugins.config_values import require_wire_values
 from proofpix_plugins.plugins.events_ws import stream_plugin_events
 from proofpix_plugins.plugins.install_form import OPENAPI_REQUEST_BODY, InstallForm, install_form
 from proofpix_plugins.plugins.schemas import (
@@ -97,6 +98,7 @@ async def execute_hook(
     hook_name: str, body: HookCallIn, principal: Member, service: Service
 ) -> dict[str, Any]:
     """Run a hook on the organization's loaded plugins (SPEC §4)."""
+    require_wire_values(body.data, "data")
     result = await service.execute_hook(principal.org_id, hook_name, body.data, body.options)
     return result.to_wire()
 

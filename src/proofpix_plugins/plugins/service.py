@@ -22,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins import PLATFORM_VERSION
 from proofpix_plugins.db import session_scope
-from proofpix_plugins.errors import Conflict, FieldError, NotFound, ValidationFailed
+from proofpix_plugins.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    ProofPixError,
+    ValidationFailed,
+)
 from proofpix_plugins.kit.ids import as_uuid
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.plugins import (
@@ -140,17 +146,33 @@ class PluginService:
         if removed:
             log.warning("plugins.recovered_interrupted_installs", count=len(removed))
         for row in rows:
-            try:
-                await self.bus.activate(build_spec(row, self._cipher))
-            except LoadError as exc:
-                async with self._work() as work:
-                    fresh = await self._get(PluginRepository(work.session), row.organization_id,
-                                            row.plugin_id)
-                    fresh.status = PluginStatus.error
-                    fresh.status_reason = exc.detail
-                    work.event(fresh.organization_id, fresh.plugin_id, "load_failed",
-                               plugin_row_id=fresh.id, details={"reason": exc.detail})
+            await self._reload_at_start(row)
         self._flush_task = asyncio.create_task(self._flush_loop(), name="plugin-metrics-flush")
+
+    async def _reload_at_start(self, row: Plugin) -> None:
+        """Load one plugin that was loaded; whatever is wrong with its stored state (config
+        the worker protocol cannot carry, an undecryptable secret, a tree gone missing) makes
+        it ``error`` with the reason, never stops the server from starting."""
+        try:
+            await self.bus.activate(build_spec(row, self._cipher))
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            reason = (exc.detail if isinstance(exc, ProofPixError)
+                      else f"{type(exc).__name__}: {exc}")[:2000]
+            log.warning("plugins.reload_failed", org=str(row.organization_id),
+                        plugin=row.plugin_id, reason=reason)
+        try:
+            async with self._work() as work:
+                fresh = await self._get(PluginRepository(work.session), row.organization_id,
+                                        row.plugin_id)
+                fresh.status = PluginStatus.error
+                fresh.status_reason = reason
+                work.event(fresh.organization_id, fresh.plugin_id, "load_failed",
+                           plugin_row_id=fresh.id, details={"reason": reason})
+        except Exception:  # uninstalled meanwhile, or the database hiccuped: still start
+            log.exception("plugins.reload_failure_not_recorded", plugin=row.plugin_id)
 
     async def close(self) -> None:
         if self._flush_task is not None:

@@ -335,7 +335,8 @@ class WorkerPool:
                 file_id=info.file_id, depth=info.depth, deadline=info.deadline,
                 cpu_seconds=cpu_budget,
             ))
-        except (TypeError, ValueError, RecursionError, msgspec.EncodeError) as exc:
+        except (TypeError, ValueError, OverflowError, RecursionError,
+                msgspec.EncodeError) as exc:
             w.end(cur)
             return _outcome("error", started, error=f"hook data is not serializable: {exc}")
         if len(frame) - wire.HEADER.size > self.config.max_frame_bytes:
@@ -578,5 +579,5 @@ def _cpu_hard(per_call: float) -> int:
 def _encode_or_load_error(message: msgspec.Struct, what: str) -> bytes:
     try:
         return wire.encode(message)
-    except (TypeError, msgspec.EncodeError) as exc:
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
         raise LoadError(f"{what} is not serializable: {exc}") from None
