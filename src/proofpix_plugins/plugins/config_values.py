@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 from cryptography.fernet import Fernet, InvalidToken
-from jsonschema import Draft202012Validator
 
 from proofpix_plugins.errors import FieldError, ValidationFailed
+from proofpix_plugins.packages.config_schema import config_validator, schema_problem
 from proofpix_plugins.runtime.limits import WIRE_INT_MAX, WIRE_INT_MIN, wire_int_overflows
 from proofpix_plugins.runtime.spec import REDACTED
 
@@ -89,10 +89,24 @@ def validate_config(schema: Mapping[str, Any] | None, values: Any) -> dict[str, 
     require_wire_values(values, "config")
     if not schema:
         return copy.deepcopy(values)
+    # The scan refused bad schemas at install; a schema stored before a rule existed is
+    # checked here too, so no reference cycle or backtracking regex ever runs.
+    problem = schema_problem(schema)
+    if problem:
+        raise ValidationFailed(
+            "the plugin's config_schema cannot be used",
+            errors=(FieldError("config_schema", problem[1], problem[0]),),
+        )
     filled = apply_defaults(schema, values)
     require_wire_values(filled, "config")
-    validator = Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(filled), key=lambda e: list(e.absolute_path))
+    try:
+        errors = sorted(config_validator(schema).iter_errors(filled),
+                        key=lambda e: [str(p) for p in e.absolute_path])
+    except RecursionError:
+        raise ValidationFailed(
+            "config is nested too deeply for the plugin's config_schema",
+            errors=(FieldError("config", "nested too deeply to validate", "depth"),),
+        ) from None
     if errors:
         raise ValidationFailed(
             "config does not match the plugin's config_schema",
