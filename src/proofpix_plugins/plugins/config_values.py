@@ -81,6 +81,17 @@ def apply_defaults(schema: Mapping[str, Any], values: Mapping[str, Any]) -> dict
 
 def validate_config(schema: Mapping[str, Any] | None, values: Any) -> dict[str, Any]:
     """Validate ``values`` against ``schema`` and return them with defaults applied."""
+    return check_config(schema, values)[0]
+
+
+def check_config(
+    schema: Mapping[str, Any] | None, values: Any, *, allow_missing: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    """Validate ``values`` (defaults applied) and name the top-level required keys they lack.
+
+    With ``allow_missing`` an absent required key is not an error but reported (an install
+    without its config becomes ``needs_configuration``); any other mismatch always is.
+    """
     if not isinstance(values, dict):
         raise ValidationFailed(
             "config must be a JSON object",
@@ -88,7 +99,7 @@ def validate_config(schema: Mapping[str, Any] | None, values: Any) -> dict[str, 
         )
     require_wire_values(values, "config")
     if not schema:
-        return copy.deepcopy(values)
+        return copy.deepcopy(values), []
     # The scan refused bad schemas at install; a schema stored before a rule existed is
     # checked here too, so no reference cycle or backtracking regex ever runs.
     problem = schema_problem(schema)
@@ -107,6 +118,16 @@ def validate_config(schema: Mapping[str, Any] | None, values: Any) -> dict[str, 
             "config is nested too deeply for the plugin's config_schema",
             errors=(FieldError("config", "nested too deeply to validate", "depth"),),
         ) from None
+    missing: list[str] = []
+    if allow_missing:
+        rest = []
+        for e in errors:
+            required = e.validator_value
+            if e.validator == "required" and not e.absolute_path and isinstance(required, list):
+                missing.extend(k for k in required if k not in filled and k not in missing)
+            else:
+                rest.append(e)
+        errors = rest
     if errors:
         raise ValidationFailed(
             "config does not match the plugin's config_schema",
@@ -115,7 +136,7 @@ def validate_config(schema: Mapping[str, Any] | None, values: Any) -> dict[str, 
                 for e in errors[:50]
             ),
         )
-    return filled
+    return filled, sorted(missing)
 
 
 def seal(

@@ -83,7 +83,8 @@ async def list_plugins(
 async def install_plugin(principal: Admin, service: Service, form: PackageForm) -> InstallResult:
     """Install or upgrade a plugin from an uploaded .ppx."""
     return await service.install_plugin(principal.org_id, form.package, actor=principal.user_id,
-                                        grant_permissions=form.grant_permissions)
+                                        grant_permissions=form.grant_permissions,
+                                        config=form.config)
 
 
 @router.websocket("/events/ws")

@@ -78,11 +78,22 @@ class InstallResult(CamelResponse):
 
 
 class InstallMetadata(CamelModel):
-    grant_permissions: list[str] | None = None
+    grant_permissions: list[str] | None = Field(
+        default=None, max_length=64,
+        description="permissions to grant; omitted grants every requested permission",
+    )
+    config: dict[str, Any] | None = Field(
+        default=None,
+        description="initial config, validated against config_schema (secrets are sealed); "
+        "missing required keys install the plugin as needs_configuration",
+    )
 
 
 class GrantRequest(CamelModel):
-    grant_permissions: list[str] = Field(min_length=1, max_length=8)
+    grant_permissions: list[str] = Field(
+        min_length=1, max_length=64,
+        description="requested permissions, or pending items such as secret:<key>",
+    )
 
 
 class ConfigOut(CamelResponse):

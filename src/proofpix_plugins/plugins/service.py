@@ -40,6 +40,7 @@ from proofpix_plugins.models.plugins import (
 from proofpix_plugins.plugins import metrics_store
 from proofpix_plugins.plugins.config_values import (
     ConfigCipher,
+    check_config,
     redact,
     restore_redacted,
     seal,
@@ -81,7 +82,28 @@ TRANSITIONS: dict[PluginStatus, frozenset[PluginStatus]] = {
     PluginStatus.unloaded: frozenset({PluginStatus.loaded, PluginStatus.error}),
     PluginStatus.disabled: frozenset({PluginStatus.loaded, PluginStatus.unloaded}),
     PluginStatus.error: frozenset({PluginStatus.loaded, PluginStatus.unloaded}),
+    # Left by a complete PUT /config (to installed), never by load: see _require_configured.
+    PluginStatus.needs_configuration: frozenset(),
 }
+
+
+def _require_configured(row: Plugin, cipher: ConfigCipher) -> None:
+    """409 naming the required config keys a plugin lacks; it cannot load before they are set."""
+    if row.status != PluginStatus.needs_configuration:
+        return
+    current = unseal(row.configuration.values, cipher) if row.configuration else {}
+    try:
+        _, missing = check_config(row.manifest.get("config_schema"), current, allow_missing=True)
+    except ValidationFailed:
+        missing = []
+    missing = missing or [row.status_reason or "config"]
+    raise Conflict(
+        f"plugin {row.plugin_id} needs configuration before it can load: "
+        + ", ".join(missing),
+        errors=tuple(FieldError(f"config.{k}", "required by the plugin's config_schema; set it "
+                                "with PUT /config", "required") for k in missing),
+        extensions={"missingConfig": missing},
+    )
 
 
 def _require_transition(row: Plugin, target: PluginStatus) -> None:
@@ -206,6 +228,7 @@ class PluginService:
         actor: uuid.UUID | None = None,
         grant_permissions: Sequence[str] | None = None,
         expected_publisher: str | None = None,
+        config: dict[str, Any] | None = None,
     ) -> InstallResult:
         """Install (or upgrade to) the ``.ppx`` at ``package``; the caller keeps the file.
 
@@ -223,7 +246,8 @@ class PluginService:
                                    manifest.id),),
             )
         async with self._lock(org, manifest.id):
-            done = await self._installs.install(org, vetted, package, actor, grant_permissions)
+            done = await self._installs.install(org, vetted, package, actor, grant_permissions,
+                                                config)
             if done.reload:
                 with contextlib.suppress(LoadError):
                     await self._load(org, manifest.id, actor, reason="upgraded")
@@ -247,14 +271,17 @@ class PluginService:
             row = await self._get(PluginRepository(work.session), org, plugin_id)
             wanted = set(grant)
             by_name = {(p.kind, p.value): p for p in row.permissions}
+            pending = set(row.pending_consent or [])
             errors = [FieldError(f"grantPermissions[{i}]", f"'{g}' is not requested", "subset", g)
                       for i, g in enumerate(grant)
-                      if (PermissionKind.permission, g) not in by_name]
+                      if (PermissionKind.permission, g) not in by_name and g not in pending]
             if errors:
                 raise ValidationFailed("grantPermissions may only name requested permissions",
                                        errors=tuple(errors))
             now = utcnow()
-            newly: list[str] = []
+            # Consent to a pending item that is not a permission (secret:<key> on an upgrade).
+            newly: list[str] = [g for g in grant if g in pending
+                                and (PermissionKind.permission, g) not in by_name]
             for perm in row.permissions:
                 consent = perm.value in wanted or (
                     perm.kind == PermissionKind.network and "http" in wanted)
@@ -284,6 +311,7 @@ class PluginService:
     ) -> None:
         async with session_scope(self._sf) as session:
             row = await self._get(PluginRepository(session), org, plugin_id)
+        _require_configured(row, self._cipher)
         _require_transition(row, PluginStatus.loaded)
         if row.pending_consent:
             raise Conflict(
@@ -391,6 +419,10 @@ class PluginService:
                     cfg.updated_by = actor
                 changed = sorted(k for k in set(clean) | set(current)
                                  if clean.get(k) != current.get(k))
+                if row.status == PluginStatus.needs_configuration:
+                    # validate_config accepted it, so every required key is set now.
+                    row.status = PluginStatus.installed
+                    row.status_reason = None
                 work.event(org, plugin_id, "config_updated", plugin_row_id=row.id, actor=actor,
                            details={"changedKeys": changed})
             if self.bus.pool.is_loaded(str(org), plugin_id):
