@@ -11,7 +11,7 @@ from proofpix_plugins.kit.hook_schemas import HookResultOut
 from proofpix_plugins.kit.pagination import Page
 from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.kit.rate_limit import rate_limit, rate_limit_reads
-from proofpix_plugins.models.accounts import Tier
+from proofpix_plugins.models.accounts import Role, Tier
 from proofpix_plugins.plugins.config_values import require_wire_values
 from proofpix_plugins.plugins.events_ws import stream_plugin_events
 from proofpix_plugins.plugins.install_form import OPENAPI_REQUEST_BODY, InstallForm, install_form
@@ -39,6 +39,7 @@ router = APIRouter(
 
 _enterprise = require_tier(Tier.enterprise)
 _admin_role = require_role("owner", "admin")
+_UNLOADERS = frozenset({Role.owner, Role.admin})
 Member = Annotated[Principal, Depends(_enterprise)]
 
 
@@ -100,7 +101,12 @@ async def execute_hook(
 ) -> dict[str, Any]:
     """Run a hook on the organization's loaded plugins (SPEC §4)."""
     require_wire_values(body.data, "data")
-    result = await service.execute_hook(principal.org_id, hook_name, body.data, body.options)
+    # Failures count toward the circuit breaker only for callers who may unload the plugin
+    # anyway: a member must not disable it by sending data that makes it fail.
+    result = await service.execute_hook(
+        principal.org_id, hook_name, body.data, body.options,
+        count_failures=principal.role in _UNLOADERS,
+    )
     return result.to_wire()
 
 

@@ -485,10 +485,14 @@ class PluginService:
     async def execute_hook(
         self, org_id: uuid.UUID | str, name: str, data: Any,
         options: HookOptions | dict[str, Any] | None = None, *, file_id: str | None = None,
+        count_failures: bool = True,
     ) -> HookResult:
+        """Run a hook; ``count_failures=False`` for callers who may not disable plugins (their
+        calls' failures do not move the circuit breaker, docs/decisions.md)."""
         opts = options if isinstance(options, HookOptions) or options is None else (
             HookOptions.from_wire(options))
-        return await self.bus.execute_hook(str(as_uuid(org_id)), name, data, opts, file_id=file_id)
+        return await self.bus.execute_hook(str(as_uuid(org_id)), name, data, opts,
+                                           file_id=file_id, count_failures=count_failures)
 
 
 def _python_version() -> str:
