@@ -131,9 +131,11 @@ async def unload_plugin(plugin_id: str, principal: Admin, service: Service) -> P
 async def grant_permissions(
     plugin_id: str, body: GrantRequest, principal: Admin, service: Service
 ) -> PluginDetail:
-    """Consent to permissions an upgrade asked for (or ones withheld at install)."""
+    """Grant permissions an upgrade asked for (or ones withheld at install), or revoke granted
+    ones; a loaded plugin gets the change at once."""
     return await service.grant_permissions(
-        principal.org_id, plugin_id, body.grant_permissions, actor=principal.user_id
+        principal.org_id, plugin_id, body.grant_permissions, actor=principal.user_id,
+        revoke=body.revoke_permissions,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from proofpix_plugins.kit.pagination import PageParams
 from proofpix_plugins.kit.schemas import CamelModel, CamelResponse
@@ -91,9 +91,19 @@ class InstallMetadata(CamelModel):
 
 class GrantRequest(CamelModel):
     grant_permissions: list[str] = Field(
-        min_length=1, max_length=64,
+        default_factory=list, max_length=64,
         description="requested permissions, or pending items such as secret:<key>",
     )
+    revoke_permissions: list[str] = Field(
+        default_factory=list, max_length=8,
+        description="granted permissions to take back (http takes its network hosts along)",
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> GrantRequest:
+        if not self.grant_permissions and not self.revoke_permissions:
+            raise ValueError("name at least one permission to grant or revoke")
+        return self
 
 
 class ConfigOut(CamelResponse):

@@ -106,6 +106,39 @@ def _require_configured(row: Plugin, cipher: ConfigCipher) -> None:
     )
 
 
+def _apply_grants(
+    row: Plugin, grant: Sequence[str], revoke: Sequence[str], actor: uuid.UUID | None
+) -> tuple[list[str], list[str]]:
+    """Set the grant flags of ``row``'s permissions; returns what changed (granted, revoked)."""
+    by_name = {(p.kind, p.value): p for p in row.permissions}
+    pending = set(row.pending_consent or [])
+    errors = [FieldError(f"grantPermissions[{i}]", f"'{g}' is not requested", "subset", g)
+              for i, g in enumerate(grant)
+              if (PermissionKind.permission, g) not in by_name and g not in pending]
+    errors += [FieldError(f"revokePermissions[{i}]", f"'{r}' is not requested", "subset", r)
+               for i, r in enumerate(revoke) if (PermissionKind.permission, r) not in by_name]
+    errors += [FieldError(f"revokePermissions[{i}]", f"'{r}' is also granted", "conflict", r)
+               for i, r in enumerate(revoke) if r in grant]
+    if errors:
+        raise ValidationFailed("grantPermissions and revokePermissions may only name requested "
+                               "permissions, each once", errors=tuple(errors))
+    wanted, unwanted = set(grant), set(revoke)
+    now = utcnow()
+    # Consent to a pending item that is not a permission (secret:<key> on an upgrade).
+    newly = [g for g in grant if g in pending and (PermissionKind.permission, g) not in by_name]
+    revoked: list[str] = []
+    for perm in row.permissions:
+        name = perm.value if perm.kind == PermissionKind.permission else f"network:{perm.value}"
+        via = perm.value if perm.kind == PermissionKind.permission else "http"
+        if via in wanted and not perm.granted:
+            perm.granted, perm.granted_by, perm.granted_at = True, actor, now
+            newly.append(name)
+        elif via in unwanted and perm.granted:
+            perm.granted, perm.granted_by, perm.granted_at = False, None, None
+            revoked.append(name)
+    return newly, revoked
+
+
 def _require_transition(row: Plugin, target: PluginStatus) -> None:
     if target not in TRANSITIONS[row.status]:
         raise Conflict(
@@ -264,38 +297,50 @@ class PluginService:
     # -- consent -----------------------------------------------------------------------
     async def grant_permissions(
         self, org_id: uuid.UUID | str, plugin_id: str, grant: Sequence[str],
-        *, actor: uuid.UUID | None = None,
+        *, actor: uuid.UUID | None = None, revoke: Sequence[str] = (),
     ) -> PluginDetail:
+        """Grant requested permissions (or consent to pending items) and revoke granted ones.
+
+        A loaded plugin gets the change at once (``HookBus.update_grants``): capability checks
+        follow it immediately and the next call runs on a worker holding exactly the new grants.
+        ``http`` carries its network hosts, in both directions.
+        """
         org = as_uuid(org_id)
-        async with self._lock(org, plugin_id), self._work() as work:
-            row = await self._get(PluginRepository(work.session), org, plugin_id)
-            wanted = set(grant)
-            by_name = {(p.kind, p.value): p for p in row.permissions}
-            pending = set(row.pending_consent or [])
-            errors = [FieldError(f"grantPermissions[{i}]", f"'{g}' is not requested", "subset", g)
-                      for i, g in enumerate(grant)
-                      if (PermissionKind.permission, g) not in by_name and g not in pending]
-            if errors:
-                raise ValidationFailed("grantPermissions may only name requested permissions",
-                                       errors=tuple(errors))
-            now = utcnow()
-            # Consent to a pending item that is not a permission (secret:<key> on an upgrade).
-            newly: list[str] = [g for g in grant if g in pending
-                                and (PermissionKind.permission, g) not in by_name]
-            for perm in row.permissions:
-                consent = perm.value in wanted or (
-                    perm.kind == PermissionKind.network and "http" in wanted)
-                if consent and not perm.granted:
-                    perm.granted, perm.granted_by, perm.granted_at = True, actor, now
-                    newly.append(perm.value if perm.kind == PermissionKind.permission
-                                 else f"network:{perm.value}")
-            row.pending_consent = [p for p in (row.pending_consent or []) if p not in newly]
-            if not row.pending_consent and row.status_reason and row.status_reason.startswith(
-                    "awaiting consent"):
-                row.status_reason = None
-            work.event(org, plugin_id, "permissions_granted", plugin_row_id=row.id, actor=actor,
-                       details={"granted": newly, "pending": row.pending_consent})
+        async with self._lock(org, plugin_id):
+            async with self._work() as work:
+                row = await self._get(PluginRepository(work.session), org, plugin_id)
+                newly, revoked = _apply_grants(row, grant, revoke, actor)
+                row.pending_consent = [p for p in (row.pending_consent or []) if p not in newly]
+                if not row.pending_consent and row.status_reason and \
+                        row.status_reason.startswith("awaiting consent"):
+                    row.status_reason = None
+                if grant:
+                    work.event(org, plugin_id, "permissions_granted", plugin_row_id=row.id,
+                               actor=actor, details={"granted": newly,
+                                                     "pending": row.pending_consent})
+                if revoked:
+                    work.event(org, plugin_id, "permissions_revoked", plugin_row_id=row.id,
+                               actor=actor, details={"revoked": revoked})
+            if (newly or revoked) and self.bus.is_registered(str(org), plugin_id):
+                await self._apply_to_running(org, plugin_id, actor)
         return await self.get_plugin(org, plugin_id)
+
+    async def _apply_to_running(
+        self, org: uuid.UUID, plugin_id: str, actor: uuid.UUID | None
+    ) -> None:
+        async with session_scope(self._sf) as session:
+            row = await self._get(PluginRepository(session), org, plugin_id)
+        try:
+            await self.bus.update_grants(build_spec(row, self._cipher))
+        except LoadError as exc:
+            # The grants are recorded; the plugin could not restart with them: say so.
+            await self.bus.deactivate(str(org), plugin_id)
+            async with self._work() as work:
+                fresh = await self._get(PluginRepository(work.session), org, plugin_id)
+                fresh.status = PluginStatus.error
+                fresh.status_reason = exc.detail
+                work.event(org, plugin_id, "load_failed", plugin_row_id=fresh.id, actor=actor,
+                           details={"reason": exc.detail})
 
     # -- load / unload -----------------------------------------------------------------
     async def load_plugin(

@@ -159,6 +159,13 @@ class HookBus:
         await self.pool.load(spec)
         self.register(spec)
 
+    async def update_grants(self, spec: PluginSpec) -> None:
+        """A loaded plugin's permissions or hosts changed: route and serve it with ``spec`` now
+        (``WorkerPool.update_spec``), without an unload."""
+        self.validate(spec)
+        self.register(spec)
+        await self.pool.update_spec(spec)
+
     async def deactivate(self, org_id: str, plugin_id: str) -> None:
         """Stop routing, then stop the worker."""
         self.unregister(org_id, plugin_id)
