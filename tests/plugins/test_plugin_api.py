@@ -459,3 +459,49 @@ async def test_a_package_written_by_zipfile_writestr_installs(
     r = await install(api, admin, ppx)
 
     assert r.status_code == 201, r.text
+
+
+async def test_grant_and_revoke_reach_a_loaded_plugin_at_once(
+    api: httpx.AsyncClient, admin: TestUser, ppx_dir: Path, platform: FastAPI
+) -> None:
+    """first-hour 8: a grant on a loaded plugin used to be refused by its worker until
+    unload + load; now grant and revoke apply to the running plugin without either."""
+    r = await install(api, admin, counter_ppx(ppx_dir), {"grantPermissions": []})
+    assert r.status_code == 201, r.text
+    assert (await api.post("/api/plugins/acme.counter/load", headers=admin.headers)
+            ).status_code == 200
+
+    async def call() -> dict[str, Any]:
+        r = await api.post("/api/plugins/hooks/custom:count", headers=admin.headers, json={})
+        assert r.status_code == 200, r.text
+        result: dict[str, Any] = r.json()["results"][0]
+        return result
+
+    assert (await call())["status"] == "denied"
+    r = await api.post("/api/plugins/acme.counter/permissions", headers=admin.headers,
+                       json={"grantPermissions": ["storage"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "loaded"
+    first = await call()
+    assert (first["status"], first.get("result", {}).get("n")) == ("ok", 1), first
+    assert (await call())["result"]["n"] == 2
+
+    r = await api.post("/api/plugins/acme.counter/permissions", headers=admin.headers,
+                       json={"revokePermissions": ["storage"]})
+    assert r.status_code == 200, r.text
+    assert {p["name"]: p["granted"] for p in r.json()["permissions"]} == {"storage": False}
+    assert r.json()["status"] == "loaded"
+    assert (await call())["status"] == "denied"
+    assert platform.state.worker_pool.is_loaded(str(admin.principal.org_id), "acme.counter")
+    types = [e["type"] for e in (await api.get(
+        "/api/plugins/acme.counter/events?limit=100", headers=admin.headers)).json()["items"]]
+    assert "permissions_revoked" in types
+    assert types.count("loaded") == 1  # never unloaded and loaded again
+
+    for body, field in [({}, "body"), ({"revokePermissions": ["http"]}, "revokePermissions[0]"),
+                        ({"grantPermissions": ["storage"], "revokePermissions": ["storage"]},
+                         "revokePermissions[0]")]:
+        r = await api.post("/api/plugins/acme.counter/permissions", headers=admin.headers,
+                           json=body)
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["field"] == field, r.text

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from proofpix_plugins.config import Settings
 from tests.fixtures.app import StartApp, TestUser, client_for, create_test_user
-from tests.plugins.builders import build_ppx
+from tests.plugins.builders import build_ppx, gps_jpeg
 from tests.plugins.builders import manifest as mk
 from tests.plugins.test_plugin_api import counter_ppx, install
 from tests.waiting import eventually
@@ -131,3 +131,40 @@ async def test_uninstall_removes_storage_and_garbage_collects_the_artifact(
     assert r.json()["results"][0]["result"]["n"] == 1
     events = await events_of(api, admin, "acme.counter")
     assert "uninstalled" in events
+
+
+async def test_a_member_cannot_trip_the_circuit_breaker_but_host_fired_failures_do(
+    start_app: StartApp, platform_settings: Settings, ppx_dir: Path
+) -> None:
+    """Review M2: disabling a plugin is an admin's power (unload); a member's hook calls that
+    fail are reported and metered, but do not count (docs/decisions.md)."""
+    settings = platform_settings.model_copy(update={"circuit_breaker_threshold": 3})
+    async with start_app(settings, platform=True) as app, client_for(app) as api:
+        admin = await create_test_user(app, tier="enterprise", role="admin")
+        member = await create_test_user(app, org=admin.org_slug, role="member")
+        ppx = build_ppx(ppx_dir, mk("acme.boom", permissions=["files"], hooks=[
+            {"name": "custom:go", "handler": "boom"},
+            {"name": "file:uploaded", "handler": "boom"}]), FAILING)
+        assert (await install(api, admin, ppx)).status_code == 201
+        assert (await api.post("/api/plugins/acme.boom/load", headers=admin.headers)
+                ).status_code == 200
+        for hook in ("custom:go", "file:uploaded"):
+            for _ in range(5):
+                r = await api.post(f"/api/plugins/hooks/{hook}", headers=member.headers,
+                                   json={"data": {}})
+                assert r.status_code == 200, r.text
+                assert r.json()["results"][0]["status"] == "error"
+        detail = (await api.get("/api/plugins/acme.boom", headers=member.headers)).json()
+        assert detail["status"] == "loaded"
+        assert "disabled" not in await events_of(api, admin, "acme.boom")
+        metrics = (await api.get("/api/plugins/acme.boom/metrics", headers=admin.headers)).json()
+        assert metrics["errors"] == 10
+
+        # The host's own hook calls (a photo upload, here by the member) still count.
+        photo = gps_jpeg(ppx_dir / "photo.jpg").read_bytes()
+        for _ in range(3):
+            r = await api.post("/api/files", files={"file": ("p.jpg", photo, "image/jpeg")},
+                               headers=member.headers)
+            assert r.status_code == 201, r.text
+        detail = await _wait_status(api, admin, "acme.boom", "disabled")
+        assert "consecutive" in (detail["statusReason"] or "")

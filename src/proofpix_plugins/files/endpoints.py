@@ -12,12 +12,13 @@ from proofpix_plugins.config import Settings
 from proofpix_plugins.files.schemas import FileOut
 from proofpix_plugins.files.service import FileService
 from proofpix_plugins.kit.problem_schema import problem_responses
-from proofpix_plugins.kit.rate_limit import rate_limit
+from proofpix_plugins.kit.rate_limit import rate_limit, rate_limit_reads
 from proofpix_plugins.storage.uploads import spool_multipart
 
 router = APIRouter(
     prefix="/api/files", tags=["files"],
     responses=problem_responses(401, 404, 413, 415, 422, 429),
+    dependencies=[Depends(rate_limit_reads("default"))],  # uploads declare their own class
 )
 
 

@@ -20,6 +20,7 @@ from fastapi import Request
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
+from starlette.requests import HTTPConnection
 
 from proofpix_plugins.config import Settings
 from proofpix_plugins.errors import RateLimited, ServiceUnavailable
@@ -31,7 +32,7 @@ STORAGE_RETRY_AFTER_SECONDS = 5
 # Request-state key the response middleware reads to add the RateLimit-* headers.
 STATE_HEADERS_KEY = "rate_limit_headers"
 
-Identify = Callable[[Request], Awaitable[str | None]]
+Identify = Callable[[HTTPConnection], Awaitable[str | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,7 @@ def _parse(route_class: str, text: str) -> limits.RateLimitItem:
         ) from None
 
 
-def client_ip(request: Request) -> str:
+def client_ip(request: HTTPConnection) -> str:
     return request.client.host if request.client else "unknown"
 
 
@@ -136,19 +137,41 @@ def rate_limit(route_class: str) -> Callable[[Request], Awaitable[None]]:
         raise ValueError(f"unknown rate-limit class {route_class!r}; one of {ROUTE_CLASSES}")
 
     async def dependency(request: Request) -> None:
-        limiter: RateLimiter = request.app.state.rate_limiter
-        identify: Identify | None = getattr(request.app.state, "rate_limit_identity", None)
-        who = await identify(request) if identify is not None else None
-        key = f"user:{who}" if who else f"ip:{client_ip(request)}"
-        result = await limiter.hit(route_class, key)
-        request.state.rate_limit_headers = result.headers()
-        if not result.allowed:
-            raise RateLimited(
-                detail=f"Rate limit for {route_class} requests exceeded "
-                f"({result.limit} per window); retry in {result.reset_seconds} s "
-                f"(the limit is PROOFPIX_RATE_LIMIT_{route_class.upper()})",
-                headers={"Retry-After": str(max(1, result.reset_seconds))},
-            )
+        await _limit(route_class, request)
 
     dependency.__name__ = f"rate_limit_{route_class}"
     return dependency
+
+
+def rate_limit_reads(route_class: str = "default") -> Callable[[HTTPConnection], Awaitable[None]]:
+    """A router-level dependency limiting its GET/HEAD routes to ``route_class``.
+
+    ``APIRouter(dependencies=[Depends(rate_limit_reads())])``: writes keep the class their
+    route declares (a router-wide ``rate_limit`` would charge them twice), and WebSocket routes
+    of the router are left alone.
+    """
+    if route_class not in ROUTE_CLASSES:
+        raise ValueError(f"unknown rate-limit class {route_class!r}; one of {ROUTE_CLASSES}")
+
+    async def dependency(connection: HTTPConnection) -> None:
+        if connection.scope["type"] == "http" and connection.scope["method"] in ("GET", "HEAD"):
+            await _limit(route_class, connection)
+
+    dependency.__name__ = f"rate_limit_reads_{route_class}"
+    return dependency
+
+
+async def _limit(route_class: str, request: HTTPConnection) -> None:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    identify: Identify | None = getattr(request.app.state, "rate_limit_identity", None)
+    who = await identify(request) if identify is not None else None
+    key = f"user:{who}" if who else f"ip:{client_ip(request)}"
+    result = await limiter.hit(route_class, key)
+    request.state.rate_limit_headers = result.headers()
+    if not result.allowed:
+        raise RateLimited(
+            detail=f"Rate limit for {route_class} requests exceeded "
+            f"({result.limit} per window); retry in {result.reset_seconds} s "
+            f"(the limit is PROOFPIX_RATE_LIMIT_{route_class.upper()})",
+            headers={"Retry-After": str(max(1, result.reset_seconds))},
+        )

@@ -11,18 +11,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
 import semver
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from proofpix_plugins.errors import FieldError
+from proofpix_plugins.packages.config_schema import schema_problem
 from proofpix_plugins.packages.errors import PackageError
 from proofpix_plugins.packages.permissions import Permission
 from proofpix_plugins.runtime import limits
@@ -275,9 +274,9 @@ class Manifest(_Strict):
     @classmethod
     def _json_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
-            problem = config_schema_problem(value)
+            problem = schema_problem(value)
             if problem:
-                raise _rule("PPX-MAN-CONFIG-SCHEMA", problem)
+                raise _rule(*problem)
         return value
 
     @property
@@ -312,35 +311,6 @@ def secret_keys_of(config_schema: Any) -> frozenset[str]:
     return frozenset(
         k for k, v in props.items() if isinstance(v, dict) and v.get("x-secret") is True
     )
-
-
-def config_schema_problem(schema: Mapping[str, Any]) -> str | None:
-    """Why ``schema`` is not an acceptable config schema, or None."""
-    if schema.get("type") != "object":
-        return "must describe an object: top-level \"type\": \"object\""
-    for path, node in _walk_json(schema, ""):
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and not ref.startswith("#"):
-                return f"at {path or '/'}: only local $ref ('#/...') is allowed, got {ref!r}"
-            if "x-secret" in node and not isinstance(node["x-secret"], bool):
-                return f"at {path or '/'}: x-secret must be true or false"
-    try:
-        Draft202012Validator.check_schema(dict(schema))
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.path) or "/"
-        return f"not a valid JSON Schema (draft 2020-12) at {where}: {exc.message[:200]}"
-    return None
-
-
-def _walk_json(node: Any, path: str) -> Iterator[tuple[str, Any]]:
-    yield path, node
-    if isinstance(node, dict):
-        for key, child in node.items():
-            yield from _walk_json(child, f"{path}/{key}")
-    elif isinstance(node, list):
-        for index, child in enumerate(node):
-            yield from _walk_json(child, f"{path}/{index}")
 
 
 def _json_depth_exceeds(text: str, limit: int) -> bool:

@@ -15,9 +15,10 @@ from typing import Any
 
 import orjson
 from cryptography.fernet import Fernet, InvalidToken
-from jsonschema import Draft202012Validator
 
 from proofpix_plugins.errors import FieldError, ValidationFailed
+from proofpix_plugins.packages.config_schema import config_validator, schema_problem
+from proofpix_plugins.runtime.limits import WIRE_INT_MAX, WIRE_INT_MIN, wire_int_overflows
 from proofpix_plugins.runtime.spec import REDACTED
 
 _PREFIX = "fernet:"
@@ -41,9 +42,25 @@ class ConfigCipher:
             raise ValidationFailed("stored secret cannot be decrypted with this key") from None
 
 
-def _field(path: Iterable[Any]) -> str:
+def _field(path: Iterable[Any], root: str = "config") -> str:
     parts = [str(p) for p in path]
-    return "config" + "".join(f".{p}" for p in parts)
+    return root + "".join(f".{p}" for p in parts)
+
+
+def require_wire_values(values: Any, root: str) -> None:
+    """Refuse data a worker could never receive (integers beyond int64/uint64), naming each
+    field under ``root``: stored or passed on, it would fail every load or call instead."""
+    overflows = wire_int_overflows(values)
+    if overflows:
+        raise ValidationFailed(
+            f"{root} holds integers the plugin runtime cannot carry",
+            errors=tuple(
+                FieldError(_field(path, root),
+                           f"integers must lie between {WIRE_INT_MIN} and {WIRE_INT_MAX}",
+                           "wire-int-range")
+                for path in overflows
+            ),
+        )
 
 
 def apply_defaults(schema: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,16 +81,53 @@ def apply_defaults(schema: Mapping[str, Any], values: Mapping[str, Any]) -> dict
 
 def validate_config(schema: Mapping[str, Any] | None, values: Any) -> dict[str, Any]:
     """Validate ``values`` against ``schema`` and return them with defaults applied."""
+    return check_config(schema, values)[0]
+
+
+def check_config(
+    schema: Mapping[str, Any] | None, values: Any, *, allow_missing: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    """Validate ``values`` (defaults applied) and name the top-level required keys they lack.
+
+    With ``allow_missing`` an absent required key is not an error but reported (an install
+    without its config becomes ``needs_configuration``); any other mismatch always is.
+    """
     if not isinstance(values, dict):
         raise ValidationFailed(
             "config must be a JSON object",
             errors=(FieldError("config", "must be an object", "type"),),
         )
+    require_wire_values(values, "config")
     if not schema:
-        return copy.deepcopy(values)
+        return copy.deepcopy(values), []
+    # The scan refused bad schemas at install; a schema stored before a rule existed is
+    # checked here too, so no reference cycle or backtracking regex ever runs.
+    problem = schema_problem(schema)
+    if problem:
+        raise ValidationFailed(
+            "the plugin's config_schema cannot be used",
+            errors=(FieldError("config_schema", problem[1], problem[0]),),
+        )
     filled = apply_defaults(schema, values)
-    validator = Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(filled), key=lambda e: list(e.absolute_path))
+    require_wire_values(filled, "config")
+    try:
+        errors = sorted(config_validator(schema).iter_errors(filled),
+                        key=lambda e: [str(p) for p in e.absolute_path])
+    except RecursionError:
+        raise ValidationFailed(
+            "config is nested too deeply for the plugin's config_schema",
+            errors=(FieldError("config", "nested too deeply to validate", "depth"),),
+        ) from None
+    missing: list[str] = []
+    if allow_missing:
+        rest = []
+        for e in errors:
+            required = e.validator_value
+            if e.validator == "required" and not e.absolute_path and isinstance(required, list):
+                missing.extend(k for k in required if k not in filled and k not in missing)
+            else:
+                rest.append(e)
+        errors = rest
     if errors:
         raise ValidationFailed(
             "config does not match the plugin's config_schema",
@@ -82,7 +136,7 @@ def validate_config(schema: Mapping[str, Any] | None, values: Any) -> dict[str, 
                 for e in errors[:50]
             ),
         )
-    return filled
+    return filled, sorted(missing)
 
 
 def seal(

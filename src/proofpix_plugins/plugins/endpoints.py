@@ -8,21 +8,24 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket
 
 from proofpix_plugins.accounts.auth import Principal, require_role, require_tier
 from proofpix_plugins.kit.hook_schemas import HookResultOut
-from proofpix_plugins.kit.pagination import Page, PageParams
+from proofpix_plugins.kit.pagination import Page
 from proofpix_plugins.kit.problem_schema import problem_responses
-from proofpix_plugins.kit.rate_limit import rate_limit
-from proofpix_plugins.models.accounts import Tier
+from proofpix_plugins.kit.rate_limit import rate_limit, rate_limit_reads
+from proofpix_plugins.models.accounts import Role, Tier
+from proofpix_plugins.plugins.config_values import require_wire_values
 from proofpix_plugins.plugins.events_ws import stream_plugin_events
 from proofpix_plugins.plugins.install_form import OPENAPI_REQUEST_BODY, InstallForm, install_form
 from proofpix_plugins.plugins.schemas import (
     ConfigIn,
     ConfigOut,
+    EventListParams,
     EventOut,
     GrantRequest,
     HookCallIn,
     InstallResult,
     MetricsOut,
     PluginDetail,
+    PluginListParams,
     PluginOut,
 )
 from proofpix_plugins.plugins.service import PluginService
@@ -30,10 +33,13 @@ from proofpix_plugins.plugins.service import PluginService
 router = APIRouter(
     prefix="/api/plugins", tags=["plugins"],
     responses=problem_responses(401, 403, 404, 422, 429),
+    # Reads share the `default` class; each write declares its own class below.
+    dependencies=[Depends(rate_limit_reads("default"))],
 )
 
 _enterprise = require_tier(Tier.enterprise)
 _admin_role = require_role("owner", "admin")
+_UNLOADERS = frozenset({Role.owner, Role.admin})
 Member = Annotated[Principal, Depends(_enterprise)]
 
 
@@ -61,16 +67,13 @@ PackageForm = Annotated[InstallForm, Depends(install_form, scope="function")]
 async def list_plugins(
     principal: Member,
     service: Service,
-    params: Annotated[PageParams, Query()],
-    status: Annotated[str | None, Query(max_length=32)] = None,
-    type: Annotated[str | None, Query(max_length=32)] = None,
-    category: Annotated[str | None, Query(max_length=32)] = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    params: Annotated[PluginListParams, Query()],
 ) -> Page[PluginOut]:
-    """Installed plugins of the caller's organization."""
+    """Installed plugins of the caller's organization, filtered by ``status``, ``type``,
+    ``category`` and ``q`` (id, name or description, case-insensitive)."""
     items, total = await service.list_plugins(
-        principal.org_id, status=status, type_=type, category=category, q=q,
-        page=params.page, limit=params.limit,
+        principal.org_id, status=params.status, type_=params.type, category=params.category,
+        q=params.q, page=params.page, limit=params.limit,
     )
     return Page.of(items, total, params)
 
@@ -81,7 +84,8 @@ async def list_plugins(
 async def install_plugin(principal: Admin, service: Service, form: PackageForm) -> InstallResult:
     """Install or upgrade a plugin from an uploaded .ppx."""
     return await service.install_plugin(principal.org_id, form.package, actor=principal.user_id,
-                                        grant_permissions=form.grant_permissions)
+                                        grant_permissions=form.grant_permissions,
+                                        config=form.config)
 
 
 @router.websocket("/events/ws")
@@ -96,7 +100,13 @@ async def execute_hook(
     hook_name: str, body: HookCallIn, principal: Member, service: Service
 ) -> dict[str, Any]:
     """Run a hook on the organization's loaded plugins (SPEC §4)."""
-    result = await service.execute_hook(principal.org_id, hook_name, body.data, body.options)
+    require_wire_values(body.data, "data")
+    # Failures count toward the circuit breaker only for callers who may unload the plugin
+    # anyway: a member must not disable it by sending data that makes it fail.
+    result = await service.execute_hook(
+        principal.org_id, hook_name, body.data, body.options,
+        count_failures=principal.role in _UNLOADERS,
+    )
     return result.to_wire()
 
 
@@ -121,9 +131,11 @@ async def unload_plugin(plugin_id: str, principal: Admin, service: Service) -> P
 async def grant_permissions(
     plugin_id: str, body: GrantRequest, principal: Admin, service: Service
 ) -> PluginDetail:
-    """Consent to permissions an upgrade asked for (or ones withheld at install)."""
+    """Grant permissions an upgrade asked for (or ones withheld at install), or revoke granted
+    ones; a loaded plugin gets the change at once."""
     return await service.grant_permissions(
-        principal.org_id, plugin_id, body.grant_permissions, actor=principal.user_id
+        principal.org_id, plugin_id, body.grant_permissions, actor=principal.user_id,
+        revoke=body.revoke_permissions,
     )
 
 
@@ -156,11 +168,11 @@ async def list_events(
     plugin_id: str,
     principal: Admin,
     service: Service,
-    params: Annotated[PageParams, Query()],
-    type: Annotated[str | None, Query(max_length=64)] = None,
+    params: Annotated[EventListParams, Query()],
 ) -> Page[EventOut]:
     items, total = await service.list_plugin_events(
-        principal.org_id, plugin_id, page=params.page, limit=params.limit, event_type=type
+        principal.org_id, plugin_id, page=params.page, limit=params.limit,
+        event_type=params.type,
     )
     return Page.of(items, total, params)
 

@@ -42,7 +42,13 @@ from proofpix_plugins.models.plugins import (
     PluginStatus,
 )
 from proofpix_plugins.packages.manifest import compare_versions
-from proofpix_plugins.plugins.config_values import ConfigCipher, seal, unseal, validate_config
+from proofpix_plugins.plugins.config_values import (
+    ConfigCipher,
+    check_config,
+    restore_redacted,
+    seal,
+    unseal,
+)
 from proofpix_plugins.plugins.event_hub import EventHub
 from proofpix_plugins.plugins.grants import GrantDecision, decide
 from proofpix_plugins.plugins.layout import PluginLayout
@@ -62,6 +68,16 @@ class Installed:
     decision: GrantDecision
     #: The plugin was loaded before this upgrade and needs no new consent: load it again.
     reload: bool
+    #: Required config keys still unset: the plugin is ``needs_configuration``.
+    missing_config: list[str]
+
+
+@dataclass(frozen=True)
+class ConfigPlan:
+    """The config an install writes, decided before anything is stored."""
+
+    values: dict[str, Any]
+    missing: list[str]
 
 
 class InstallPipeline:
@@ -89,8 +105,14 @@ class InstallPipeline:
         package: Path,
         actor: uuid.UUID | None,
         grant: Sequence[str] | None,
+        config: dict[str, Any] | None = None,
     ) -> Installed:
-        """Store, extract, publish and record ``vetted``; the caller holds the plugin's lock."""
+        """Store, extract, publish and record ``vetted``; the caller holds the plugin's lock.
+
+        ``config`` (the upload's ``metadata.config``) is validated against the manifest's
+        schema before anything is stored; required keys it leaves unset make the plugin
+        ``needs_configuration`` rather than failing the install.
+        """
         manifest = vetted.manifest
         async with session_scope(self._sf) as session:
             repo = PluginRepository(session)
@@ -98,11 +120,15 @@ class InstallPipeline:
             installed = await repo.installed_versions(org)
         previous = check_upgrade(existing, manifest.version)
         vetted.check_dependencies(installed)
+        new_secrets = secret_keys(vetted.manifest_json)
+        old_secrets = secret_keys(existing.manifest) if existing else None
         decision = decide(
             list(manifest.permissions), list(manifest.network.allow), grant,
             previous_permissions=granted(existing, PermissionKind.permission) if existing else None,
             previous_hosts=granted(existing, PermissionKind.network) if existing else None,
+            secret_keys=new_secrets, previous_secret_keys=old_secrets,
         )
+        plan = self._plan_config(manifest.config_schema, config, existing, new_secrets)
         blob = await self._blobs.put_file(package)
         staged = self._layout.new_staging_dir()
         final = self._layout.final_dir(str(org), manifest.id, manifest.version, blob.sha256)
@@ -120,7 +146,7 @@ class InstallPipeline:
         if was_loaded and existing is not None:
             await self._bus.deactivate(str(org), existing.plugin_id)
         try:
-            await self._write_rows(org, vetted, decision, final, package, blob.sha256, actor,
+            await self._write_rows(org, vetted, decision, plan, final, package, blob.sha256, actor,
                                    previous)
         except BaseException as exc:
             await self.discard_tree(str(final))
@@ -136,13 +162,38 @@ class InstallPipeline:
         if old_sha and old_sha != blob.sha256:
             await self.gc_artifact(old_sha)
         return Installed(previous_version=previous, decision=decision,
-                         reload=was_loaded and not decision.pending)
+                         reload=was_loaded and not decision.pending and not plan.missing,
+                         missing_config=plan.missing)
+
+    def _plan_config(
+        self, schema: dict[str, Any] | None, provided: dict[str, Any] | None,
+        existing: Plugin | None, new_secrets: frozenset[str],
+    ) -> ConfigPlan:
+        current: dict[str, Any] = {}
+        if existing is not None and existing.configuration is not None:
+            current = unseal(existing.configuration.values, self._cipher)
+            # A key the new version no longer marks secret loses its stored value: the old
+            # version's secret must not reach the new one in plain text.
+            for key in secret_keys(existing.manifest) - new_secrets:
+                current.pop(key, None)
+        if provided is not None:
+            # "***" keeps a stored secret the new version still marks secret.
+            values, missing = check_config(
+                schema, restore_redacted(provided, new_secrets, current), allow_missing=True)
+            return ConfigPlan(values, missing)
+        try:
+            values, missing = check_config(schema, current, allow_missing=True)
+        except ValidationFailed:
+            # An upgrade whose schema rejects the old values starts from the new defaults.
+            values, missing = check_config(schema, {}, allow_missing=True)
+        return ConfigPlan(values, missing)
 
     async def _write_rows(
         self,
         org: uuid.UUID,
         vetted: VettedPackage,
         decision: GrantDecision,
+        plan: ConfigPlan,
         final: Path,
         package: Path,
         sha256: str,
@@ -176,7 +227,10 @@ class InstallPipeline:
             row.artifact_sha256 = sha256
             row.install_path = str(final)
             row.pending_consent = decision.pending
-            if previous is None:
+            if plan.missing:
+                row.status = PluginStatus.needs_configuration
+                row.status_reason = needs_configuration_reason(plan.missing)
+            elif previous is None:
                 row.status = PluginStatus.installed
                 row.status_reason = None
             elif decision.pending:
@@ -204,7 +258,7 @@ class InstallPipeline:
             for dep, spec in manifest.dependencies.items():
                 work.session.add(PluginDependency(plugin_row_id=row.id, organization_id=org,
                                                   depends_on=dep, specifier=spec))
-            await self._write_config(work.session, row, org, manifest.config_schema, actor,
+            await self._write_config(work.session, row, org, plan.values, actor,
                                      keep_previous=previous is not None)
             if previous is None:
                 work.event(org, manifest.id, "installed", plugin_row_id=row.id, actor=actor,
@@ -220,21 +274,11 @@ class InstallPipeline:
 
     async def _write_config(
         self, session: AsyncSession, row: Plugin, org: uuid.UUID,
-        schema: dict[str, Any] | None, actor: uuid.UUID | None, *, keep_previous: bool,
+        values: dict[str, Any], actor: uuid.UUID | None, *, keep_previous: bool,
     ) -> None:
-        keys = secret_keys(row.manifest)
-        current: dict[str, Any] = {}
-        existing = None
-        if keep_previous:
-            existing = await PluginRepository(session).configuration_of(row.id)
-            if existing is not None:
-                current = unseal(existing.values, self._cipher)
-        try:
-            values = validate_config(schema, current)
-        except ValidationFailed:
-            # An upgrade whose schema rejects the old values starts from the new defaults.
-            values = validate_config(schema, {}) if schema else {}
-        sealed = seal(values, keys, self._cipher)
+        sealed = seal(values, secret_keys(row.manifest), self._cipher)
+        existing = (await PluginRepository(session).configuration_of(row.id)
+                    if keep_previous else None)
         if existing is None:
             session.add(PluginConfiguration(plugin_row_id=row.id, organization_id=org,
                                             values=sealed, version=1, updated_by=actor))
@@ -261,6 +305,10 @@ class InstallPipeline:
             in_use = await PluginRepository(session).path_in_use(install_path)
         if not in_use:
             await asyncio.to_thread(self._layout.remove, install_path)
+
+
+def needs_configuration_reason(missing: Sequence[str]) -> str:
+    return "needs configuration: " + ", ".join(missing)
 
 
 def check_upgrade(existing: Plugin | None, version: str) -> str | None:

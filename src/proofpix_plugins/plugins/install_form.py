@@ -9,12 +9,12 @@ declared after the route's auth dependencies, so nobody unauthorized gets a body
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from fastapi import Request
 from pydantic import ValidationError
 
@@ -36,7 +36,8 @@ OPENAPI_REQUEST_BODY: dict[str, Any] = {
             "file": {"type": "string", "format": "binary", "description": "the .ppx package"},
             "metadata": {
                 "type": "string",
-                "description": "JSON; omitted grantPermissions grants every requested permission",
+                "description": "JSON: grantPermissions (omitted grants every requested "
+                "permission) and config (validated against the plugin's config_schema)",
                 "contentMediaType": "application/json",
                 "contentSchema": InstallMetadata.model_json_schema(),
             },
@@ -49,6 +50,7 @@ OPENAPI_REQUEST_BODY: dict[str, Any] = {
 class InstallForm:
     package: Path
     grant_permissions: list[str] | None
+    config: dict[str, Any] | None = None
 
 
 async def install_form(request: Request) -> AsyncIterator[InstallForm]:
@@ -63,9 +65,14 @@ async def install_form(request: Request) -> AsyncIterator[InstallForm]:
                                    max_bytes=settings.max_upload_bytes)
     try:
         _require_zip(upload)
-        yield InstallForm(upload.path, _metadata(upload.fields.get("metadata")).grant_permissions)
+        metadata = _metadata(upload.fields.get("metadata"))
+        yield InstallForm(upload.path, metadata.grant_permissions, metadata.config)
     finally:
         upload.discard()
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _require_zip(upload: SpooledUpload) -> None:
@@ -82,12 +89,16 @@ def _metadata(raw: str | None) -> InstallMetadata:
     if not raw:
         return InstallMetadata()
     try:
-        return InstallMetadata.model_validate(orjson.loads(raw))
-    except orjson.JSONDecodeError:
+        # The stdlib parser: orjson turns integers beyond 64 bits into floats silently, and
+        # config must keep them so validation can refuse them by name.
+        parsed = json.loads(raw, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
         raise ValidationFailed(
             "metadata is not JSON",
             errors=(FieldError("metadata", "must be a JSON object", "json"),),
         ) from None
+    try:
+        return InstallMetadata.model_validate(parsed)
     except ValidationError as exc:
         # The request-validation rendering of kit.problem, under the form field's name.
         errors = tuple(

@@ -5,10 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from proofpix_plugins.kit.pagination import PageParams
 from proofpix_plugins.kit.schemas import CamelModel, CamelResponse
-from proofpix_plugins.models.plugins import PermissionKind, Plugin
+from proofpix_plugins.models.plugins import PermissionKind, Plugin, PluginStatus
+from proofpix_plugins.packages.manifest import Category, PluginType
+
+
+class PluginListParams(PageParams):
+    """``GET /api/plugins`` query: a page and the SPEC §7 filters (each indexed per org)."""
+
+    status: PluginStatus | None = Field(default=None, description="lifecycle status")
+    type: PluginType | None = Field(default=None, description="manifest type")
+    category: Category | None = Field(default=None, description="manifest category")
+    q: str | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="case-insensitive substring of the id, name or description",
+    )
+
+
+class EventListParams(PageParams):
+    """``GET /api/plugins/{id}/events`` query: a page and the event ``type``."""
+
+    type: str | None = Field(default=None, min_length=1, max_length=64,
+                             pattern=r"^[a-z][a-z0-9_]*$", description="event type, e.g. loaded")
 
 
 class PermissionOut(CamelResponse):
@@ -57,11 +78,32 @@ class InstallResult(CamelResponse):
 
 
 class InstallMetadata(CamelModel):
-    grant_permissions: list[str] | None = None
+    grant_permissions: list[str] | None = Field(
+        default=None, max_length=64,
+        description="permissions to grant; omitted grants every requested permission",
+    )
+    config: dict[str, Any] | None = Field(
+        default=None,
+        description="initial config, validated against config_schema (secrets are sealed); "
+        "missing required keys install the plugin as needs_configuration",
+    )
 
 
 class GrantRequest(CamelModel):
-    grant_permissions: list[str] = Field(min_length=1, max_length=8)
+    grant_permissions: list[str] = Field(
+        default_factory=list, max_length=64,
+        description="requested permissions, or pending items such as secret:<key>",
+    )
+    revoke_permissions: list[str] = Field(
+        default_factory=list, max_length=8,
+        description="granted permissions to take back (http takes its network hosts along)",
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> GrantRequest:
+        if not self.grant_permissions and not self.revoke_permissions:
+            raise ValueError("name at least one permission to grant or revoke")
+        return self
 
 
 class ConfigOut(CamelResponse):

@@ -22,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins import PLATFORM_VERSION
 from proofpix_plugins.db import session_scope
-from proofpix_plugins.errors import Conflict, FieldError, NotFound, ValidationFailed
+from proofpix_plugins.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    ProofPixError,
+    ValidationFailed,
+)
 from proofpix_plugins.kit.ids import as_uuid
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.plugins import (
@@ -34,6 +40,7 @@ from proofpix_plugins.models.plugins import (
 from proofpix_plugins.plugins import metrics_store
 from proofpix_plugins.plugins.config_values import (
     ConfigCipher,
+    check_config,
     redact,
     restore_redacted,
     seal,
@@ -75,7 +82,61 @@ TRANSITIONS: dict[PluginStatus, frozenset[PluginStatus]] = {
     PluginStatus.unloaded: frozenset({PluginStatus.loaded, PluginStatus.error}),
     PluginStatus.disabled: frozenset({PluginStatus.loaded, PluginStatus.unloaded}),
     PluginStatus.error: frozenset({PluginStatus.loaded, PluginStatus.unloaded}),
+    # Left by a complete PUT /config (to installed), never by load: see _require_configured.
+    PluginStatus.needs_configuration: frozenset(),
 }
+
+
+def _require_configured(row: Plugin, cipher: ConfigCipher) -> None:
+    """409 naming the required config keys a plugin lacks; it cannot load before they are set."""
+    if row.status != PluginStatus.needs_configuration:
+        return
+    current = unseal(row.configuration.values, cipher) if row.configuration else {}
+    try:
+        _, missing = check_config(row.manifest.get("config_schema"), current, allow_missing=True)
+    except ValidationFailed:
+        missing = []
+    missing = missing or [row.status_reason or "config"]
+    raise Conflict(
+        f"plugin {row.plugin_id} needs configuration before it can load: "
+        + ", ".join(missing),
+        errors=tuple(FieldError(f"config.{k}", "required by the plugin's config_schema; set it "
+                                "with PUT /config", "required") for k in missing),
+        extensions={"missingConfig": missing},
+    )
+
+
+def _apply_grants(
+    row: Plugin, grant: Sequence[str], revoke: Sequence[str], actor: uuid.UUID | None
+) -> tuple[list[str], list[str]]:
+    """Set the grant flags of ``row``'s permissions; returns what changed (granted, revoked)."""
+    by_name = {(p.kind, p.value): p for p in row.permissions}
+    pending = set(row.pending_consent or [])
+    errors = [FieldError(f"grantPermissions[{i}]", f"'{g}' is not requested", "subset", g)
+              for i, g in enumerate(grant)
+              if (PermissionKind.permission, g) not in by_name and g not in pending]
+    errors += [FieldError(f"revokePermissions[{i}]", f"'{r}' is not requested", "subset", r)
+               for i, r in enumerate(revoke) if (PermissionKind.permission, r) not in by_name]
+    errors += [FieldError(f"revokePermissions[{i}]", f"'{r}' is also granted", "conflict", r)
+               for i, r in enumerate(revoke) if r in grant]
+    if errors:
+        raise ValidationFailed("grantPermissions and revokePermissions may only name requested "
+                               "permissions, each once", errors=tuple(errors))
+    wanted, unwanted = set(grant), set(revoke)
+    now = utcnow()
+    # Consent to a pending item that is not a permission (secret:<key> on an upgrade).
+    newly = [g for g in grant if g in pending and (PermissionKind.permission, g) not in by_name]
+    revoked: list[str] = []
+    for perm in row.permissions:
+        name = perm.value if perm.kind == PermissionKind.permission else f"network:{perm.value}"
+        via = perm.value if perm.kind == PermissionKind.permission else "http"
+        if via in wanted and not perm.granted:
+            perm.granted, perm.granted_by, perm.granted_at = True, actor, now
+            newly.append(name)
+        elif via in unwanted and perm.granted:
+            perm.granted, perm.granted_by, perm.granted_at = False, None, None
+            revoked.append(name)
+    return newly, revoked
 
 
 def _require_transition(row: Plugin, target: PluginStatus) -> None:
@@ -142,17 +203,33 @@ class PluginService:
         if removed:
             log.warning("plugins.recovered_interrupted_installs", count=len(removed))
         for row in rows:
-            try:
-                await self.bus.activate(build_spec(row, self._cipher))
-            except LoadError as exc:
-                async with self._work() as work:
-                    fresh = await self._get(PluginRepository(work.session), row.organization_id,
-                                            row.plugin_id)
-                    fresh.status = PluginStatus.error
-                    fresh.status_reason = exc.detail
-                    work.event(fresh.organization_id, fresh.plugin_id, "load_failed",
-                               plugin_row_id=fresh.id, details={"reason": exc.detail})
+            await self._reload_at_start(row)
         self._flush_task = asyncio.create_task(self._flush_loop(), name="plugin-metrics-flush")
+
+    async def _reload_at_start(self, row: Plugin) -> None:
+        """Load one plugin that was loaded; whatever is wrong with its stored state (config
+        the worker protocol cannot carry, an undecryptable secret, a tree gone missing) makes
+        it ``error`` with the reason, never stops the server from starting."""
+        try:
+            await self.bus.activate(build_spec(row, self._cipher))
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            reason = (exc.detail if isinstance(exc, ProofPixError)
+                      else f"{type(exc).__name__}: {exc}")[:2000]
+            log.warning("plugins.reload_failed", org=str(row.organization_id),
+                        plugin=row.plugin_id, reason=reason)
+        try:
+            async with self._work() as work:
+                fresh = await self._get(PluginRepository(work.session), row.organization_id,
+                                        row.plugin_id)
+                fresh.status = PluginStatus.error
+                fresh.status_reason = reason
+                work.event(fresh.organization_id, fresh.plugin_id, "load_failed",
+                           plugin_row_id=fresh.id, details={"reason": reason})
+        except Exception:  # uninstalled meanwhile, or the database hiccuped: still start
+            log.exception("plugins.reload_failure_not_recorded", plugin=row.plugin_id)
 
     async def close(self) -> None:
         if self._flush_task is not None:
@@ -186,6 +263,7 @@ class PluginService:
         actor: uuid.UUID | None = None,
         grant_permissions: Sequence[str] | None = None,
         expected_publisher: str | None = None,
+        config: dict[str, Any] | None = None,
     ) -> InstallResult:
         """Install (or upgrade to) the ``.ppx`` at ``package``; the caller keeps the file.
 
@@ -203,7 +281,8 @@ class PluginService:
                                    manifest.id),),
             )
         async with self._lock(org, manifest.id):
-            done = await self._installs.install(org, vetted, package, actor, grant_permissions)
+            done = await self._installs.install(org, vetted, package, actor, grant_permissions,
+                                                config)
             if done.reload:
                 with contextlib.suppress(LoadError):
                     await self._load(org, manifest.id, actor, reason="upgraded")
@@ -220,35 +299,50 @@ class PluginService:
     # -- consent -----------------------------------------------------------------------
     async def grant_permissions(
         self, org_id: uuid.UUID | str, plugin_id: str, grant: Sequence[str],
-        *, actor: uuid.UUID | None = None,
+        *, actor: uuid.UUID | None = None, revoke: Sequence[str] = (),
     ) -> PluginDetail:
+        """Grant requested permissions (or consent to pending items) and revoke granted ones.
+
+        A loaded plugin gets the change at once (``HookBus.update_grants``): capability checks
+        follow it immediately and the next call runs on a worker holding exactly the new grants.
+        ``http`` carries its network hosts, in both directions.
+        """
         org = as_uuid(org_id)
-        async with self._lock(org, plugin_id), self._work() as work:
-            row = await self._get(PluginRepository(work.session), org, plugin_id)
-            wanted = set(grant)
-            by_name = {(p.kind, p.value): p for p in row.permissions}
-            errors = [FieldError(f"grantPermissions[{i}]", f"'{g}' is not requested", "subset", g)
-                      for i, g in enumerate(grant)
-                      if (PermissionKind.permission, g) not in by_name]
-            if errors:
-                raise ValidationFailed("grantPermissions may only name requested permissions",
-                                       errors=tuple(errors))
-            now = utcnow()
-            newly: list[str] = []
-            for perm in row.permissions:
-                consent = perm.value in wanted or (
-                    perm.kind == PermissionKind.network and "http" in wanted)
-                if consent and not perm.granted:
-                    perm.granted, perm.granted_by, perm.granted_at = True, actor, now
-                    newly.append(perm.value if perm.kind == PermissionKind.permission
-                                 else f"network:{perm.value}")
-            row.pending_consent = [p for p in (row.pending_consent or []) if p not in newly]
-            if not row.pending_consent and row.status_reason and row.status_reason.startswith(
-                    "awaiting consent"):
-                row.status_reason = None
-            work.event(org, plugin_id, "permissions_granted", plugin_row_id=row.id, actor=actor,
-                       details={"granted": newly, "pending": row.pending_consent})
+        async with self._lock(org, plugin_id):
+            async with self._work() as work:
+                row = await self._get(PluginRepository(work.session), org, plugin_id)
+                newly, revoked = _apply_grants(row, grant, revoke, actor)
+                row.pending_consent = [p for p in (row.pending_consent or []) if p not in newly]
+                if not row.pending_consent and row.status_reason and \
+                        row.status_reason.startswith("awaiting consent"):
+                    row.status_reason = None
+                if grant:
+                    work.event(org, plugin_id, "permissions_granted", plugin_row_id=row.id,
+                               actor=actor, details={"granted": newly,
+                                                     "pending": row.pending_consent})
+                if revoked:
+                    work.event(org, plugin_id, "permissions_revoked", plugin_row_id=row.id,
+                               actor=actor, details={"revoked": revoked})
+            if (newly or revoked) and self.bus.is_registered(str(org), plugin_id):
+                await self._apply_to_running(org, plugin_id, actor)
         return await self.get_plugin(org, plugin_id)
+
+    async def _apply_to_running(
+        self, org: uuid.UUID, plugin_id: str, actor: uuid.UUID | None
+    ) -> None:
+        async with session_scope(self._sf) as session:
+            row = await self._get(PluginRepository(session), org, plugin_id)
+        try:
+            await self.bus.update_grants(build_spec(row, self._cipher))
+        except LoadError as exc:
+            # The grants are recorded; the plugin could not restart with them: say so.
+            await self.bus.deactivate(str(org), plugin_id)
+            async with self._work() as work:
+                fresh = await self._get(PluginRepository(work.session), org, plugin_id)
+                fresh.status = PluginStatus.error
+                fresh.status_reason = exc.detail
+                work.event(org, plugin_id, "load_failed", plugin_row_id=fresh.id, actor=actor,
+                           details={"reason": exc.detail})
 
     # -- load / unload -----------------------------------------------------------------
     async def load_plugin(
@@ -264,6 +358,7 @@ class PluginService:
     ) -> None:
         async with session_scope(self._sf) as session:
             row = await self._get(PluginRepository(session), org, plugin_id)
+        _require_configured(row, self._cipher)
         _require_transition(row, PluginStatus.loaded)
         if row.pending_consent:
             raise Conflict(
@@ -371,6 +466,10 @@ class PluginService:
                     cfg.updated_by = actor
                 changed = sorted(k for k in set(clean) | set(current)
                                  if clean.get(k) != current.get(k))
+                if row.status == PluginStatus.needs_configuration:
+                    # validate_config accepted it, so every required key is set now.
+                    row.status = PluginStatus.installed
+                    row.status_reason = None
                 work.event(org, plugin_id, "config_updated", plugin_row_id=row.id, actor=actor,
                            details={"changedKeys": changed})
             if self.bus.pool.is_loaded(str(org), plugin_id):
@@ -433,10 +532,14 @@ class PluginService:
     async def execute_hook(
         self, org_id: uuid.UUID | str, name: str, data: Any,
         options: HookOptions | dict[str, Any] | None = None, *, file_id: str | None = None,
+        count_failures: bool = True,
     ) -> HookResult:
+        """Run a hook; ``count_failures=False`` for callers who may not disable plugins (their
+        calls' failures do not move the circuit breaker, docs/decisions.md)."""
         opts = options if isinstance(options, HookOptions) or options is None else (
             HookOptions.from_wire(options))
-        return await self.bus.execute_hook(str(as_uuid(org_id)), name, data, opts, file_id=file_id)
+        return await self.bus.execute_hook(str(as_uuid(org_id)), name, data, opts,
+                                           file_id=file_id, count_failures=count_failures)
 
 
 def _python_version() -> str:

@@ -111,6 +111,12 @@ WORKER_FILE_SIZE_MB: Final = 64
 #: fork anyway.
 WORKER_PIDS_MAX: Final = 32
 
+# -- values the worker protocol carries (config, hook data) ----------------------------------------
+
+#: msgpack integers are int64 or uint64: what lies outside cannot reach a worker at all.
+WIRE_INT_MIN: Final = -(2**63)
+WIRE_INT_MAX: Final = 2**64 - 1
+
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -154,3 +160,23 @@ def call_cpu_seconds(cpu_seconds: float | None, timeout_ms: int) -> float:
     """The CPU seconds one call may burn (the worker arms RLIMIT_CPU with it): the declared
     ``cpu_seconds``, or else the call's wall-clock budget in seconds plus one."""
     return cpu_seconds if cpu_seconds is not None else timeout_ms / 1000 + 1
+
+
+def wire_int_overflows(value: object, limit: int = 20) -> list[tuple[str | int, ...]]:
+    """Paths (key and index tuples) of the integers in ``value`` that msgpack cannot carry.
+
+    Walks JSON-like data (dicts, lists, tuples) without recursion, so any depth is safe; stops
+    after ``limit`` paths. Bools are ints to Python, never out of range.
+    """
+    found: list[tuple[str | int, ...]] = []
+    stack: list[tuple[tuple[str | int, ...], object]] = [((), value)]
+    while stack and len(found) < limit:
+        path, node = stack.pop()
+        if isinstance(node, int) and not isinstance(node, bool):
+            if not WIRE_INT_MIN <= node <= WIRE_INT_MAX:
+                found.append(path)
+        elif isinstance(node, dict):
+            stack.extend(((*path, str(k)), v) for k, v in reversed(list(node.items())))
+        elif isinstance(node, list | tuple):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(node))))
+    return found

@@ -121,6 +121,13 @@ _ALL: Final[tuple[Rule, ...]] = (
        "Contradictory declarations mislead the admin granting permissions."),
     _R("PPX-MAN-CONFIG-SCHEMA", H, "config_schema is not a valid JSON Schema 2020-12 object schema",
        "Configuration is validated against it; only local $ref is allowed."),
+    _R("PPX-MAN-CONFIG-SCHEMA-REF-CYCLE", H,
+       "config_schema has a $ref cycle that never steps into the value",
+       "Validation would recurse without end in the API process (e.g. {\"$ref\": \"#\"})."),
+    _R("PPX-MAN-CONFIG-SCHEMA-REGEX", H,
+       "A config_schema pattern is not a linear-time (RE2) regular expression",
+       "Patterns run in the API process with RE2; backreferences and look-around cannot, and "
+       "a backtracking engine would let one pattern stall every request."),
     _R("PPX-MAN-SPECIFIER", H, "An engines/dependencies range is not a PEP 440 specifier",
        "Compatibility must be computable."),
     _R("PPX-MAN-DEPENDENCY", H, "A dependency is malformed or the plugin depends on itself",

@@ -109,6 +109,8 @@ class HookBus:
         self._denied_noted: set[tuple[str, str, str]] = set()
         # call id -> plugins in the call chain, for calls a plugin may nest hooks into.
         self._chains: dict[str, frozenset[str]] = {}
+        # call ids whose failures (and those of the calls nested in them) do not count.
+        self._uncounted: set[str] = set()
         self._call_prefix = os.urandom(4).hex()
         self._call_seq = itertools.count(1)
         pool.set_hook_caller(self._nested_call)
@@ -157,6 +159,13 @@ class HookBus:
         await self.pool.load(spec)
         self.register(spec)
 
+    async def update_grants(self, spec: PluginSpec) -> None:
+        """A loaded plugin's permissions or hosts changed: route and serve it with ``spec`` now
+        (``WorkerPool.update_spec``), without an unload."""
+        self.validate(spec)
+        self.register(spec)
+        await self.pool.update_spec(spec)
+
     async def deactivate(self, org_id: str, plugin_id: str) -> None:
         """Stop routing, then stop the worker."""
         self.unregister(org_id, plugin_id)
@@ -194,8 +203,13 @@ class HookBus:
         *,
         file_id: str | None = None,
         depth: int = 0,
+        count_failures: bool = True,
     ) -> HookResult:
-        """Call every plugin of ``org_id`` bound to ``name``; one result per plugin, in order."""
+        """Call every plugin of ``org_id`` bound to ``name``; one result per plugin, in order.
+
+        ``count_failures=False``: this call's outcomes do not move the circuit breaker (a
+        caller who may not unload a plugin must not disable it; see the module doc).
+        """
         if not is_hook_name(name):
             raise ValidationFailed(
                 "invalid hook name",
@@ -207,7 +221,8 @@ class HookBus:
                 f"{self.config.max_hook_depth}"
             )
         return await self._execute(
-            org_id, name, data, options or DEFAULT_OPTIONS, file_id, depth, frozenset()
+            org_id, name, data, options or DEFAULT_OPTIONS, file_id, depth, frozenset(),
+            count_failures,
         )
 
     async def _execute(
@@ -219,6 +234,7 @@ class HookBus:
         file_id: str | None,
         depth: int,
         chain: frozenset[str],
+        counts: bool = True,
     ) -> HookResult:
         started = time.perf_counter()
         entries = self._routes.get(org_id, {}).get(name, ())
@@ -227,19 +243,21 @@ class HookBus:
         if options.mode == "parallel":
             if len(entries) == 1:
                 result.results.append(
-                    await self._call_one(entries[0], name, data, timeout, file_id, depth, chain)
+                    await self._call_one(entries[0], name, data, timeout, file_id, depth, chain,
+                                         counts)
                 )
             elif entries:
                 result.results.extend(
                     await asyncio.gather(
-                        *(self._call_one(e, name, data, timeout, file_id, depth, chain)
+                        *(self._call_one(e, name, data, timeout, file_id, depth, chain, counts)
                           for e in entries)
                     )
                 )
         else:
             current = data
             for entry in entries:
-                one = await self._call_one(entry, name, current, timeout, file_id, depth, chain)
+                one = await self._call_one(entry, name, current, timeout, file_id, depth, chain,
+                                           counts)
                 result.results.append(one)
                 if one.status == "ok":
                     # A handler that returns nothing changed nothing: its input flows on, so a
@@ -261,6 +279,7 @@ class HookBus:
         file_id: str | None,
         depth: int,
         chain: frozenset[str],
+        counts: bool = True,
     ) -> PluginResult:
         spec = entry.spec
         if entry.plugin_id in chain:
@@ -293,6 +312,8 @@ class HookBus:
         )
         if entry.nests:
             self._chains[call_id] = chain | {entry.plugin_id}
+            if not counts:
+                self._uncounted.add(call_id)
         started = time.perf_counter()
         outcome: CallOutcome | None = None
         try:
@@ -309,9 +330,12 @@ class HookBus:
         finally:
             if entry.nests:
                 self._chains.pop(call_id, None)
+                self._uncounted.discard(call_id)
         elapsed = (time.perf_counter() - started) * 1000
         self._account(spec, name, status, elapsed, outcome)
-        if status == "ok":
+        if not counts:
+            pass  # the caller may not disable the plugin: outcomes leave the breaker alone
+        elif status == "ok":
             self._breaker.succeeded(spec.key)
         elif status in FAILURES and outcome is not None:
             # Only what the plugin's own worker did counts: a pool shutting down or a runtime
@@ -411,7 +435,8 @@ class HookBus:
         options = HookOptions(timeout_ms=min(remaining_ms, TIMEOUT_MS_MAX) or None)
         chain = self._chains.get(info.call_id, frozenset({info.plugin_id}))
         result = await self._execute(
-            info.org_id, hook, data, options, info.file_id, info.depth, chain
+            info.org_id, hook, data, options, info.file_id, info.depth, chain,
+            info.call_id not in self._uncounted,
         )
         return result.to_wire()
 

@@ -251,6 +251,33 @@ class WorkerPool:
             with contextlib.suppress(WorkerDied):
                 w.send(frame)
 
+    async def update_spec(self, spec: PluginSpec) -> None:
+        """Apply a loaded plugin's changed grants (permissions, network hosts) at once.
+
+        The host checks capabilities against the new spec from now on, a call in flight
+        included. The worker is then replaced once it is idle (its import policy and the config
+        it sees, secrets redacted or not, were fixed when it booted), so the next call runs on
+        a fresh worker holding exactly the new grants. LoadError if that worker cannot start
+        (the next call tries again).
+        """
+        self._check_open()
+        validate_spec(spec)
+        entry = self._plugins.get(spec.key)
+        if entry is None:
+            raise NotLoaded(f"{spec.plugin_id} is not loaded for {spec.org_id}")
+        entry.spec = spec
+        if entry.worker is not None and not entry.worker.dead:
+            entry.worker.spec = spec
+        async with entry.lock:
+            if self._plugins.get(spec.key) is not entry:  # unloaded or replaced meanwhile
+                return
+            w = entry.worker
+            if w is not None and not w.dead:
+                w.kill("grants changed")
+                self._live.pop(spec.key, None)
+            entry.worker = None
+            entry.worker = await self._spawn(entry)
+
     def is_loaded(self, org_id: str, plugin_id: str) -> bool:
         return (org_id, plugin_id) in self._plugins
 
@@ -335,7 +362,8 @@ class WorkerPool:
                 file_id=info.file_id, depth=info.depth, deadline=info.deadline,
                 cpu_seconds=cpu_budget,
             ))
-        except (TypeError, ValueError, RecursionError, msgspec.EncodeError) as exc:
+        except (TypeError, ValueError, OverflowError, RecursionError,
+                msgspec.EncodeError) as exc:
             w.end(cur)
             return _outcome("error", started, error=f"hook data is not serializable: {exc}")
         if len(frame) - wire.HEADER.size > self.config.max_frame_bytes:
@@ -578,5 +606,5 @@ def _cpu_hard(per_call: float) -> int:
 def _encode_or_load_error(message: msgspec.Struct, what: str) -> bytes:
     try:
         return wire.encode(message)
-    except (TypeError, msgspec.EncodeError) as exc:
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
         raise LoadError(f"{what} is not serializable: {exc}") from None
