@@ -180,8 +180,7 @@ def _spend(budget: CallBudget, cap: str, nbytes: int) -> None:
     limit = BUDGETS[cap][1]
     spent = budget.caps.setdefault(cap, [0, 0])
     if limit is not None and spent[1] + nbytes > limit:
-        raise CapabilityError(f"{cap}: at most {limit} bytes per call (this one has used "
-                              f"{spent[1]})")
+        raise CapabilityError(f"at most {limit} bytes per call (this one has used {spent[1]})")
     spent[1] += nbytes
 
 
