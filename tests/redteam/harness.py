@@ -326,7 +326,7 @@ class Runtime:
 
     async def attack_while_serving(
         self, name: str, event: Mapping[str, Any] | None = None, *, within_s: float = 0.5,
-        **spec_kw: Any,
+        file_id: str | None = None, **spec_kw: Any,
     ) -> PluginResult:
         """Run an attack while the bystander (another org) keeps being called; every one of
         those calls must answer ``ok`` within ``within_s``: the host stays responsive."""
@@ -335,7 +335,7 @@ class Runtime:
         bystander = self.spec("benign", org=OTHER_ORG)
         await self.load(bystander)
         attack = asyncio.ensure_future(
-            self.bus.execute_hook(spec.org_id, hook_of(name), dict(event or {})))
+            self.bus.execute_hook(spec.org_id, hook_of(name), dict(event or {}), file_id=file_id))
         slowest, calls = 0.0, 0
         while not attack.done() or calls == 0:
             t0 = time.perf_counter()

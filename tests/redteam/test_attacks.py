@@ -25,6 +25,7 @@ import pytest
 
 from proofpix_plugins.runtime.host.capabilities import MAX_EMIT_BYTES_PER_CALL, MAX_EMITS_PER_CALL
 from proofpix_plugins.runtime.host.scratch import scratch_mb
+from proofpix_plugins.runtime.limits import FRAME_MAX_DEPTH
 from proofpix_plugins.runtime.sandbox.hardening.uid import plugin_uid
 from tests.redteam.harness import (
     COLLIDING_VICTIM,
@@ -494,7 +495,7 @@ async def test_reply_over_the_frame_cap_is_refused_without_hurting_the_host(
     assert "frame" in (r.error or "").lower()
 
 
-@pytest.mark.parametrize("mode", ["garbage", "huge_prefix", "bad_schema", "deep_nesting"])
+@pytest.mark.parametrize("mode", ["garbage", "huge_prefix", "bad_schema"])
 async def test_raw_garbage_on_the_channel_is_a_crash_not_a_host_failure(
     rt: Runtime, mode: str
 ) -> None:
@@ -502,6 +503,16 @@ async def test_raw_garbage_on_the_channel_is_a_crash_not_a_host_failure(
     assert r.status == "crashed"
     assert r.result is None
     assert "frame" in (r.error or "")  # the host named the broken frame, it did not just die
+
+
+async def test_a_decoder_stack_bomb_is_refused_before_decoding_as_the_plugins_error(
+    rt: Runtime,
+) -> None:
+    # A well-framed result nested a million levels deep: measured, not decoded (frame budget).
+    r = await rt.attack("channel_garbage", {"mode": "deep_nesting"})
+    assert r.status == "error"
+    assert r.result is None
+    assert f"nested deeper than {FRAME_MAX_DEPTH} levels" in (r.error or "")
 
 
 async def test_half_written_frame_blocks_nobody_else(rt: Runtime) -> None:

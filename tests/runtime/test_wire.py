@@ -57,8 +57,7 @@ def test_garbage_bytes_are_refused() -> None:
 
 
 def test_result_round_trips_with_bytes_and_nesting() -> None:
-    result = wire.Result(id=3, ok=True, value={"b": b"\x00\x01", "n": [1, 2.5, None]},
-                         cpu_ms=0.5, peak_rss_kb=100)
+    result = wire.Result(id=3, ok=True, value={"b": b"\x00\x01", "n": [1, 2.5, None]})
     [body] = wire.FrameReader(1 << 20).feed(wire.encode(result))
     assert wire.decode_worker(body) == result
 

@@ -180,3 +180,49 @@ def wire_int_overflows(value: object, limit: int = 20) -> list[tuple[str | int, 
         elif isinstance(node, list | tuple):
             stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(node))))
     return found
+
+
+# -- what a worker may send, and what one call may ask of the host (docs/security-model.md,
+# "Host availability"). Fixed bounds like the ones above: the red team holds them. -------------
+
+#: Objects (every scalar, string, container, key) in one frame from a worker. Decoding costs
+#: per object, not per byte: a few MB of empty lists cost seconds and ten times their size.
+FRAME_MAX_OBJECTS: Final = 100_000
+#: Nesting of one frame, its message map and a capability's argument map included.
+FRAME_MAX_DEPTH: Final = 64
+#: Frames above this many bytes (or with more containers than FRAME_MAX_DEPTH) are measured
+#: and decoded in a thread, so the event loop never pays for a large one; the warm call's
+#: frames are a few hundred bytes and stay inline.
+INLINE_DECODE_BYTES: Final = 64 * 1024
+#: A hook result, as msgpack.
+RESULT_MAX_BYTES: Final = 1024 * 1024
+#: One log frame from a worker; larger ones are dropped and counted.
+LOG_FRAME_MAX_BYTES: Final = 64 * 1024
+#: One capability request: the largest argument a capability takes (images.save_derived's
+#: 32 MiB image) and room for the rest.
+CAP_FRAME_MAX_BYTES: Final = 33 * 1024 * 1024
+
+#: Host-side caps on one plugin log line: the message, how many fields, each field's rendered
+#: value, the whole line; and the log bytes one top-level call may write.
+LOG_MSG_MAX_CHARS: Final = 4000
+LOG_FIELDS_MAX: Final = 32
+LOG_FIELD_MAX_CHARS: Final = 1000
+LOG_LINE_MAX_BYTES: Final = 8 * 1024
+LOG_BYTES_PER_CALL: Final = 256 * 1024
+
+#: Capability replies the host wrote that the worker has not read, counted when it sends its
+#: next request (an honest worker reads each reply before asking again): past this the worker
+#: is killed (``crashed``). One request is in flight at a time (a second is a protocol error).
+UNREAD_REPLY_MAX_BYTES: Final = 1024 * 1024
+
+#: Capability requests one top-level call may make, nested calls included, whatever the
+#: capability (refused ones too); each capability also has its own count and bytes budget
+#: (``host/capabilities.py``, BUDGETS).
+CAP_REQUESTS_PER_CALL: Final = 2000
+#: ``crypto.sha256`` / ``crypto.hmac_sha256`` input, per request (was 32 MiB).
+CRYPTO_MAX_BYTES: Final = 4 * 1024 * 1024
+#: Hashing above this many bytes runs in a thread (hashlib releases the GIL).
+CRYPTO_INLINE_BYTES: Final = 64 * 1024
+#: ``permission_denied`` events one top-level call records; past it they are counted and
+#: recorded once, as one event with the count, when the call ends.
+DENIED_EVENTS_PER_CALL: Final = 10

@@ -63,6 +63,23 @@ class PluginSpec:
         return {k: (REDACTED if k in self.secret_keys else v) for k, v in source.items()}
 
 
+@dataclass
+class CallBudget:
+    """What one top-level call, its nested calls included, has used of its per-call budgets.
+
+    Created with the top-level call's :class:`CallInfo`; a nested ``ctx.events.call`` passes
+    the same object on, so nesting never resets a budget (``host/capabilities.py`` spends it).
+    """
+
+    requests: int = 0
+    #: capability -> [requests, bytes] spent.
+    caps: dict[str, list[int]] = field(default_factory=dict)
+    denied_recorded: int = 0
+    denied_dropped: int = 0
+    log_bytes: int = 0
+    logs_dropped: int = 0
+
+
 @dataclass(frozen=True)
 class CallInfo:
     """Who is being called for what; capabilities act on this call's file and org."""
@@ -75,6 +92,8 @@ class CallInfo:
     depth: int = 0
     #: Absolute ``time.time()`` after which the call is abandoned.
     deadline: float = 0.0
+    #: Shared by a top-level call and every call nested in it.
+    budget: CallBudget = field(default_factory=CallBudget, compare=False, repr=False)
 
 
 def binding_errors(spec: PluginSpec) -> list[FieldError]:

@@ -48,7 +48,7 @@ from proofpix_plugins.runtime.host.broker import Broker
 from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.limits import TIMEOUT_MS_MAX, is_hook_name
 from proofpix_plugins.runtime.outcome import CallOutcome, CallStatus
-from proofpix_plugins.runtime.spec import CallInfo, PluginSpec, binding_errors
+from proofpix_plugins.runtime.spec import CallBudget, CallInfo, PluginSpec, binding_errors
 
 __all__ = ["HOOK_PERMISSIONS", "HookBus", "HookRecursionLimit"]
 
@@ -221,7 +221,7 @@ class HookBus:
                 f"{self.config.max_hook_depth}"
             )
         return await self._execute(
-            org_id, name, data, options or DEFAULT_OPTIONS, file_id, depth, frozenset(),
+            org_id, name, data, options or DEFAULT_OPTIONS, file_id, depth, frozenset(), None,
             count_failures,
         )
 
@@ -234,8 +234,10 @@ class HookBus:
         file_id: str | None,
         depth: int,
         chain: frozenset[str],
+        budget: CallBudget | None,
         counts: bool = True,
     ) -> HookResult:
+        """``budget``: the calling plugin's, for a nested call; None gives each plugin its own."""
         started = time.perf_counter()
         entries = self._routes.get(org_id, {}).get(name, ())
         result = HookResult(name, 0.0, mode=options.mode)
@@ -244,12 +246,13 @@ class HookBus:
             if len(entries) == 1:
                 result.results.append(
                     await self._call_one(entries[0], name, data, timeout, file_id, depth, chain,
-                                         counts)
+                                         budget, counts)
                 )
             elif entries:
                 result.results.extend(
                     await asyncio.gather(
-                        *(self._call_one(e, name, data, timeout, file_id, depth, chain, counts)
+                        *(self._call_one(e, name, data, timeout, file_id, depth, chain, budget,
+                                         counts)
                           for e in entries)
                     )
                 )
@@ -257,7 +260,7 @@ class HookBus:
             current = data
             for entry in entries:
                 one = await self._call_one(entry, name, current, timeout, file_id, depth, chain,
-                                           counts)
+                                           budget, counts)
                 result.results.append(one)
                 if one.status == "ok":
                     # A handler that returns nothing changed nothing: its input flows on, so a
@@ -279,6 +282,7 @@ class HookBus:
         file_id: str | None,
         depth: int,
         chain: frozenset[str],
+        budget: CallBudget | None,
         counts: bool = True,
     ) -> PluginResult:
         spec = entry.spec
@@ -309,6 +313,7 @@ class HookBus:
             file_id=file_id,
             depth=depth,
             deadline=time.time() + timeout / 1000,
+            budget=budget if budget is not None else CallBudget(),
         )
         if entry.nests:
             self._chains[call_id] = chain | {entry.plugin_id}
@@ -331,6 +336,14 @@ class HookBus:
             if entry.nests:
                 self._chains.pop(call_id, None)
                 self._uncounted.discard(call_id)
+        if budget is None and info.budget.denied_dropped:
+            # The top-level call is over: one event stands for every refusal past the budget.
+            await self._record(
+                spec.org_id, entry.plugin_id, "permission_denied",
+                {"capability": "*", "hook": name, "callId": call_id,
+                 "suppressed": info.budget.denied_dropped,
+                 "reason": "more refusals in this call than are recorded one by one"},
+            )
         elapsed = (time.perf_counter() - started) * 1000
         self._account(spec, name, status, elapsed, outcome)
         if not counts:
@@ -435,7 +448,7 @@ class HookBus:
         options = HookOptions(timeout_ms=min(remaining_ms, TIMEOUT_MS_MAX) or None)
         chain = self._chains.get(info.call_id, frozenset({info.plugin_id}))
         result = await self._execute(
-            info.org_id, hook, data, options, info.file_id, info.depth, chain,
+            info.org_id, hook, data, options, info.file_id, info.depth, chain, info.budget,
             info.call_id not in self._uncounted,
         )
         return result.to_wire()

@@ -8,6 +8,7 @@ PermissionDenied.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import hmac
@@ -23,9 +24,15 @@ import structlog
 from proofpix_plugins.errors import ProofPixError
 from proofpix_plugins.runtime.errors import CapabilityDenied, CapabilityError
 from proofpix_plugins.runtime.host.broker import Broker
-from proofpix_plugins.runtime.limits import HOOK_NAME_MAX_LENGTH
+from proofpix_plugins.runtime.limits import (
+    CAP_REQUESTS_PER_CALL,
+    CRYPTO_INLINE_BYTES,
+    CRYPTO_MAX_BYTES,
+    DENIED_EVENTS_PER_CALL,
+    HOOK_NAME_MAX_LENGTH,
+)
 from proofpix_plugins.runtime.sandbox import wire
-from proofpix_plugins.runtime.spec import CallInfo, PluginSpec
+from proofpix_plugins.runtime.spec import CallBudget, CallInfo, PluginSpec
 
 log = structlog.get_logger("proofpix.runtime.capabilities")
 
@@ -37,6 +44,8 @@ HookCaller = Callable[[CallInfo, str, Any], Awaitable[Any]]
 Key = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 MAX_BLOB = 32 * 1024 * 1024
 Blob = Annotated[bytes, msgspec.Meta(max_length=MAX_BLOB)]
+#: Input of the crypto capabilities (hashed on the host: see CRYPTO_INLINE_BYTES).
+CryptoBlob = Annotated[bytes, msgspec.Meta(max_length=CRYPTO_MAX_BYTES)]
 
 
 class _NoArgs(msgspec.Struct, forbid_unknown_fields=True):
@@ -71,12 +80,12 @@ class _Http(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class _Hash(msgspec.Struct, forbid_unknown_fields=True):
-    data: Blob
+    data: CryptoBlob
 
 
 class _Hmac(msgspec.Struct, forbid_unknown_fields=True):
     key: Annotated[bytes, msgspec.Meta(max_length=4096)]
-    msg: Blob
+    msg: CryptoBlob
 
 
 class _Random(msgspec.Struct, forbid_unknown_fields=True):
@@ -132,15 +141,60 @@ MAX_EMITS_PER_CALL = 100
 MAX_EMIT_BYTES = 16 * 1024
 MAX_EMIT_BYTES_PER_CALL = 256 * 1024
 
+_MiB = 1024 * 1024
+#: Per capability, the requests and argument bytes one top-level call (nested calls included)
+#: may spend; None: no bytes budget (the reply or the broker's quota bounds it). Past either,
+#: the request is refused as the plugin's error. All of them together are also capped at
+#: CAP_REQUESTS_PER_CALL. images.save_derived's quota is the derived-image store's.
+BUDGETS: dict[str, tuple[int, int | None]] = {
+    "files.read": (50, None),
+    "files.info": (200, None),
+    "images.open": (50, None),
+    "images.save_derived": (CAP_REQUESTS_PER_CALL, None),
+    "metadata.get": (200, None),
+    "metadata.set": (100, 1 * _MiB),
+    "storage.get": (1000, None),
+    "storage.set": (1000, 4 * _MiB),
+    "storage.delete": (1000, None),
+    "storage.keys": (100, None),
+    "http.request": (20, 16 * _MiB),
+    "crypto.sha256": (500, 16 * _MiB),
+    "crypto.hmac_sha256": (500, 16 * _MiB),
+    "crypto.random_bytes": (500, 4 * _MiB),
+    "events.emit": (MAX_EMITS_PER_CALL, MAX_EMIT_BYTES_PER_CALL),
+    "events.call": (20, None),
+    "secrets.get": (100, None),
+}
+
 
 @dataclass
 class CallCounters:
-    """Per-call resource use reported in the CallOutcome, and the per-call event budget."""
+    """Per-call resource use reported in the CallOutcome (the budgets are in CallBudget)."""
 
     http_calls: int = 0
     storage_bytes: int = 0
-    events_emitted: int = 0
-    event_bytes: int = 0
+
+
+def _spend(budget: CallBudget, cap: str, nbytes: int) -> None:
+    """Charge ``nbytes`` of ``cap``'s bytes budget; refuse past it (nothing is charged then)."""
+    limit = BUDGETS[cap][1]
+    spent = budget.caps.setdefault(cap, [0, 0])
+    if limit is not None and spent[1] + nbytes > limit:
+        raise CapabilityError(f"at most {limit} bytes per call (this one has used {spent[1]})")
+    spent[1] += nbytes
+
+
+async def _digest(key: bytes | None, data: bytes) -> str:
+    """sha256 or HMAC-sha256; in a thread above CRYPTO_INLINE_BYTES (hashlib drops the GIL)."""
+
+    def run() -> str:
+        if key is None:
+            return hashlib.sha256(data).hexdigest()
+        return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+    if len(data) <= CRYPTO_INLINE_BYTES:
+        return run()
+    return await asyncio.to_thread(run)
 
 
 class CapabilityHost:
@@ -160,6 +214,12 @@ class CapabilityHost:
     async def handle(
         self, spec: PluginSpec, info: CallInfo, req: wire.CapRequest, counters: CallCounters
     ) -> wire.CapReply:
+        budget = info.budget
+        budget.requests += 1
+        if budget.requests > CAP_REQUESTS_PER_CALL:
+            return wire.CapReply(id=req.id, ok=False, kind="error",
+                                 message=f"{req.cap}: at most {CAP_REQUESTS_PER_CALL} "
+                                 "capability requests per call")
         cap = CAPABILITIES.get(req.cap)
         if cap is None:
             return wire.CapReply(id=req.id, ok=False, kind="error",
@@ -171,6 +231,12 @@ class CapabilityHost:
                 id=req.id, ok=False, kind="denied", permission=missing[0],
                 message=f"{req.cap} needs the {missing[0]!r} permission",
             )
+        spent = budget.caps.setdefault(req.cap, [0, 0])
+        if spent[0] >= BUDGETS[req.cap][0]:
+            return wire.CapReply(id=req.id, ok=False, kind="error",
+                                 message=f"{req.cap}: at most {BUDGETS[req.cap][0]} requests "
+                                 "per call")
+        spent[0] += 1
         try:
             args = msgspec.convert(req.args, cap.args)
         except msgspec.ValidationError as exc:
@@ -193,6 +259,12 @@ class CapabilityHost:
     async def _record_denied(
         self, spec: PluginSpec, info: CallInfo, cap: str, permission: str
     ) -> None:
+        budget = info.budget
+        if budget.denied_recorded >= DENIED_EVENTS_PER_CALL:
+            # Counted; the hook bus records them as one event when the top-level call ends.
+            budget.denied_dropped += 1
+            return
+        budget.denied_recorded += 1
         await self.record(
             spec, "permission_denied",
             {"capability": cap, "permission": permission, "hook": info.hook,
@@ -220,13 +292,14 @@ class CapabilityHost:
             case "metadata.get":
                 return await b.metadata_get(info)
             case "metadata.set":
-                _require_json(args.values, "metadata.set values")
+                _spend(info.budget, cap, len(_require_json(args.values, "metadata.set values")))
                 await b.metadata_set(info, dict(args.values))
                 return None
             case "storage.get":
                 return await b.storage_get(org, pid, args.key)
             case "storage.set":
                 size = len(_require_json(args.value, f"storage value for {args.key!r}"))
+                _spend(info.budget, cap, size)
                 await b.storage_set(org, pid, args.key, args.value)
                 counters.storage_bytes += size
                 return None
@@ -236,27 +309,24 @@ class CapabilityHost:
             case "storage.keys":
                 return await b.storage_keys(org, pid)
             case "http.request":
+                body = len(args.body or b"") + len(orjson.dumps(args.json) if args.json else b"")
+                _spend(info.budget, cap, body)
                 counters.http_calls += 1
                 return await self._http(spec, args)
             case "crypto.sha256":
-                return hashlib.sha256(args.data).hexdigest()
+                _spend(info.budget, cap, len(args.data))
+                return await _digest(None, args.data)
             case "crypto.hmac_sha256":
-                return hmac.new(args.key, args.msg, hashlib.sha256).hexdigest()
+                _spend(info.budget, cap, len(args.msg))
+                return await _digest(args.key, args.msg)
             case "crypto.random_bytes":
+                _spend(info.budget, cap, args.n)
                 return os.urandom(args.n)
             case "events.emit":
                 size = len(_require_json(args.data, "events.emit data"))
                 if size > MAX_EMIT_BYTES:
                     raise CapabilityError(f"events.emit: data larger than {MAX_EMIT_BYTES} bytes")
-                if counters.events_emitted >= MAX_EMITS_PER_CALL or (
-                    counters.event_bytes + size > MAX_EMIT_BYTES_PER_CALL
-                ):
-                    raise CapabilityError(
-                        f"events.emit: at most {MAX_EMITS_PER_CALL} events and "
-                        f"{MAX_EMIT_BYTES_PER_CALL} bytes per call"
-                    )
-                counters.events_emitted += 1
-                counters.event_bytes += size
+                _spend(info.budget, cap, size)
                 await b.emit_event(info, args.name, args.data)
                 return None
             case "events.call":

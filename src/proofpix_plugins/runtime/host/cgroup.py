@@ -22,6 +22,9 @@ class Hierarchy:
     version: int
     memory: Path
     pids: Path
+    #: Where CPU time is counted: v2's own dir (cpu.stat), v1's cpuacct hierarchy; None: no
+    #: writable one (the host then reads /proc, see usage.py).
+    cpu: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -29,11 +32,15 @@ class Group:
     hierarchy: Hierarchy
     memory: Path
     pids: Path
+    cpu: Path | None = None
+
+    @property
+    def dirs(self) -> set[Path]:
+        return {self.memory, self.pids} | ({self.cpu} if self.cpu is not None else set())
 
     @property
     def procs_files(self) -> list[Path]:
-        dirs = {self.memory, self.pids}
-        return [d / "cgroup.procs" for d in sorted(dirs)]
+        return [d / "cgroup.procs" for d in sorted(self.dirs)]
 
 
 def _own_path(controller: str) -> str | None:
@@ -77,11 +84,12 @@ def detect() -> Hierarchy | None:
             if parent is not None:
                 enabled = (parent / "cgroup.subtree_control").read_text().split()
                 if "memory" in enabled and "pids" in enabled:
-                    return Hierarchy(2, parent, parent)
+                    return Hierarchy(2, parent, parent, parent)
     mem = _writable_parent(ROOT / "memory", _own_path("memory"))
     pids = _writable_parent(ROOT / "pids", _own_path("pids"))
     if mem is not None and pids is not None:
-        return Hierarchy(1, mem, pids)
+        cpu = _writable_parent(ROOT / "cpuacct", _own_path("cpuacct"))
+        return Hierarchy(1, mem, pids, cpu)
     return None
 
 
@@ -89,7 +97,8 @@ def create(hierarchy: Hierarchy, name: str, *, memory_mb: int, pids_max: int) ->
     """A fresh group named ``name`` with the limits written; removes a stale one first."""
     mem = hierarchy.memory / name
     pids = hierarchy.pids / name
-    for d in {mem, pids}:
+    cpu = hierarchy.cpu / name if hierarchy.cpu is not None else None
+    for d in {mem, pids} | ({cpu} if cpu is not None else set()):
         with contextlib.suppress(OSError):
             d.rmdir()
         d.mkdir()
@@ -103,7 +112,7 @@ def create(hierarchy: Hierarchy, name: str, *, memory_mb: int, pids_max: int) ->
         with contextlib.suppress(OSError):
             (mem / "memory.memsw.limit_in_bytes").write_text(limit)
     (pids / "pids.max").write_text(str(pids_max))
-    return Group(hierarchy, mem, pids)
+    return Group(hierarchy, mem, pids, cpu)
 
 
 def join(group: Group, pid: int = 0) -> None:
@@ -131,6 +140,6 @@ def oom_killed(group: Group) -> bool:
 
 def remove(group: Group) -> None:
     """Delete the group once its tasks are gone (rmdir fails while any remain)."""
-    for d in {group.memory, group.pids}:
+    for d in group.dirs:
         with contextlib.suppress(OSError):
             d.rmdir()

@@ -41,8 +41,10 @@ from proofpix_plugins.runtime.host.fs_access import check_readable_tree, runtime
 from proofpix_plugins.runtime.host.template_client import TemplateClient, describe_exit
 from proofpix_plugins.runtime.host.uid_table import DEFAULT_PATH as UID_TABLE_PATH
 from proofpix_plugins.runtime.host.uid_table import UidTable
+from proofpix_plugins.runtime.host.usage import Usage
 from proofpix_plugins.runtime.host.worker_handle import WorkerDied, WorkerHandle
 from proofpix_plugins.runtime.limits import (
+    LOG_BYTES_PER_CALL,
     WORKER_FILE_SIZE_MB,
     WORKER_OPEN_FILES,
     WORKER_PIDS_MAX,
@@ -166,6 +168,8 @@ class WorkerPool:
             while w.pid and procfs.pid_alive(w.pid) and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.005)
             w.release_group()
+            if w.usage is not None:
+                w.usage.close()
             if w.pidfd >= 0:
                 os.close(w.pidfd)
                 w.pidfd = -1
@@ -388,8 +392,15 @@ class WorkerPool:
             w.end(cur)
             w.last_used = time.monotonic()
         w.calls += 1
-        w.cpu_ms += result.cpu_ms
-        w.peak_rss_kb = max(w.peak_rss_kb, result.peak_rss_kb)
+        # Measured by the host, never reported by the worker (host/usage.py).
+        cpu_ms = w.usage.call_cpu_ms() if w.usage is not None else None
+        peak_kb = w.usage.peak_kb() if w.usage is not None else None
+        w.cpu_ms += cpu_ms or 0.0
+        w.peak_rss_kb = max(w.peak_rss_kb, peak_kb or 0)
+        budget = info.budget
+        if info.depth == 0 and budget.logs_dropped:
+            log.warning("plugin log lines dropped", plugin=spec.plugin_id, org=spec.org_id,
+                        dropped=budget.logs_dropped, limit_bytes=LOG_BYTES_PER_CALL)
         if result.kind == "fatal":
             w.kill(result.error)
             await self._caps.record(spec, "crashed", {"hook": hook, "reason": result.error,
@@ -403,7 +414,7 @@ class WorkerPool:
         return _outcome(
             status, started, result=result.value if result.ok else None,
             error=None if result.ok else result.error, counters=cur.counters,
-            cpu_ms=result.cpu_ms, peak_rss_kb=result.peak_rss_kb,
+            cpu_ms=cpu_ms, peak_rss_kb=peak_kb,
         )
 
     def _maybe_recycle(self, w: WorkerHandle, cpu_budget: float) -> None:
@@ -537,6 +548,7 @@ class WorkerPool:
         if not ready.ok:
             raise LoadError(f"{spec.plugin_id} could not be loaded: {ready.error}")
         handle.start_stages = dict(ready.stages)
+        handle.usage = Usage(pid, group)  # after start-up: a call's CPU is its own
         self._live[spec.key] = handle
         return handle
 

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import select
 import signal
+import struct
+import termios
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import msgspec
 import structlog
 
-from proofpix_plugins.runtime.host import cgroup
+from proofpix_plugins.runtime.host import cgroup, frame_budget
 from proofpix_plugins.runtime.host.capabilities import CallCounters, CapabilityHost
+from proofpix_plugins.runtime.host.usage import Usage
+from proofpix_plugins.runtime.limits import (
+    LOG_BYTES_PER_CALL,
+    LOG_FIELD_MAX_CHARS,
+    LOG_FIELDS_MAX,
+    LOG_LINE_MAX_BYTES,
+    LOG_MSG_MAX_CHARS,
+    UNREAD_REPLY_MAX_BYTES,
+)
 from proofpix_plugins.runtime.sandbox import wire
 from proofpix_plugins.runtime.spec import CallInfo, PluginSpec
 
@@ -97,6 +110,14 @@ class WorkerHandle(asyncio.Protocol):
         self._blocked = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._oom = False
+        #: Frames waiting behind one being measured and decoded in a thread (kept in order).
+        self._backlog: deque[bytes] = deque()
+        self._draining = False
+        self._sock_fd = -1
+        #: CPU and memory of the worker as the kernel counts them (set once the pid is known).
+        self.usage: Usage | None = None
+        #: Log lines of this worker refused by a call's budget or the frame budget.
+        self.logs_dropped = 0
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
 
@@ -104,15 +125,73 @@ class WorkerHandle(asyncio.Protocol):
         # uvloop's transports (what `serve` runs on) implement asyncio.Transport without
         # subclassing it, so no isinstance check here.
         self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self._sock_fd = sock.fileno()
 
     def data_received(self, data: bytes) -> None:
         try:
             for frame in self.reader.feed(data):
-                self._on_message(wire.decode_worker(frame))
+                if self._backlog or not frame_budget.inline_ok(frame):
+                    self._backlog.append(frame)
+                else:
+                    self._on_message(wire.decode_worker(frame))
                 if self.dead:
                     return
         except wire.FrameError as exc:
             self.fail(str(exc))
+            return
+        if self._backlog and not self._draining and self.transport is not None:
+            # Read no more from this worker until the large frame is dealt with.
+            self._draining = True
+            self.transport.pause_reading()
+            task = asyncio.get_running_loop().create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self) -> None:
+        """Measure and decode large frames in a thread, in order, then read again."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._backlog and not self.dead:
+                frame = self._backlog.popleft()
+                try:
+                    if frame_budget.inline_ok(frame):
+                        msg: wire.WorkerMessage | frame_budget.Refused = wire.decode_worker(frame)
+                    else:
+                        msg = await loop.run_in_executor(None, frame_budget.prepare, frame)
+                except wire.FrameError as exc:
+                    self.fail(str(exc))
+                    return
+                if self.dead:
+                    return
+                if isinstance(msg, frame_budget.Refused):
+                    self._on_refused(msg)
+                else:
+                    self._on_message(msg)
+        finally:
+            self._draining = False
+            if not self.dead and self.transport is not None:
+                self.transport.resume_reading()
+
+    def _on_refused(self, refused: frame_budget.Refused) -> None:
+        """A well-framed message over its budget: the plugin's error, the worker stays."""
+        cur = self.current
+        if refused.kind == "log":
+            self.logs_dropped += 1
+            return
+        if refused.kind == "result":
+            if cur is None or refused.id != cur.id or cur.fut.done():
+                self.fail("protocol violation: a result for no call in flight")
+                return
+            cur.fut.set_result(wire.Result(id=cur.id, ok=False, error=refused.reason))
+            return
+        # A capability request: answer it (the worker waits for that reply) with the refusal.
+        if cur is None or refused.id is None or self.transport is None:
+            self.fail("protocol violation: a capability request outside its call")
+            return
+        self.transport.write(wire.encode(wire.CapReply(
+            id=refused.id, ok=False, kind="error", message=refused.reason)))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._mark_dead(None)
@@ -132,6 +211,13 @@ class WorkerHandle(asyncio.Protocol):
                 return
             if cur.cap_task is not None and not cur.cap_task.done():
                 self.fail("protocol violation: a second capability request before the reply")
+                return
+            unread = self._unread_bytes()
+            if unread > UNREAD_REPLY_MAX_BYTES:
+                # An honest worker reads each reply before it asks again: this one makes the
+                # host buffer replies for it instead.
+                self.fail(f"capability replies not read: {unread} bytes waiting, over the "
+                          f"{UNREAD_REPLY_MAX_BYTES}-byte limit")
                 return
             cur.cap_task = asyncio.get_running_loop().create_task(self._serve_cap(cur, msg))
         elif isinstance(msg, wire.Log):
@@ -166,16 +252,44 @@ class WorkerHandle(asyncio.Protocol):
                                               message=f"{msg.cap}: reply exceeds the frame cap"))
         self.transport.write(frame)
 
+    def _unread_bytes(self) -> int:
+        """Bytes written to the worker it has not read: ours in the transport, and the
+        kernel's (SIOCOUTQ: what the socket holds that the peer has not received)."""
+        pending = self.transport.get_write_buffer_size() if self.transport is not None else 0
+        if self._sock_fd >= 0:
+            with contextlib.suppress(OSError):
+                raw = fcntl.ioctl(self._sock_fd, termios.TIOCOUTQ, b"\0\0\0\0")
+                pending += struct.unpack("i", raw)[0]
+        return pending
+
     def _log(self, msg: wire.Log) -> None:
         if not self._log_bucket.take():
             # Dropping costs a decode per line; a worker that does nothing else is a flood.
             if self._log_bucket.dropped > MAX_DROPPED_LOGS:
                 self.fail(f"log flood: more than {MAX_DROPPED_LOGS} lines over the rate limit")
             return
+        text = msg.msg[:LOG_MSG_MAX_CHARS]
+        fields: dict[str, Any] = {}
+        size = len(text)
+        for key, value in list(msg.fields.items())[:LOG_FIELDS_MAX]:
+            shown = _log_value(value)
+            size += len(key) + len(shown) if isinstance(shown, str) else len(key) + 8
+            if size > LOG_LINE_MAX_BYTES:
+                fields["truncated"] = True
+                break
+            fields[key] = shown
+        cur = self.current
+        if cur is not None:
+            budget = cur.info.budget
+            if budget.log_bytes + size > LOG_BYTES_PER_CALL:
+                budget.logs_dropped += 1
+                self.logs_dropped += 1
+                return
+            budget.log_bytes += size
         level = msg.level if msg.level in ("debug", "info", "warning", "error") else "info"
         getattr(log, level)(
-            msg.msg, plugin=self.spec.plugin_id, org=self.spec.org_id, source="plugin",
-            fields=msg.fields,
+            text, plugin=self.spec.plugin_id, org=self.spec.org_id, source="plugin",
+            fields=fields,
         )
 
     # -- calls ------------------------------------------------------------------------------------
@@ -247,6 +361,8 @@ class WorkerHandle(asyncio.Protocol):
         if self.group is not None:
             self._oom = cgroup.oom_killed(self.group)
             _remove_group_soon(self.group)
+        if self.usage is not None:
+            self.usage.close()
         if not self.exit_status.done():
             self.exit_status.set_result(status)
         if self.pidfd >= 0:
@@ -268,6 +384,16 @@ class WorkerHandle(asyncio.Protocol):
                 return int(fh.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
         except (OSError, ValueError, IndexError):
             return None
+
+
+def _log_value(value: Any) -> Any:
+    """A field as the host logs it: scalars kept, strings and anything else cut short."""
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, str):
+        return value[:LOG_FIELD_MAX_CHARS]
+    # Bounded by the frame budget (a log frame is at most 64 KiB), so repr is cheap.
+    return repr(value)[:LOG_FIELD_MAX_CHARS]
 
 
 def _remove_group_soon(group: cgroup.Group) -> None:

@@ -94,8 +94,6 @@ class Result(msgspec.Struct, tag="result", frozen=True):
     #: "" for a plain handler exception, "denied" when PermissionDenied escaped the handler,
     #: "fatal" when the worker cannot continue (MemoryError) and exits after replying.
     kind: Name = ""
-    cpu_ms: Annotated[float, msgspec.Meta(ge=0)] = 0.0
-    peak_rss_kb: Count = 0
 
 
 class CapRequest(msgspec.Struct, tag="cap", frozen=True):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import resource
 import signal
 import sys
 import time
@@ -314,7 +313,6 @@ def _call(
     channel.call_id = call.id
     if rlimits_on:
         rlimits.arm_cpu_budget(call.cpu_seconds)
-    cpu0 = time.process_time()
     ctx = HookContext(
         plugin_id=boot.plugin_id,
         org_id=boot.org_id,
@@ -328,39 +326,32 @@ def _call(
     fatal = False
     try:
         value = handlers[call.handler](call.data, ctx)
-        reply = _result(call.id, cpu0, ok=True, value=value)
+        reply = _result(call.id, ok=True, value=value)
     except ChannelBroken:
         raise SystemExit(0) from None
     except PermissionDenied as exc:
-        reply = _result(call.id, cpu0, ok=False, error=f"PermissionDenied: {exc}", kind="denied")
+        reply = _result(call.id, ok=False, error=f"PermissionDenied: {exc}", kind="denied")
     except MemoryError:
-        reply = _result(call.id, cpu0, ok=False, error="out of memory (MemoryError)", kind="fatal")
+        reply = _result(call.id, ok=False, error="out of memory (MemoryError)", kind="fatal")
         fatal = True
     except BaseException as exc:  # a plugin may raise anything, SystemExit included
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        reply = _result(call.id, cpu0, ok=False, error=detail[:4000])
+        reply = _result(call.id, ok=False, error=detail[:4000])
     try:
         channel.send(reply)
     except (TypeError, ValueError, RecursionError, msgspec.EncodeError) as exc:
         error = f"handler returned a non-serializable value: {exc}"
-        channel.send(_result(call.id, cpu0, ok=False, error=error))
+        channel.send(_result(call.id, ok=False, error=error))
     channel.call_id = 0
     return fatal
 
 
 def _result(
-    call_id: int, cpu0: float, *, ok: bool, value: Any = None, error: str = "", kind: str = ""
+    call_id: int, *, ok: bool, value: Any = None, error: str = "", kind: str = ""
 ) -> wire.Result:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return wire.Result(
-        id=call_id,
-        ok=ok,
-        value=value,
-        error=error,
-        kind=kind,
-        cpu_ms=max(0.0, (time.process_time() - cpu0) * 1000.0),
-        peak_rss_kb=max(0, int(usage.ru_maxrss)),
-    )
+    # No CPU or memory figures: the plugin could forge them (it can replace ``time``); the host
+    # reads them from the kernel (host/usage.py).
+    return wire.Result(id=call_id, ok=ok, value=value, error=error, kind=kind)
 
 
 # Keep a reference so the scrubbed sys.modules cannot make these unreachable for the runtime.
