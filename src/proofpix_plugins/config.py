@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     scan_parallel_min_bytes: int = Field(default=256 * 1024, ge=0)
     plugin_storage_max_keys: int = Field(default=1000, ge=1)
     plugin_storage_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Background jobs: slots per process (0: this process runs none, it only enqueues).
+    jobs_concurrency: int = Field(default=2, ge=0, le=64)
+    jobs_lease_seconds: float = Field(default=30.0, ge=1)
+    jobs_poll_seconds: float = Field(default=1.0, gt=0)
+    jobs_retention_days: float = Field(default=7.0, gt=0)
     # Test-only: hosts the http capability may reach even on loopback. Never set in production.
     http_test_allow_loopback: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
