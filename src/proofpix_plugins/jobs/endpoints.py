@@ -12,7 +12,7 @@ from proofpix_plugins.errors import NotFound
 from proofpix_plugins.jobs import service
 from proofpix_plugins.jobs.schemas import JobOut
 from proofpix_plugins.kit.ids import as_uuid
-from proofpix_plugins.kit.pagination import Page, PageParams
+from proofpix_plugins.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageParams
 from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.models.jobs import JobStatus
 
@@ -23,10 +23,20 @@ router = APIRouter(
 )
 
 
+def _page(
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="page number, from 1")] = 1,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = (
+        DEFAULT_LIMIT),
+) -> PageParams:
+    # Not ``Annotated[PageParams, Query()]``: that model forbids extra fields, and a query
+    # model sees every query parameter, so ``?status=`` would be refused beside it.
+    return PageParams(page=page, limit=limit)
+
+
 @router.get("", response_model=Page[JobOut])
 async def list_jobs(
     session: SessionDep,
-    params: Annotated[PageParams, Query()],
+    params: Annotated[PageParams, Depends(_page)],
     status: Annotated[list[JobStatus] | None, Query(
         description="only jobs in these states (repeat the parameter for several)")] = None,
     name: Annotated[str | None, Query(max_length=100)] = None,
