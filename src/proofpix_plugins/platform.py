@@ -39,7 +39,7 @@ from proofpix_plugins.runtime.hooks.bus import HookBus
 from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.host.quota import StorageQuota
 from proofpix_plugins.scanning.checks import bandit_check
-from proofpix_plugins.storage.blobstore import FileSystemBlobStore
+from proofpix_plugins.storage.factory import open_blob_store
 
 log = structlog.get_logger(__name__)
 
@@ -102,7 +102,7 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     # Plugin uids must traverse the data dir to reach their own tree (never list it).
     os.chmod(data_dir, os.stat(data_dir).st_mode | 0o111)  # noqa: S103 - traverse only
-    blobs = FileSystemBlobStore(settings.blob_dir.resolve())
+    blobs = await open_blob_store(settings)
     state.blob_store = blobs
 
     hub: EventHub = RedisEventHub(settings.redis_url) if settings.redis_url else LocalEventHub()
