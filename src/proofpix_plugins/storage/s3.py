@@ -2,12 +2,13 @@
 
 The same content addressing as the file-system store: a blob's key is
 ``blobs/<ab>/<cd>/<sha256>``. ``put_bytes`` names the bytes it holds and uploads exactly them.
-``put_file`` reads its source once, hashing what it streams to a private staging key
-(``tmp/<uuid>``), and only then copies it, server-side, to the key its digest names — the
-object store's version of the file-system store's temporary file and rename — so a blob's key
-always names the bytes that were sent, even if the source changes under the upload. Every
-request carries an ``x-amz-checksum-sha256`` the server checks, so bytes damaged in transit
-are refused rather than stored. A crash between upload and clean-up leaves a staging object:
+``put_file`` reads a small source (up to 8 MiB) into memory and does the same. A larger one it
+reads once, hashing what it streams to a private staging key (``tmp/<uuid>``, a multipart
+upload), and only then copies it, server-side, to the key its digest names — the object store's
+version of the file-system store's temporary file and rename — so a blob's key always names the
+bytes that were sent, even if the source changes under the upload. Every PUT and every part
+carries ``x-amz-checksum-sha256`` of its body, which the server checks, so bytes damaged in
+transit are refused rather than stored. A crash between upload and clean-up leaves a staging object:
 give the bucket a lifecycle rule expiring ``tmp/`` after a day.
 
 Credentials come from ``PROOFPIX_S3_ACCESS_KEY_ID`` / ``PROOFPIX_S3_SECRET_ACCESS_KEY`` when
@@ -36,6 +37,8 @@ from proofpix_plugins.storage.blobstore import BlobRef, check_digest
 _PREFIX = "blobs"
 _STAGING = "tmp"
 _CHUNK = 1024 * 1024
+# Files up to this size are read into memory and sent in one PUT; larger ones are streamed.
+_IN_MEMORY = 8 * 1024 * 1024
 
 
 class ObjectStorageUnavailable(ServiceUnavailable):
@@ -113,29 +116,38 @@ class S3BlobStore:
 
     async def put_file(self, path: Path) -> BlobRef:
         source = await asyncio.to_thread(path.open, "rb")  # a missing file fails here
+        try:
+            head = await asyncio.to_thread(source.read, _IN_MEMORY + 1)
+            if len(head) <= _IN_MEMORY:
+                # Small: the bytes in memory are the bytes hashed and sent, in one request.
+                return await self.put_bytes(head)
+            return await self._put_stream(source, head)
+        finally:
+            await asyncio.to_thread(_close, source)
+
+    async def _put_stream(self, source: IO[bytes], head: bytes) -> BlobRef:
         digest = hashlib.sha256()
         size = 0
 
         async def chunks() -> AsyncIterator[bytes]:
             nonlocal size
-            while chunk := await asyncio.to_thread(source.read, _CHUNK):
+            chunk = head
+            while chunk:
                 digest.update(chunk)
                 size += len(chunk)
                 yield chunk
+                chunk = await asyncio.to_thread(source.read, _CHUNK)
 
         staging = f"{_STAGING}/{uuid.uuid4().hex}"
+        with _translated("store a blob"):
+            await obstore.put_async(self._store, staging, chunks())
+        sha = digest.hexdigest()
         try:
-            with _translated("store a blob"):
-                await obstore.put_async(self._store, staging, chunks())
-            sha = digest.hexdigest()
-            try:
-                if not await self.exists(sha):
-                    with _translated("store a blob"):
-                        await obstore.copy_async(self._store, staging, _key(sha))
-            finally:
-                await self._discard(staging)
+            if not await self.exists(sha):
+                with _translated("store a blob"):
+                    await obstore.copy_async(self._store, staging, _key(sha))
         finally:
-            await asyncio.to_thread(_close, source)
+            await self._discard(staging)
         return BlobRef(sha, size)
 
     async def get_bytes(self, sha256: str) -> bytes:
