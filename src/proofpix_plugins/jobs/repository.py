@@ -110,6 +110,13 @@ class JobRepository:
 
     # --- the runner ---------------------------------------------------------------------------
 
+    async def any_due(self, names: Sequence[str], now: datetime) -> bool:
+        """Whether a claim would find something: a read, so an idle poll takes no write lock."""
+        if not names:
+            return False
+        found = await self.session.scalar(select(Job.id).where(_claimable(names, now)).limit(1))
+        return found is not None
+
     async def claim(
         self, names: Sequence[str], runner_id: str, *, lease: timedelta, now: datetime,
         limit: int,

@@ -203,8 +203,14 @@ class JobRunner:
 
     async def _claim(self, limit: int) -> list[ClaimedJob]:
         now = utcnow()
+        names = self.registry.names()
+        # Look before claiming, in a transaction of its own: an idle poll is then a read, and
+        # never queues for SQLite's write lock behind the requests' writes.
+        async with session_scope(self.sessions) as session:
+            if not await JobRepository(session).any_due(names, now):
+                return []
         return await self._write(lambda repo: repo.claim(
-            self.registry.names(), self.runner_id, lease=self.lease, now=now, limit=limit
+            names, self.runner_id, lease=self.lease, now=now, limit=limit
         ))
 
     async def _write(self, work: Callable[[JobRepository], Awaitable[_T]]) -> _T:
