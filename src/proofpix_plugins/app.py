@@ -33,6 +33,7 @@ from proofpix_plugins.accounts.tokens import AccessTokens
 from proofpix_plugins.config import Settings
 from proofpix_plugins.db import create_engine, create_session_factory
 from proofpix_plugins.files.endpoints import router as files_router
+from proofpix_plugins.jobs.endpoints import router as jobs_router
 from proofpix_plugins.kit.audit import AuditWriter
 from proofpix_plugins.kit.body_guard import BodyGuardMiddleware, BodyLimits
 from proofpix_plugins.kit.logging import configure_logging
@@ -128,6 +129,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(accounts_router)
     app.include_router(plugins_router)
     app.include_router(files_router)
+    app.include_router(jobs_router)
 
 
 @asynccontextmanager

@@ -31,6 +31,13 @@ class SandboxMode(StrEnum):
     insecure_dev = "insecure-dev"
 
 
+class BlobStoreKind(StrEnum):
+    """Where blobs live: the data dir (one machine) or an S3-compatible bucket (many)."""
+
+    fs = "fs"
+    s3 = "s3"
+
+
 class InsecureConfiguration(RuntimeError):
     """Production mode was asked to run with generated or default secrets."""
 
@@ -79,6 +86,16 @@ class Settings(BaseSettings):
     # A request body that sends nothing for this long is answered 408 and dropped.
     body_read_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    blob_store: BlobStoreKind = BlobStoreKind.fs
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint; unset: AWS (or AWS_ENDPOINT_URL)"
+    )
+    s3_bucket: str | None = None
+    s3_region: str | None = None
+    # Unset: the standard AWS credential sources (AWS_ACCESS_KEY_ID …, instance metadata).
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+
     sandbox: SandboxMode = SandboxMode.enforce
     worker_max_live: int = Field(default=64, ge=1)
     worker_idle_seconds: float = Field(default=600.0, gt=0)
@@ -95,6 +112,11 @@ class Settings(BaseSettings):
     scan_parallel_min_bytes: int = Field(default=256 * 1024, ge=0)
     plugin_storage_max_keys: int = Field(default=1000, ge=1)
     plugin_storage_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Background jobs: slots per process (0: this process runs none, it only enqueues).
+    jobs_concurrency: int = Field(default=2, ge=0, le=64)
+    jobs_lease_seconds: float = Field(default=30.0, ge=1)
+    jobs_poll_seconds: float = Field(default=1.0, gt=0)
+    jobs_retention_days: float = Field(default=7.0, gt=0)
     # Test-only: hosts the http capability may reach even on loopback. Never set in production.
     http_test_allow_loopback: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -106,6 +128,16 @@ class Settings(BaseSettings):
         if self.rate_limit_plugin_ops is None:
             self.rate_limit_plugin_ops = (
                 DEVELOPMENT_PLUGIN_OPS_LIMIT if development else PLUGIN_OPS_LIMIT
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _object_storage_is_complete(self) -> Settings:
+        if self.blob_store is BlobStoreKind.s3 and not self.s3_bucket:
+            raise ValueError("PROOFPIX_BLOB_STORE=s3 needs PROOFPIX_S3_BUCKET")
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            raise ValueError(
+                "set both PROOFPIX_S3_ACCESS_KEY_ID and PROOFPIX_S3_SECRET_ACCESS_KEY, or neither"
             )
         return self
 

@@ -5,8 +5,9 @@ failure half-way through start-up (a malformed ``PROOFPIX_CONFIG_KEY``, Redis un
 template process refusing to start) closes exactly what was started, and one failing close
 neither skips the others nor hides the start-up error. Closing runs in reverse: the bandit
 warm-up, then the plugin service (final metrics flush), the worker pool (template and workers),
-the event hub. The blob store, event hub, broker, pool, hook bus, plugin service and file
-service hang off ``app.state`` for the endpoints, each as soon as it is created.
+the event hub. The job runner starts last and stops first, so no job runs against a service that
+is gone. The blob store, event hub, broker, pool, hook bus, plugin service, file service and the
+job registry and queue hang off ``app.state`` for the endpoints, each as soon as it is created.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -24,6 +26,8 @@ from starlette.datastructures import State
 from proofpix_plugins.config import SandboxMode, Settings
 from proofpix_plugins.files.service import FileService
 from proofpix_plugins.files.work import FileWork
+from proofpix_plugins.jobs import JobQueue, JobRegistry, JobRunner
+from proofpix_plugins.jobs import tasks as job_tasks
 from proofpix_plugins.plugins.config_values import ConfigCipher
 from proofpix_plugins.plugins.db_broker import DbBroker
 from proofpix_plugins.plugins.event_hub import EventHub, LocalEventHub, RedisEventHub
@@ -35,7 +39,7 @@ from proofpix_plugins.runtime.hooks.bus import HookBus
 from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.host.quota import StorageQuota
 from proofpix_plugins.scanning.checks import bandit_check
-from proofpix_plugins.storage.blobstore import FileSystemBlobStore
+from proofpix_plugins.storage.factory import open_blob_store
 
 log = structlog.get_logger(__name__)
 
@@ -98,7 +102,7 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     # Plugin uids must traverse the data dir to reach their own tree (never list it).
     os.chmod(data_dir, os.stat(data_dir).st_mode | 0o111)  # noqa: S103 - traverse only
-    blobs = FileSystemBlobStore(settings.blob_dir.resolve())
+    blobs = await open_blob_store(settings)
     state.blob_store = blobs
 
     hub: EventHub = RedisEventHub(settings.redis_url) if settings.redis_url else LocalEventHub()
@@ -152,3 +156,26 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
             await asyncio.to_thread(bandit_check.shutdown_pools)
 
         _on_close(stack, "bandit_pool", stop_bandit)
+
+    await _start_jobs(state, stack, settings)
+
+
+async def _start_jobs(state: State, stack: AsyncExitStack, settings: Settings) -> None:
+    """The job registry and queue, and this process's runner (last up, first down).
+
+    A domain's background jobs are registered here, before the runner starts, by its
+    ``tasks.register(registry, ...)``; services enqueue through ``state.job_queue``.
+    """
+    registry = JobRegistry()
+    job_tasks.register(registry, retention=timedelta(days=settings.jobs_retention_days))
+    state.job_registry = registry
+    state.job_queue = JobQueue(registry)
+    if settings.jobs_concurrency == 0:
+        return
+    runner = JobRunner(
+        state.session_factory, registry, concurrency=settings.jobs_concurrency,
+        lease_seconds=settings.jobs_lease_seconds, poll_seconds=settings.jobs_poll_seconds,
+    )
+    state.job_runner = runner
+    _on_close(stack, "job_runner", runner.stop)
+    await runner.start()

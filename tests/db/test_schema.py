@@ -15,6 +15,8 @@ TENANT_FREE = {
     "organizations",
     "plugin_marketplace_cache",
     "blobs",
+    # Background jobs are the platform's own work; only platform admins see them.
+    "jobs",
 }
 
 
@@ -86,6 +88,9 @@ async def test_the_apis_filters_and_sorts_have_indexes(engine: AsyncEngine) -> N
         "plugin_events": [("organization_id", "plugin_id", "created_at")],
         "plugin_metrics": [("plugin_row_id", "bucket_start")],
         "plugin_hooks": [("organization_id", "hook_name")],
+        # The runner's claims (due jobs, expired leases) and the admin list by status.
+        "jobs": [("status", "run_after"), ("status", "locked_until"), ("status", "created_at"),
+                 ("idempotency_key",)],
     }
     for table, indexes in wanted.items():
         for cols in indexes:

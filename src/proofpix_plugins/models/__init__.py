@@ -16,6 +16,7 @@ from proofpix_plugins.models.accounts import (
 from proofpix_plugins.models.audit import AuditLog
 from proofpix_plugins.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from proofpix_plugins.models.files import Blob, File, FilePluginResult
+from proofpix_plugins.models.jobs import Job, JobStatus
 from proofpix_plugins.models.plugins import (
     PermissionKind,
     Plugin,
@@ -37,6 +38,8 @@ __all__ = [
     "Blob",
     "File",
     "FilePluginResult",
+    "Job",
+    "JobStatus",
     "Membership",
     "Organization",
     "PermissionKind",
