@@ -109,6 +109,10 @@ class Settings(BaseSettings):
         return self.data_dir / "plugins"
 
     @property
+    def upload_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
     def scratch_dir(self) -> Path:
         return self.data_dir / "scratch"
 

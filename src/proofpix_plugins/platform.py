@@ -34,8 +34,10 @@ from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.hooks.bus import HookBus
 from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.host.quota import StorageQuota
+from proofpix_plugins.runtime.host.scratch import instance_alive, process_instance
 from proofpix_plugins.scanning.checks import bandit_check
 from proofpix_plugins.storage.blobstore import FileSystemBlobStore
+from proofpix_plugins.storage.uploads import UploadSpool
 
 log = structlog.get_logger(__name__)
 
@@ -100,6 +102,15 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     os.chmod(data_dir, os.stat(data_dir).st_mode | 0o111)  # noqa: S103 - traverse only
     blobs = FileSystemBlobStore(settings.blob_dir.resolve())
     state.blob_store = blobs
+    # Uploads spool under the data dir, per process: a killed server's spool files are swept
+    # by the next start instead of piling up in the system temp dir.
+    spool = UploadSpool(settings.upload_dir.resolve(), process_instance(os.getpid()),
+                        instance_alive)
+    swept = spool.prepare()
+    if swept:
+        log.warning("uploads.swept_dead_spools", count=len(swept))
+    state.upload_spool = spool
+    stack.callback(spool.close)
 
     hub: EventHub = RedisEventHub(settings.redis_url) if settings.redis_url else LocalEventHub()
     state.event_hub = hub

@@ -40,7 +40,7 @@ async def upload_file(request: Request, principal: CurrentUser, service: Service
     settings: Settings = request.app.state.settings
     upload = await spool_multipart(
         request.headers.get("content-type", ""), request.stream(), file_field="file",
-        max_bytes=settings.max_upload_bytes,
+        max_bytes=settings.max_upload_bytes, tmp_dir=request.app.state.upload_spool.root,
     )
     try:
         return await service.upload(principal.org_id, principal.user_id, upload)

@@ -60,7 +60,8 @@ async def install_form(request: Request) -> AsyncIterator[InstallForm]:
         )
     settings: Settings = request.app.state.settings
     upload = await spool_multipart(ctype, request.stream(), file_field="file",
-                                   max_bytes=settings.max_upload_bytes)
+                                   max_bytes=settings.max_upload_bytes,
+                                   tmp_dir=request.app.state.upload_spool.root)
     try:
         _require_zip(upload)
         yield InstallForm(upload.path, _metadata(upload.fields.get("metadata")).grant_permissions)
