@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -104,8 +105,8 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     state.blob_store = blobs
     # Uploads spool under the data dir, per process: a killed server's spool files are swept
     # by the next start instead of piling up in the system temp dir.
-    spool = UploadSpool(settings.upload_dir.resolve(), process_instance(os.getpid()),
-                        instance_alive)
+    instance = process_instance(os.getpid())
+    spool = UploadSpool(settings.upload_dir.resolve(), instance, instance_alive)
     swept = spool.prepare()
     if swept:
         log.warning("uploads.swept_dead_spools", count=len(swept))
@@ -144,9 +145,14 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
                                    settings.scan_parallel_min_bytes),
     )
     state.plugin_service = service
-    state.file_service = FileService(state.session_factory, blobs, service, work)
+    files = FileService(state.session_factory, blobs, service, work,
+                        owner=f"{socket.gethostname()}/{instance}")
+    state.file_service = files
     _on_close(stack, "plugin_service", service.close)
     await service.start()
+    interrupted = await files.recover_interrupted(instance_alive)
+    if interrupted:
+        log.warning("files.marked_interrupted_pipelines_incomplete", count=interrupted)
 
     if settings.scan_bandit_workers > 0:
         # Start bandit's worker processes now, not during the first install.

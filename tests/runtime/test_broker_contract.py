@@ -8,6 +8,7 @@ observes recorded events (``Store``); the assertions are the contract.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
@@ -100,7 +101,7 @@ class DbStore:
         async with session_scope(self.sessions) as s:
             row = File(organization_id=uuid.UUID(org_id), filename=filename,
                        content_type=content_type, size_bytes=len(data), sha256=ref.sha256,
-                       exif=exif, meta={})
+                       exif=exif)
             s.add(row)
             await s.flush()
             return str(row.id)
@@ -387,6 +388,37 @@ async def test_metadata_must_be_an_object_within_the_cap(org: Org) -> None:
     with pytest.raises(CapabilityError, match=f"metadata larger than {MAX_METADATA_BYTES} bytes"):
         await org.store.broker.metadata_set(call, {"k": "x" * MAX_METADATA_BYTES})
     assert await org.store.broker.metadata_get(call) == {"exif": {}}
+
+
+async def test_the_cap_applies_to_what_a_plugin_keeps_per_file_not_only_per_call(
+    org: Org,
+) -> None:
+    file_id = await org.store.add_file(org.id, JPEG)
+    broker, call = org.store.broker, org.call(A, file_id)
+    half = MAX_METADATA_BYTES // 2
+    await broker.metadata_set(call, {"one": "x" * half})
+    with pytest.raises(CapabilityError, match=f"larger than {MAX_METADATA_BYTES} bytes"):
+        await broker.metadata_set(call, {"two": "x" * half})  # under the cap by itself
+    # Refused whole: the stored values are unchanged, and replacing a key counts its new size.
+    assert await broker.metadata_get(call) == {"exif": {}, "plugins": {A: {"one": "x" * half}}}
+    await broker.metadata_set(call, {"one": "short", "two": "x" * half})
+    # The cap is per plugin: another plugin keeps its own up to the cap on the same file.
+    await broker.metadata_set(org.call(B, file_id), {"one": "x" * half})
+
+
+async def test_plugins_writing_metadata_in_parallel_lose_nothing(org: Org) -> None:
+    """Analyzers run in parallel (``file:uploaded``): every plugin's writes survive, and so do
+    every one of one plugin's own concurrent writes."""
+    file_id = await org.store.add_file(org.id, JPEG)
+    broker = org.store.broker
+    plugins = [f"acme.p{i}" for i in range(8)]
+    for _ in range(3):
+        await asyncio.gather(*(
+            broker.metadata_set(org.call(p, file_id), {f"k{r}": r, "by": p})
+            for r in range(3) for p in plugins
+        ))
+    stored = (await broker.metadata_get(org.call(file_id=file_id)))["plugins"]
+    assert stored == {p: {"k0": 0, "k1": 1, "k2": 2, "by": p} for p in plugins}
 
 
 # -- events --------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ def test_a_spool_sweeps_dead_processes_roots_and_never_a_live_ones(tmp_path: Pat
     mine = UploadSpool(base, process_instance(os.getpid()), instance_alive)
     assert sorted(mine.prepare()) == sorted([dead, reused])
     assert (other_live.root / "upload-in-flight").exists()
-    assert mine.root.is_dir() and mine.root.stat().st_mode & 0o077 == 0
+    assert mine.root.is_dir()
+    assert mine.root.stat().st_mode & 0o077 == 0
     mine.close()
     assert not mine.root.exists()
     assert other_live.root.exists()

@@ -48,6 +48,16 @@ async def upload_file(request: Request, principal: CurrentUser, service: Service
         upload.discard()
 
 
+@router.post(
+    "/{file_id}/reprocess", response_model=FileOut,
+    dependencies=[Depends(rate_limit("uploads"))], responses=problem_responses(409),
+)
+async def reprocess_file(file_id: str, principal: CurrentUser, service: Service) -> FileOut:
+    """Run the plugins on the photo again (e.g. one left ``incomplete`` by a crash); its
+    previous results are replaced. 409 while its plugins are running."""
+    return await service.reprocess(principal.org_id, file_id)
+
+
 @router.get("/{file_id}", response_model=FileOut)
 async def get_file(file_id: str, principal: CurrentUser, service: Service) -> FileOut:
     return await service.get(principal.org_id, file_id)

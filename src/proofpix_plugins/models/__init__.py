@@ -15,7 +15,13 @@ from proofpix_plugins.models.accounts import (
 )
 from proofpix_plugins.models.audit import AuditLog
 from proofpix_plugins.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
-from proofpix_plugins.models.files import Blob, File, FilePluginResult
+from proofpix_plugins.models.files import (
+    Blob,
+    File,
+    FilePluginMetadata,
+    FilePluginResult,
+    FileStatus,
+)
 from proofpix_plugins.models.plugins import (
     PermissionKind,
     Plugin,
@@ -36,7 +42,9 @@ __all__ = [
     "Base",
     "Blob",
     "File",
+    "FilePluginMetadata",
     "FilePluginResult",
+    "FileStatus",
     "Membership",
     "Organization",
     "PermissionKind",

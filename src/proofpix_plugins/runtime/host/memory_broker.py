@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from proofpix_plugins.runtime.errors import CapabilityError
-from proofpix_plugins.runtime.host.quota import StorageQuota, check_metadata
+from proofpix_plugins.runtime.host.quota import StorageQuota, check_metadata, merge_metadata
 from proofpix_plugins.runtime.spec import CallInfo
 
 
@@ -143,9 +143,11 @@ class MemoryBroker:
         check_metadata(values)
         self._file(call)
         assert call.file_id is not None
-        plugins = self.metadata.setdefault(call.file_id, {}).setdefault("plugins", {})
+        stored = self.metadata.get(call.file_id, {}).get("plugins", {}).get(call.plugin_id, {})
+        merged, _ = merge_metadata(stored, values)  # refused before anything changes
         # Each plugin writes its own namespace: one plugin cannot overwrite another's.
-        plugins[call.plugin_id] = {**plugins.get(call.plugin_id, {}), **values}
+        plugins = self.metadata.setdefault(call.file_id, {}).setdefault("plugins", {})
+        plugins[call.plugin_id] = merged
 
     async def storage_get(self, org_id: str, plugin_id: str, key: str) -> Any | None:
         self.quota.check_key(key)
