@@ -152,3 +152,12 @@ async def test_reprocess_replaces_the_results_and_is_refused_while_the_plugins_r
     other = await create_test_user(platform, tier="free", role="owner")
     r = await api.post(f"/api/files/{record['id']}/reprocess", headers=other.headers)
     assert r.status_code == 404
+
+
+def test_derived_images_accept_exactly_what_uploads_accept() -> None:
+    # Two tables by design (the runtime may not import files/): held equal here.
+    from proofpix_plugins.files import images
+    from proofpix_plugins.runtime.host import derived
+
+    assert derived.ACCEPTED_FORMATS == images.CONTENT_TYPES
+    assert derived.MAX_PIXELS == images.MAX_PIXELS

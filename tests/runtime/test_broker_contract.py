@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
+import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,6 +32,7 @@ from proofpix_plugins.plugins.db_broker import DbBroker
 from proofpix_plugins.plugins.event_hub import LocalEventHub
 from proofpix_plugins.runtime.errors import CapabilityError
 from proofpix_plugins.runtime.host.broker import Broker
+from proofpix_plugins.runtime.host.derived import DerivedImageBudget
 from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
 from proofpix_plugins.runtime.host.quota import MAX_KEY_LENGTH, MAX_METADATA_BYTES, StorageQuota
 from proofpix_plugins.runtime.spec import CallInfo
@@ -36,6 +40,7 @@ from proofpix_plugins.storage.blobstore import FileSystemBlobStore
 
 # Small, so the quota tests stay cheap; every broker under test gets this one.
 QUOTA = StorageQuota(max_keys=3, max_bytes=100, max_value_bytes=60)
+DERIVED = DerivedImageBudget(max_image_bytes=4000, max_file_bytes=6000, max_file_images=3)
 A, B = "acme.alpha", "acme.beta"
 JPEG = b"\xff\xd8\xff\xe0 not much of a photo"
 
@@ -59,7 +64,7 @@ class Store(Protocol):
 
 class MemoryStore:
     def __init__(self) -> None:
-        self.broker = MemoryBroker(QUOTA)
+        self.broker = MemoryBroker(QUOTA, DERIVED)
 
     async def new_org(self) -> str:
         return str(uuid.uuid4())
@@ -84,7 +89,8 @@ class DbStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], blob_dir: Path) -> None:
         self.sessions = sessions
         self.blobs = FileSystemBlobStore(blob_dir)
-        self.broker = DbBroker(sessions, self.blobs, LocalEventHub(), FileWork(), QUOTA)
+        self.work = FileWork()
+        self.broker = DbBroker(sessions, self.blobs, LocalEventHub(), self.work, QUOTA, DERIVED)
 
     async def new_org(self) -> str:
         async with session_scope(self.sessions) as s:
@@ -104,7 +110,9 @@ class DbStore:
                        exif=exif)
             s.add(row)
             await s.flush()
-            return str(row.id)
+        # As FileService does: the file's pipeline runs while plugins are called about it.
+        self.work.begin(str(row.id), ref)
+        return str(row.id)
 
     async def events(self, org_id: str, plugin_id: str, event_type: str) -> list[dict[str, Any]]:
         async with session_scope(self.sessions) as s:
@@ -324,11 +332,56 @@ async def test_the_calls_file_is_read_and_described(org: Org) -> None:
         file_id, "beach.jpg", "image/jpeg", len(JPEG))
 
 
+def _png(seed: int = 0, size: int = 8) -> bytes:
+    buf = io.BytesIO()
+    noise = random.Random(seed).randbytes(size * size)  # noqa: S311 - test data
+    Image.frombytes("L", (size, size), noise).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 async def test_a_derived_image_is_stored_and_described(org: Org) -> None:
     file_id = await org.store.add_file(org.id, JPEG)
-    out = await org.store.broker.store_derived_image(org.call(file_id=file_id), b"png", "image/png")
-    assert out == {"sha256": hashlib.sha256(b"png").hexdigest(), "sizeBytes": 3,
+    png = _png()
+    out = await org.store.broker.store_derived_image(org.call(file_id=file_id), png, "image/png")
+    assert out == {"sha256": hashlib.sha256(png).hexdigest(), "sizeBytes": len(png),
                    "contentType": "image/png"}
+
+
+async def test_a_derived_images_type_is_identified_from_its_bytes(org: Org) -> None:
+    file_id = await org.store.add_file(org.id, JPEG)
+    call = org.call(file_id=file_id)
+    out = await org.store.broker.store_derived_image(call, _png(), "image/jpeg")  # a false claim
+    assert out["contentType"] == "image/png"
+    for payload in (b"<html><script>alert(1)</script></html>", b"\x89PNG\r\n\x1a\n broken",
+                    b"%PDF-1.7 not an image"):
+        with pytest.raises(CapabilityError, match="must be an image"):
+            await org.store.broker.store_derived_image(org.call(file_id=await org.store.add_file(
+                org.id, JPEG)), payload, "image/png")
+    ico = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(ico, format="ICO")  # an image, not a format uploads take
+    with pytest.raises(CapabilityError, match="format ICO is not accepted"):
+        await org.store.broker.store_derived_image(
+            org.call(file_id=await org.store.add_file(org.id, JPEG)), ico.getvalue(), "image/png")
+
+
+async def test_derived_images_have_a_per_call_and_a_per_file_budget(org: Org) -> None:
+    broker = org.store.broker
+    big = _png(1, 70)  # over the per-call cap, incompressible noise
+    assert len(big) > DERIVED.max_image_bytes
+    file_id = await org.store.add_file(org.id, JPEG)
+    with pytest.raises(CapabilityError, match=f"at most {DERIVED.max_image_bytes} bytes"):
+        await broker.store_derived_image(org.call(file_id=file_id), big, "image/png")
+    # Per file: the images' count, then their bytes together.
+    for seed in range(DERIVED.max_file_images):
+        await broker.store_derived_image(org.call(file_id=file_id), _png(seed), "image/png")
+    with pytest.raises(CapabilityError, match=f"at most {DERIVED.max_file_images} images"):
+        await broker.store_derived_image(org.call(file_id=file_id), _png(9), "image/png")
+    other = await org.store.add_file(org.id, JPEG)
+    mid = _png(2, 55)
+    assert DERIVED.max_file_bytes / 2 < len(mid) <= DERIVED.max_image_bytes
+    await broker.store_derived_image(org.call(B, other), mid, "image/png")
+    with pytest.raises(CapabilityError, match=f"at most {DERIVED.max_file_bytes} bytes per file"):
+        await broker.store_derived_image(org.call(A, other), _png(3, 55), "image/png")
 
 
 async def test_a_call_about_no_file_gets_no_file(org: Org) -> None:

@@ -8,6 +8,7 @@ its own short transaction.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -27,6 +28,7 @@ from proofpix_plugins.plugins.event_hub import EventHub
 from proofpix_plugins.plugins.events import add_event, event_wire
 from proofpix_plugins.plugins.repository import PluginRepository
 from proofpix_plugins.runtime.errors import CapabilityError
+from proofpix_plugins.runtime.host.derived import DerivedImageBudget, identify_image
 from proofpix_plugins.runtime.host.quota import StorageQuota, check_metadata, merge_metadata
 from proofpix_plugins.runtime.spec import CallInfo
 from proofpix_plugins.storage.blobstore import BlobStore
@@ -55,6 +57,7 @@ class DbBroker:
         hub: EventHub,
         work: FileWork,
         quota: StorageQuota | None = None,
+        derived: DerivedImageBudget | None = None,
         on_security_event: Callable[[str, str, str, dict[str, Any]], Awaitable[None]]
         | None = None,
     ) -> None:
@@ -63,6 +66,7 @@ class DbBroker:
         self._hub = hub
         self._work = work
         self.quota = quota or StorageQuota()
+        self.derived = derived or DerivedImageBudget()
         self._on_security_event = on_security_event
 
     # files ---------------------------------------------------------------------
@@ -98,9 +102,17 @@ class DbBroker:
     ) -> dict[str, Any]:
         async with session_scope(self._sf) as session:
             row = await self._file(session, call)
+        file_id = str(row.id)
+        spent = self._work.spent(file_id)
+        if spent is None:
+            raise CapabilityError("derived images are stored only while the file's hooks run")
+        self.derived.admit(spent_bytes=spent[0], spent_images=spent[1], new_bytes=len(data))
+        self._work.charge(file_id, len(data))  # before any await: parallel calls see it
+        # The claimed type is ignored: the bytes are identified (off the event loop).
+        identified = await asyncio.to_thread(identify_image, data)
         ref = await self._blobs.put_bytes(data)
-        self._work.advance(str(row.id), ref)
-        return {"sha256": ref.sha256, "sizeBytes": ref.size, "contentType": content_type}
+        self._work.advance(file_id, ref)
+        return {"sha256": ref.sha256, "sizeBytes": ref.size, "contentType": identified}
 
     async def metadata_get(self, call: CallInfo) -> dict[str, Any]:
         async with session_scope(self._sf) as session:
