@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     rate_limit_uploads: str = "120/minute"
 
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    #: A blob no row names is deleted once it was last written this long ago (see storage/gc.py).
+    blob_gc_grace_seconds: float = Field(default=3600.0, ge=0)
+    blob_gc_interval_seconds: float = Field(default=600.0, gt=0)
 
     sandbox: SandboxMode = SandboxMode.enforce
     worker_max_live: int = Field(default=64, ge=1)

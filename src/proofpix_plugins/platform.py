@@ -33,11 +33,14 @@ from proofpix_plugins.plugins.service import PluginService
 from proofpix_plugins.plugins.vetting import install_checks
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.hooks.bus import HookBus
+from proofpix_plugins.runtime.host.capabilities import MAX_BLOB
+from proofpix_plugins.runtime.host.derived import DerivedImageBudget
 from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.host.quota import StorageQuota
 from proofpix_plugins.runtime.host.scratch import instance_alive, process_instance
 from proofpix_plugins.scanning.checks import bandit_check
 from proofpix_plugins.storage.blobstore import FileSystemBlobStore
+from proofpix_plugins.storage.gc import BlobCollector
 from proofpix_plugins.storage.uploads import UploadSpool
 
 log = structlog.get_logger(__name__)
@@ -121,7 +124,8 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     work = FileWork()
     quota = StorageQuota(max_keys=settings.plugin_storage_max_keys,
                          max_bytes=settings.plugin_storage_max_bytes)
-    broker = DbBroker(state.session_factory, blobs, hub, work, quota)
+    broker = DbBroker(state.session_factory, blobs, hub, work, quota,
+                      DerivedImageBudget(max_image_bytes=min(MAX_BLOB, settings.max_upload_bytes)))
     overrides = getattr(state, "runtime_overrides", {})
     pool = WorkerPool(runtime_config(settings, **overrides), broker)
     state.worker_pool = pool
@@ -153,6 +157,13 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     interrupted = await files.recover_interrupted(instance_alive)
     if interrupted:
         log.warning("files.marked_interrupted_pipelines_incomplete", count=interrupted)
+
+    collector = BlobCollector(state.session_factory, blobs,
+                              grace_seconds=settings.blob_gc_grace_seconds,
+                              interval_seconds=settings.blob_gc_interval_seconds)
+    state.blob_collector = collector
+    _on_close(stack, "blob_collector", collector.close)
+    await collector.start()
 
     if settings.scan_bandit_workers > 0:
         # Start bandit's worker processes now, not during the first install.

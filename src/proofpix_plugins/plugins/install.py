@@ -2,11 +2,13 @@
 
 Disk first, database second. The package is stored as a blob, extracted into a staging dir and
 published as the version's tree; then one transaction writes the plugin's rows and its event.
-When that transaction fails, the new tree and blob are removed and an upgraded plugin that was
-loaded is reactivated on its old tree; when it commits, the previous version's tree and
-artifact go. Only this code knows both halves, so it owns its transactions (see
-docs/architecture.md). ``PluginService.install_plugin`` vets the package, holds the plugin's
-lock around ``install`` and reloads an upgraded plugin afterwards.
+When that transaction fails, the new tree is removed and an upgraded plugin that was loaded is
+reactivated on its old tree; when it commits, the previous version's tree goes. Artifact blobs
+are never deleted here: another organization's install of the same package may have stored the
+same blob and not yet committed its row. Unreferenced blobs are collected by the blob sweep
+(``storage/gc.py``) once a grace period has passed. Only this code knows both halves, so it
+owns its transactions (see docs/architecture.md). ``PluginService.install_plugin`` vets the
+package, holds the plugin's lock around ``install`` and reloads an upgraded plugin afterwards.
 """
 
 from __future__ import annotations
@@ -104,11 +106,9 @@ class InstallPipeline:
             await asyncio.to_thread(self._layout.publish, staged, final)
         except BaseException:
             self._layout.remove(staged)
-            await self.gc_artifact(blob.sha256)
             raise
         was_loaded = existing is not None and existing.status == PluginStatus.loaded
         old_path = existing.install_path if existing else None
-        old_sha = existing.artifact_sha256 if existing else None
         if was_loaded and existing is not None:
             await self._bus.deactivate(str(org), existing.plugin_id)
         try:
@@ -116,7 +116,6 @@ class InstallPipeline:
         except BaseException as exc:
             if old_path is None or str(final) != old_path:
                 self._layout.remove(final)
-            await self.gc_artifact(blob.sha256)
             if was_loaded and existing is not None:
                 with contextlib.suppress(Exception):
                     await self._bus.activate(build_spec(existing, self._cipher))
@@ -125,8 +124,6 @@ class InstallPipeline:
             raise
         if old_path and old_path != str(final):
             self._layout.remove(old_path)
-        if old_sha and old_sha != blob.sha256:
-            await self.gc_artifact(old_sha)
         return Installed(previous_version=previous, decision=decision,
                          reload=was_loaded and not decision.pending)
 
@@ -228,13 +225,6 @@ class InstallPipeline:
             existing.values = sealed
             existing.version += 1
             existing.updated_by = actor
-
-    async def gc_artifact(self, sha256: str) -> None:
-        """Delete the blob ``sha256`` unless an installed plugin still uses it."""
-        async with session_scope(self._sf) as session:
-            in_use = await PluginRepository(session).artifact_in_use(sha256)
-        if not in_use:
-            await self._blobs.delete(sha256)
 
 
 def check_upgrade(existing: Plugin | None, version: str) -> str | None:

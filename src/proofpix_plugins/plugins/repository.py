@@ -134,14 +134,6 @@ class PluginRepository:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def artifact_in_use(self, sha256: str) -> bool:
-        count = (
-            await self.session.execute(
-                select(func.count()).select_from(Plugin).where(Plugin.artifact_sha256 == sha256)
-            )
-        ).scalar_one()
-        return int(count) > 0
-
     def add(self, row: Any) -> None:
         self.session.add(row)
 
