@@ -93,20 +93,34 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.add_column("files", sa.Column("metadata", _JSON, server_default="{}", nullable=False))
     bind = op.get_bind()
     folded: dict[object, dict[str, object]] = {}
     for file_id, plugin_id, values in bind.execute(
         sa.select(_rows.c.file_id, _rows.c.plugin_id, _rows.c["values"])
     ).all():
         folded.setdefault(file_id, {})[plugin_id] = values
-    for file_id, plugins in folded.items():
-        bind.execute(sa.update(_files).where(_files.c.id == file_id)
-                     .values(metadata={"plugins": plugins}))
     op.drop_index(op.f("ix_file_plugin_metadata_organization_id"),
                   table_name="file_plugin_metadata")
     op.drop_table("file_plugin_metadata")
     op.drop_index(op.f("ix_files_status"), table_name="files")
-    op.execute("ALTER TABLE files DROP COLUMN processing_owner")
-    # Its CHECK is a constraint of the column itself: SQLite drops both, without a rebuild.
-    op.execute("ALTER TABLE files DROP COLUMN status")
+    metadata = sa.Column("metadata", _JSON, server_default="{}", nullable=False)
+    if bind.dialect.name == "sqlite":
+        # SQLite appends an added column; 0002's files table has ``metadata`` before
+        # ``created_at``, so the table is rebuilt in that shape. Dropping the old table cascades
+        # (foreign keys are on) to the files' plugin results: they are kept aside and restored.
+        op.execute("CREATE TEMP TABLE _kept_results AS SELECT * FROM file_plugin_results")
+        with op.batch_alter_table("files", recreate="always") as batch:
+            batch.drop_constraint(op.f("ck_files_file_status"), type_="check")
+            batch.drop_column("processing_owner")
+            batch.drop_column("status")
+            batch.add_column(metadata, insert_before="created_at")
+        op.execute("DELETE FROM file_plugin_results")
+        op.execute("INSERT INTO file_plugin_results SELECT * FROM _kept_results")
+        op.execute("DROP TABLE _kept_results")
+    else:
+        op.drop_column("files", "processing_owner")
+        op.drop_column("files", "status")
+        op.add_column("files", metadata)
+    for file_id, plugins in folded.items():
+        bind.execute(sa.update(_files).where(_files.c.id == file_id)
+                     .values(metadata={"plugins": plugins}))
