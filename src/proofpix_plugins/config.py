@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # Unset: the standard AWS credential sources (AWS_ACCESS_KEY_ID …, instance metadata).
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
+    #: A blob no row names is deleted once it was last written this long ago (see storage/gc.py).
+    blob_gc_grace_seconds: float = Field(default=3600.0, ge=0)
+    blob_gc_interval_seconds: float = Field(default=600.0, gt=0)
 
     sandbox: SandboxMode = SandboxMode.enforce
     worker_max_live: int = Field(default=64, ge=1)
@@ -161,6 +164,10 @@ class Settings(BaseSettings):
     @property
     def plugin_dir(self) -> Path:
         return self.data_dir / "plugins"
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.data_dir / "uploads"
 
     @property
     def scratch_dir(self) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -36,10 +37,15 @@ from proofpix_plugins.plugins.service import PluginService
 from proofpix_plugins.plugins.vetting import install_checks
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.hooks.bus import HookBus
+from proofpix_plugins.runtime.host.capabilities import MAX_BLOB
+from proofpix_plugins.runtime.host.derived import DerivedImageBudget
 from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.host.quota import StorageQuota
+from proofpix_plugins.runtime.host.scratch import instance_alive, process_instance
 from proofpix_plugins.scanning.checks import bandit_check
 from proofpix_plugins.storage.factory import open_blob_store
+from proofpix_plugins.storage.gc import BlobCollector
+from proofpix_plugins.storage.uploads import UploadSpool
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +110,15 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     os.chmod(data_dir, os.stat(data_dir).st_mode | 0o111)  # noqa: S103 - traverse only
     blobs = await open_blob_store(settings)
     state.blob_store = blobs
+    # Uploads spool under the data dir, per process: a killed server's spool files are swept
+    # by the next start instead of piling up in the system temp dir.
+    instance = process_instance(os.getpid())
+    spool = UploadSpool(settings.upload_dir.resolve(), instance, instance_alive)
+    swept = spool.prepare()
+    if swept:
+        log.warning("uploads.swept_dead_spools", count=len(swept))
+    state.upload_spool = spool
+    stack.callback(spool.close)
 
     hub: EventHub = RedisEventHub(settings.redis_url) if settings.redis_url else LocalEventHub()
     state.event_hub = hub
@@ -113,7 +128,8 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     work = FileWork()
     quota = StorageQuota(max_keys=settings.plugin_storage_max_keys,
                          max_bytes=settings.plugin_storage_max_bytes)
-    broker = DbBroker(state.session_factory, blobs, hub, work, quota)
+    broker = DbBroker(state.session_factory, blobs, hub, work, quota,
+                      DerivedImageBudget(max_image_bytes=min(MAX_BLOB, settings.max_upload_bytes)))
     overrides = getattr(state, "runtime_overrides", {})
     pool = WorkerPool(runtime_config(settings, **overrides), broker)
     state.worker_pool = pool
@@ -140,9 +156,21 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
                                    settings.scan_parallel_min_bytes),
     )
     state.plugin_service = service
-    state.file_service = FileService(state.session_factory, blobs, service, work)
+    files = FileService(state.session_factory, blobs, service, work,
+                        owner=f"{socket.gethostname()}/{instance}")
+    state.file_service = files
     _on_close(stack, "plugin_service", service.close)
     await service.start()
+    interrupted = await files.recover_interrupted(instance_alive)
+    if interrupted:
+        log.warning("files.marked_interrupted_pipelines_incomplete", count=interrupted)
+
+    collector = BlobCollector(state.session_factory, blobs,
+                              grace_seconds=settings.blob_gc_grace_seconds,
+                              interval_seconds=settings.blob_gc_interval_seconds)
+    state.blob_collector = collector
+    _on_close(stack, "blob_collector", collector.close)
+    await collector.start()
 
     if settings.scan_bandit_workers > 0:
         # Start bandit's worker processes now, not during the first install.

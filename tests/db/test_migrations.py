@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from proofpix_plugins.migrations import check_async, upgrade_async
 from proofpix_plugins.migrations.runner import alembic_config, create_migration_engine
 from proofpix_plugins.models import Base
+from proofpix_plugins.models.base import utcnow
 
 BRIEF_TABLES = {
     "plugins",
@@ -158,3 +161,75 @@ async def test_downgrading_0002_recreates_the_marketplace_tables_exactly(tmp_pat
     assert await _schema(round_trip, downgrade_to="0001") == before
     await upgrade_async(round_trip)
     assert set(await _schema(round_trip)) == set(Base.metadata.tables)
+
+
+async def _migrate(url: str, *, down_to: str | None = None, up_to: str | None = None) -> None:
+    def work(connection: Connection) -> None:
+        cfg = alembic_config(connection=connection)
+        if down_to is not None:
+            command.downgrade(cfg, down_to)
+        if up_to is not None:
+            command.upgrade(cfg, up_to)
+
+    engine = create_migration_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(work)
+    finally:
+        await engine.dispose()
+
+
+async def test_0003_moves_plugin_metadata_into_rows_and_back(db_url: str) -> None:
+    """Each plugin's namespace of ``files.metadata`` becomes a row, and a downgrade folds the rows
+    back; existing files are ``complete``; on SQLite and PostgreSQL, with their rows intact."""
+    org, file_id = uuid.uuid4(), uuid.uuid4()
+    meta = {"plugins": {"acme.a": {"label": "beach"}, "acme.b": {"score": 0.5, "n": [1, 2]}}}
+    await _migrate(db_url, down_to="0002")
+    engine = create_migration_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO organizations (id, name, slug, tier, created_at) "
+                "VALUES (:id, 'o', :slug, 'enterprise', :now)"),
+                {"id": _uuid_param(conn, org), "slug": f"o-{org.hex[:8]}", "now": utcnow()})
+            await conn.execute(text(
+                "INSERT INTO files (id, organization_id, filename, content_type, size_bytes, "
+                "sha256, metadata, created_at) VALUES (:id, :org, 'a.jpg', 'image/jpeg', 1, "
+                ":sha, :meta, :now)"),
+                {"id": _uuid_param(conn, file_id), "org": _uuid_param(conn, org),
+                 "sha": "0" * 64, "meta": json.dumps(meta), "now": utcnow()})
+            await conn.execute(text(
+                "INSERT INTO file_plugin_results (file_id, organization_id, hook_name, plugin_id,"
+                " status, duration_ms, created_at) VALUES (:id, :org, 'file:uploaded', 'acme.a',"
+                " 'ok', 1.0, :now)"),
+                {"id": _uuid_param(conn, file_id), "org": _uuid_param(conn, org),
+                 "now": utcnow()})
+        await _migrate(db_url, up_to="head")
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT plugin_id, size_bytes FROM file_plugin_metadata ORDER BY plugin_id"
+            ))).all()
+            assert [tuple(r) for r in rows] == [
+                ("acme.a", len(json.dumps({"label": "beach"}, separators=(",", ":")))),
+                ("acme.b", len(json.dumps({"score": 0.5, "n": [1, 2]}, separators=(",", ":")))),
+            ]
+            assert (await conn.execute(text("SELECT status FROM files"))).scalar_one() == (
+                "complete")
+            # No table rebuild on SQLite: the file's results did not cascade away.
+            assert (await conn.execute(text("SELECT count(*) FROM file_plugin_results"))
+                    ).scalar_one() == 1
+        await _migrate(db_url, down_to="0002")
+        async with engine.connect() as conn:
+            stored = (await conn.execute(text("SELECT metadata FROM files"))).scalar_one()
+            assert (json.loads(stored) if isinstance(stored, str) else stored) == meta
+            assert (await conn.execute(text("SELECT count(*) FROM file_plugin_results"))
+                    ).scalar_one() == 1
+    finally:
+        await engine.dispose()
+        await _migrate(db_url, up_to="head")
+    assert await check_async(db_url) == []
+
+
+def _uuid_param(conn: Any, value: uuid.UUID) -> Any:
+    # SQLite stores the Uuid type as 32 hex characters, PostgreSQL as a native uuid.
+    return value.hex if conn.dialect.name == "sqlite" else value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from PIL import Image
 from proofpix_plugins.config import Settings
 from tests.files.test_images import camera_jpeg
 from tests.fixtures.app import StartApp, TestUser, client_for, create_test_user
-from tests.plugins.builders import gps_jpeg
+from tests.plugins.builders import build_ppx, gps_jpeg
+from tests.plugins.builders import manifest as mk
+from tests.waiting import eventually
 
 
 def png_bytes() -> bytes:
@@ -115,3 +118,63 @@ async def test_a_camera_photo_with_zero_denominator_exif_uploads_on_every_databa
     assert "exposureTime" not in exif
     again = await api.get(f"/api/files/{r.json()['id']}", headers=admin.headers)
     assert again.json()["exif"] == exif
+
+
+SLOW_ANALYZER = """
+import time
+
+
+def on_upload(event, ctx):
+    time.sleep(float(ctx.config.get("sleep") or 0))
+    return {"n": ctx.storage.get("n")}
+"""
+
+
+async def test_reprocess_replaces_the_results_and_is_refused_while_the_plugins_run(
+    api: httpx.AsyncClient, admin: TestUser, ppx_dir: Path, platform: FastAPI
+) -> None:
+    meta = mk("acme.slow", hooks=[{"name": "file:uploaded", "handler": "on_upload"}],
+              permissions=["files", "storage"], resources={"timeout_ms": 10_000},
+              config_schema={"type": "object", "properties": {"sleep": {"type": "number"}}})
+    ppx = build_ppx(ppx_dir, meta, SLOW_ANALYZER)
+    r = await api.post("/api/plugins/install", headers=admin.headers,
+                       files={"file": (ppx.name, ppx.read_bytes())})
+    assert r.status_code == 201, r.text
+    assert (await api.post("/api/plugins/acme.slow/load", headers=admin.headers)
+            ).status_code == 200
+    record = (await upload(api, admin, "p.png", png_bytes(), "image/png")).json()
+    assert record["status"] == "complete"
+    assert len(record["pluginResults"]) == 1
+
+    r = await api.post(f"/api/files/{record['id']}/reprocess", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "complete"
+    assert len(r.json()["pluginResults"]) == 1  # replaced, not added to
+
+    r = await api.put("/api/plugins/acme.slow/config", headers=admin.headers,
+                      json={"values": {"sleep": 2}})
+    assert r.status_code == 200, r.text
+    running = asyncio.create_task(
+        api.post(f"/api/files/{record['id']}/reprocess", headers=admin.headers))
+
+    async def processing() -> bool:
+        got = await api.get(f"/api/files/{record['id']}", headers=admin.headers)
+        return bool(got.json()["status"] == "processing")
+
+    await eventually(processing, what="the reprocess is running")
+    r = await api.post(f"/api/files/{record['id']}/reprocess", headers=admin.headers)
+    assert r.status_code == 409, r.text
+    assert r.json()["errors"][0]["rule"] == "in-progress"
+    assert (await running).json()["status"] == "complete"
+    other = await create_test_user(platform, tier="free", role="owner")
+    r = await api.post(f"/api/files/{record['id']}/reprocess", headers=other.headers)
+    assert r.status_code == 404
+
+
+def test_derived_images_accept_exactly_what_uploads_accept() -> None:
+    # Two tables by design (the runtime may not import files/): held equal here.
+    from proofpix_plugins.files import images
+    from proofpix_plugins.runtime.host import derived
+
+    assert derived.ACCEPTED_FORMATS == images.CONTENT_TYPES
+    assert derived.MAX_PIXELS == images.MAX_PIXELS

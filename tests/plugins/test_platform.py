@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -78,3 +79,26 @@ async def test_a_failing_close_does_not_skip_the_others(
         stack.push_async_callback(broken_close)
     assert _children() - before == set()
     assert app.state.platform_resources is None
+
+
+async def test_the_blob_sweep_runs_at_start_and_then_periodically(
+    sqlite_db_url: str, data_dir: Path, start_app: StartApp
+) -> None:
+    from proofpix_plugins.storage.blobstore import FileSystemBlobStore
+    from tests.waiting import eventually
+
+    settings = build_test_settings(sqlite_db_url, data_dir / "data",
+                                   blob_gc_grace_seconds=0.5, blob_gc_interval_seconds=0.2)
+    store = FileSystemBlobStore(settings.blob_dir)
+    left = await store.put_bytes(b"left by a crashed install")
+    path = settings.blob_dir / left.sha256[:2] / left.sha256[2:4] / left.sha256
+    os.utime(path, (0, 0))
+    async with start_app(settings, platform=True) as app:
+        assert not await store.exists(left.sha256)  # swept during start-up
+        later = await app.state.blob_store.put_bytes(b"a derived image a waterfall replaced")
+        assert await store.exists(later.sha256)  # within its grace period
+
+        async def collected() -> bool:
+            return not await store.exists(later.sha256)
+
+        await eventually(collected, what="the periodic sweep collects it")

@@ -123,6 +123,9 @@ async def test_uninstall_removes_storage_and_garbage_collects_the_artifact(
     await api.post("/api/plugins/hooks/custom:count", headers=admin.headers, json={})
     assert (await api.delete("/api/plugins/acme.counter", headers=admin.headers)
             ).status_code == 204
+    # Collected by the blob sweep, not inline: past its grace period (none here), it goes.
+    assert await platform.state.blob_store.exists(sha)
+    assert await platform.state.blob_collector.sweep(grace_seconds=0) == [sha]
     assert not await platform.state.blob_store.exists(sha)
     # Reinstalling starts from an empty store: the counter restarts at 1.
     assert (await install(api, admin, counter_ppx(ppx_dir))).status_code == 201

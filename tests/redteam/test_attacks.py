@@ -615,6 +615,33 @@ async def test_storage_flood_stops_at_the_quota(rt: Runtime) -> None:
     assert len(rt.broker.storage[(ORG, me)]) < 3000
 
 
+def _tiny_png() -> bytes:
+    return _png_claiming(4, 4)
+
+
+async def test_derived_image_flood_stops_at_the_files_budget(rt: Runtime) -> None:
+    rt.broker.add_file(ORG, "f-flood", _tiny_png(), "image/png", "flood.png")
+    budget = rt.broker.derived_budget
+    r = await rt.attack("derived_flood", {"count": 200, "side": 64}, file_id="f-flood",
+                        permissions=frozenset({"files", "images"}), timeout_ms=20_000)
+    assert r.status == "ok", r
+    assert f"at most {budget.max_file_images} images" in r.result["errors"][0]
+    mine = [d for d in rt.broker.derived if d.source_file_id == "f-flood"]
+    assert len(mine) == budget.max_file_images
+    assert sum(len(d.data) for d in mine) <= budget.max_file_bytes
+
+
+async def test_derived_images_that_are_no_image_are_refused(rt: Runtime) -> None:
+    rt.broker.add_file(ORG, "f-fake", _tiny_png(), "image/png", "fake.png")
+    r = await rt.attack("derived_not_image", file_id="f-fake",
+                        permissions=frozenset({"files", "images"}))
+    assert r.status == "ok", r
+    assert _got(r.result) == {}
+    assert len(r.result["errors"]) == 4
+    assert all("must be an image" in e for e in r.result["errors"]), r.result["errors"]
+    assert [d for d in rt.broker.derived if d.source_file_id == "f-fake"] == []
+
+
 async def test_event_flood_is_capped_per_call(rt: Runtime) -> None:
     me = plugin_id("emit_flood")
     r = await rt.attack("emit_flood", {"count": 3000, "bytes": 10_000},

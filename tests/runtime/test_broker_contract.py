@@ -8,7 +8,10 @@ observes recorded events (``Store``); the assertions are the contract.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import io
+import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,6 +32,7 @@ from proofpix_plugins.plugins.db_broker import DbBroker
 from proofpix_plugins.plugins.event_hub import LocalEventHub
 from proofpix_plugins.runtime.errors import CapabilityError
 from proofpix_plugins.runtime.host.broker import Broker
+from proofpix_plugins.runtime.host.derived import DerivedImageBudget
 from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
 from proofpix_plugins.runtime.host.quota import MAX_KEY_LENGTH, MAX_METADATA_BYTES, StorageQuota
 from proofpix_plugins.runtime.spec import CallInfo
@@ -35,6 +40,7 @@ from proofpix_plugins.storage.blobstore import FileSystemBlobStore
 
 # Small, so the quota tests stay cheap; every broker under test gets this one.
 QUOTA = StorageQuota(max_keys=3, max_bytes=100, max_value_bytes=60)
+DERIVED = DerivedImageBudget(max_image_bytes=4000, max_file_bytes=6000, max_file_images=3)
 A, B = "acme.alpha", "acme.beta"
 JPEG = b"\xff\xd8\xff\xe0 not much of a photo"
 
@@ -58,7 +64,7 @@ class Store(Protocol):
 
 class MemoryStore:
     def __init__(self) -> None:
-        self.broker = MemoryBroker(QUOTA)
+        self.broker = MemoryBroker(QUOTA, DERIVED)
 
     async def new_org(self) -> str:
         return str(uuid.uuid4())
@@ -83,7 +89,8 @@ class DbStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], blob_dir: Path) -> None:
         self.sessions = sessions
         self.blobs = FileSystemBlobStore(blob_dir)
-        self.broker = DbBroker(sessions, self.blobs, LocalEventHub(), FileWork(), QUOTA)
+        self.work = FileWork()
+        self.broker = DbBroker(sessions, self.blobs, LocalEventHub(), self.work, QUOTA, DERIVED)
 
     async def new_org(self) -> str:
         async with session_scope(self.sessions) as s:
@@ -100,10 +107,12 @@ class DbStore:
         async with session_scope(self.sessions) as s:
             row = File(organization_id=uuid.UUID(org_id), filename=filename,
                        content_type=content_type, size_bytes=len(data), sha256=ref.sha256,
-                       exif=exif, meta={})
+                       exif=exif)
             s.add(row)
             await s.flush()
-            return str(row.id)
+        # As FileService does: the file's pipeline runs while plugins are called about it.
+        self.work.begin(str(row.id), ref)
+        return str(row.id)
 
     async def events(self, org_id: str, plugin_id: str, event_type: str) -> list[dict[str, Any]]:
         async with session_scope(self.sessions) as s:
@@ -323,11 +332,56 @@ async def test_the_calls_file_is_read_and_described(org: Org) -> None:
         file_id, "beach.jpg", "image/jpeg", len(JPEG))
 
 
+def _png(seed: int = 0, size: int = 8) -> bytes:
+    buf = io.BytesIO()
+    noise = random.Random(seed).randbytes(size * size)  # noqa: S311 - test data
+    Image.frombytes("L", (size, size), noise).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 async def test_a_derived_image_is_stored_and_described(org: Org) -> None:
     file_id = await org.store.add_file(org.id, JPEG)
-    out = await org.store.broker.store_derived_image(org.call(file_id=file_id), b"png", "image/png")
-    assert out == {"sha256": hashlib.sha256(b"png").hexdigest(), "sizeBytes": 3,
+    png = _png()
+    out = await org.store.broker.store_derived_image(org.call(file_id=file_id), png, "image/png")
+    assert out == {"sha256": hashlib.sha256(png).hexdigest(), "sizeBytes": len(png),
                    "contentType": "image/png"}
+
+
+async def test_a_derived_images_type_is_identified_from_its_bytes(org: Org) -> None:
+    file_id = await org.store.add_file(org.id, JPEG)
+    call = org.call(file_id=file_id)
+    out = await org.store.broker.store_derived_image(call, _png(), "image/jpeg")  # a false claim
+    assert out["contentType"] == "image/png"
+    for payload in (b"<html><script>alert(1)</script></html>", b"\x89PNG\r\n\x1a\n broken",
+                    b"%PDF-1.7 not an image"):
+        with pytest.raises(CapabilityError, match="must be an image"):
+            await org.store.broker.store_derived_image(org.call(file_id=await org.store.add_file(
+                org.id, JPEG)), payload, "image/png")
+    ico = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(ico, format="ICO")  # an image, not a format uploads take
+    with pytest.raises(CapabilityError, match="format ICO is not accepted"):
+        await org.store.broker.store_derived_image(
+            org.call(file_id=await org.store.add_file(org.id, JPEG)), ico.getvalue(), "image/png")
+
+
+async def test_derived_images_have_a_per_call_and_a_per_file_budget(org: Org) -> None:
+    broker = org.store.broker
+    big = _png(1, 70)  # over the per-call cap, incompressible noise
+    assert len(big) > DERIVED.max_image_bytes
+    file_id = await org.store.add_file(org.id, JPEG)
+    with pytest.raises(CapabilityError, match=f"at most {DERIVED.max_image_bytes} bytes"):
+        await broker.store_derived_image(org.call(file_id=file_id), big, "image/png")
+    # Per file: the images' count, then their bytes together.
+    for seed in range(DERIVED.max_file_images):
+        await broker.store_derived_image(org.call(file_id=file_id), _png(seed), "image/png")
+    with pytest.raises(CapabilityError, match=f"at most {DERIVED.max_file_images} images"):
+        await broker.store_derived_image(org.call(file_id=file_id), _png(9), "image/png")
+    other = await org.store.add_file(org.id, JPEG)
+    mid = _png(2, 55)
+    assert DERIVED.max_file_bytes / 2 < len(mid) <= DERIVED.max_image_bytes
+    await broker.store_derived_image(org.call(B, other), mid, "image/png")
+    with pytest.raises(CapabilityError, match=f"at most {DERIVED.max_file_bytes} bytes per file"):
+        await broker.store_derived_image(org.call(A, other), _png(3, 55), "image/png")
 
 
 async def test_a_call_about_no_file_gets_no_file(org: Org) -> None:
@@ -387,6 +441,37 @@ async def test_metadata_must_be_an_object_within_the_cap(org: Org) -> None:
     with pytest.raises(CapabilityError, match=f"metadata larger than {MAX_METADATA_BYTES} bytes"):
         await org.store.broker.metadata_set(call, {"k": "x" * MAX_METADATA_BYTES})
     assert await org.store.broker.metadata_get(call) == {"exif": {}}
+
+
+async def test_the_cap_applies_to_what_a_plugin_keeps_per_file_not_only_per_call(
+    org: Org,
+) -> None:
+    file_id = await org.store.add_file(org.id, JPEG)
+    broker, call = org.store.broker, org.call(A, file_id)
+    half = MAX_METADATA_BYTES // 2
+    await broker.metadata_set(call, {"one": "x" * half})
+    with pytest.raises(CapabilityError, match=f"larger than {MAX_METADATA_BYTES} bytes"):
+        await broker.metadata_set(call, {"two": "x" * half})  # under the cap by itself
+    # Refused whole: the stored values are unchanged, and replacing a key counts its new size.
+    assert await broker.metadata_get(call) == {"exif": {}, "plugins": {A: {"one": "x" * half}}}
+    await broker.metadata_set(call, {"one": "short", "two": "x" * half})
+    # The cap is per plugin: another plugin keeps its own up to the cap on the same file.
+    await broker.metadata_set(org.call(B, file_id), {"one": "x" * half})
+
+
+async def test_plugins_writing_metadata_in_parallel_lose_nothing(org: Org) -> None:
+    """Analyzers run in parallel (``file:uploaded``): every plugin's writes survive, and so do
+    every one of one plugin's own concurrent writes."""
+    file_id = await org.store.add_file(org.id, JPEG)
+    broker = org.store.broker
+    plugins = [f"acme.p{i}" for i in range(8)]
+    for _ in range(3):
+        await asyncio.gather(*(
+            broker.metadata_set(org.call(p, file_id), {f"k{r}": r, "by": p})
+            for r in range(3) for p in plugins
+        ))
+    stored = (await broker.metadata_get(org.call(file_id=file_id)))["plugins"]
+    assert stored == {p: {"k0": 0, "k1": 1, "k2": 2, "by": p} for p in plugins}
 
 
 # -- events --------------------------------------------------------------------------------------

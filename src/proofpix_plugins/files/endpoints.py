@@ -41,12 +41,22 @@ async def upload_file(request: Request, principal: CurrentUser, service: Service
     settings: Settings = request.app.state.settings
     upload = await spool_multipart(
         request.headers.get("content-type", ""), request.stream(), file_field="file",
-        max_bytes=settings.max_upload_bytes,
+        max_bytes=settings.max_upload_bytes, tmp_dir=request.app.state.upload_spool.root,
     )
     try:
         return await service.upload(principal.org_id, principal.user_id, upload)
     finally:
         upload.discard()
+
+
+@router.post(
+    "/{file_id}/reprocess", response_model=FileOut,
+    dependencies=[Depends(rate_limit("uploads"))], responses=problem_responses(409),
+)
+async def reprocess_file(file_id: str, principal: CurrentUser, service: Service) -> FileOut:
+    """Run the plugins on the photo again (e.g. one left ``incomplete`` by a crash); its
+    previous results are replaced. 409 while its plugins are running."""
+    return await service.reprocess(principal.org_id, file_id)
 
 
 @router.get("/{file_id}", response_model=FileOut)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from proofpix_plugins.kit.hook_schemas import PluginResultOut
 from proofpix_plugins.kit.schemas import CamelResponse
@@ -22,6 +22,9 @@ class FileOut(CamelResponse):
     size_bytes: int
     sha256: str
     processed_sha256: str | None
+    #: ``processing`` while the plugins run; ``complete`` once their results are recorded;
+    #: ``incomplete`` when the run was interrupted (``POST /api/files/{id}/reprocess``).
+    status: Literal["processing", "complete", "incomplete"]
     width: int | None
     height: int | None
     exif: dict[str, Any]

@@ -15,7 +15,13 @@ from proofpix_plugins.models.accounts import (
 )
 from proofpix_plugins.models.audit import AuditLog
 from proofpix_plugins.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
-from proofpix_plugins.models.files import Blob, File, FilePluginResult
+from proofpix_plugins.models.files import (
+    Blob,
+    File,
+    FilePluginMetadata,
+    FilePluginResult,
+    FileStatus,
+)
 from proofpix_plugins.models.jobs import Job, JobStatus
 from proofpix_plugins.models.plugins import (
     PermissionKind,
@@ -37,7 +43,9 @@ __all__ = [
     "Base",
     "Blob",
     "File",
+    "FilePluginMetadata",
     "FilePluginResult",
+    "FileStatus",
     "Job",
     "JobStatus",
     "Membership",

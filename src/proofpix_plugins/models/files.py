@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, Uuid
@@ -15,13 +16,31 @@ from proofpix_plugins.models.base import (
     bigint_pk,
     created_at,
     organization_fk,
+    str_enum,
+    updated_at,
     uuid_pk,
 )
 
 
+class FileStatus(StrEnum):
+    """Where a photo's plugin pipeline stands."""
+
+    #: The hooks are running (``processing_owner`` names the process running them).
+    processing = "processing"
+    #: Every hook ran and its results are recorded.
+    complete = "complete"
+    #: The pipeline was interrupted (the process running it died, or it failed): the results
+    #: are missing or partial; ``POST /api/files/{id}/reprocess`` runs it again.
+    incomplete = "incomplete"
+
+
 class File(Base):
     __tablename__ = "files"
-    __table_args__ = (Index(None, "organization_id", "created_at"),)
+    __table_args__ = (
+        Index(None, "organization_id", "created_at"),
+        # The start-up sweep looks for pipelines left running.
+        Index(None, "status"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     organization_id: Mapped[uuid.UUID] = organization_fk()
@@ -36,8 +55,12 @@ class File(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     exif: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    # "metadata" is reserved on declarative classes; the column keeps the plain name.
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    status: Mapped[FileStatus] = mapped_column(
+        str_enum(FileStatus, "file_status"), default=FileStatus.processing,
+        server_default=FileStatus.complete.value,
+    )
+    #: ``<host>/<pid>-<start time>-<n>`` of the process running the pipeline, while it runs.
+    processing_owner: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = created_at()
 
     results: Mapped[list[FilePluginResult]] = relationship(
@@ -64,6 +87,27 @@ class FilePluginResult(Base):
     created_at: Mapped[datetime] = created_at()
 
     file: Mapped[File] = relationship(back_populates="results", lazy="raise")
+
+
+class FilePluginMetadata(Base):
+    """What one plugin wrote about one file through ``metadata.set`` (its own namespace).
+
+    A row per (file, plugin), not one JSON document per file: plugins running in parallel
+    write different rows, so none can lose another's write, and the stored size per plugin is
+    a column the quota reads.
+    """
+
+    __tablename__ = "file_plugin_metadata"
+
+    file_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
+    )
+    plugin_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = organization_fk()
+    values: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    #: JSON-encoded size of ``values``, checked against the per-plugin cap on every write.
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = updated_at()
 
 
 class Blob(Base):

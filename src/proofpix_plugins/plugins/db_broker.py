@@ -8,6 +8,7 @@ its own short transaction.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -17,6 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins.db import session_scope
+from proofpix_plugins.files.repository import FileRepository
 from proofpix_plugins.files.work import FileWork
 from proofpix_plugins.kit.ids import as_uuid
 from proofpix_plugins.models.base import utcnow
@@ -26,7 +28,8 @@ from proofpix_plugins.plugins.event_hub import EventHub
 from proofpix_plugins.plugins.events import add_event, event_wire
 from proofpix_plugins.plugins.repository import PluginRepository
 from proofpix_plugins.runtime.errors import CapabilityError
-from proofpix_plugins.runtime.host.quota import StorageQuota, check_metadata
+from proofpix_plugins.runtime.host.derived import DerivedImageBudget, identify_image
+from proofpix_plugins.runtime.host.quota import StorageQuota, check_metadata, merge_metadata
 from proofpix_plugins.runtime.spec import CallInfo
 from proofpix_plugins.storage.blobstore import BlobStore
 
@@ -54,6 +57,7 @@ class DbBroker:
         hub: EventHub,
         work: FileWork,
         quota: StorageQuota | None = None,
+        derived: DerivedImageBudget | None = None,
         on_security_event: Callable[[str, str, str, dict[str, Any]], Awaitable[None]]
         | None = None,
     ) -> None:
@@ -62,6 +66,7 @@ class DbBroker:
         self._hub = hub
         self._work = work
         self.quota = quota or StorageQuota()
+        self.derived = derived or DerivedImageBudget()
         self._on_security_event = on_security_event
 
     # files ---------------------------------------------------------------------
@@ -97,25 +102,34 @@ class DbBroker:
     ) -> dict[str, Any]:
         async with session_scope(self._sf) as session:
             row = await self._file(session, call)
+        file_id = str(row.id)
+        spent = self._work.spent(file_id)
+        if spent is None:
+            raise CapabilityError("derived images are stored only while the file's hooks run")
+        self.derived.admit(spent_bytes=spent[0], spent_images=spent[1], new_bytes=len(data))
+        self._work.charge(file_id, len(data))  # before any await: parallel calls see it
+        # The claimed type is ignored: the bytes are identified (off the event loop).
+        identified = await asyncio.to_thread(identify_image, data)
         ref = await self._blobs.put_bytes(data)
-        self._work.advance(str(row.id), ref)
-        return {"sha256": ref.sha256, "sizeBytes": ref.size, "contentType": content_type}
+        self._work.advance(file_id, ref)
+        return {"sha256": ref.sha256, "sizeBytes": ref.size, "contentType": identified}
 
     async def metadata_get(self, call: CallInfo) -> dict[str, Any]:
         async with session_scope(self._sf) as session:
             row = await self._file(session, call)
-            return {"exif": row.exif or {}, **(row.meta or {})}
+            plugins = await FileRepository(session).plugin_metadata(row.id)
+        return {"exif": row.exif or {}, **({"plugins": plugins} if plugins else {})}
 
     async def metadata_set(self, call: CallInfo, values: dict[str, Any]) -> None:
         check_metadata(values)
         async with session_scope(self._sf) as session:
             row = await self._file(session, call)
-            meta = dict(row.meta or {})
-            plugins = dict(meta.get("plugins") or {})
-            # Each plugin writes its own namespace: one plugin cannot overwrite another's.
-            plugins[call.plugin_id] = {**plugins.get(call.plugin_id, {}), **values}
-            meta["plugins"] = plugins
-            row.meta = meta
+            repo = FileRepository(session)
+            # Each plugin writes its own row: analyzers running in parallel never overwrite
+            # each other, and the read-merge-write of one plugin's row holds its lock.
+            stored = await repo.lock_plugin_metadata(row.organization_id, row.id, call.plugin_id)
+            merged, size = merge_metadata(stored, values)
+            await repo.store_plugin_metadata(row.id, call.plugin_id, merged, size)
 
     # storage -------------------------------------------------------------------
     async def storage_get(self, org_id: str, plugin_id: str, key: str) -> Any | None:

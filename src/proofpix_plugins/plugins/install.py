@@ -2,18 +2,16 @@
 
 Disk first, database second. The package is stored as a blob, extracted into a staging dir and
 published as a tree of its own (a path no other install uses, ``layout.py``); then one
-transaction writes the plugin's rows and its event. When that transaction fails, the new tree
-and blob are removed and an upgraded plugin that was loaded is reactivated on its old tree; when
-it commits, the previous version's tree and artifact go. Only this code knows both halves, so it
-owns its transactions (see docs/architecture.md). ``PluginService.install_plugin`` vets the
-package, holds the plugin's lock around ``install`` and reloads an upgraded plugin afterwards.
-
-Other processes install too, so nothing is removed that a committed row references. Trees are
-checked against the rows before they go. Artifacts are content-addressed, so two installs of
-one package (in two organizations, or racing for one) share a blob: the transaction that writes
-the rows and the one that deletes an unused blob both hold ``PluginRepository.lock_artifact``;
-the writer re-stores the blob under that lock if a deleter got there first, and a deleter that
-comes second sees the committed rows.
+transaction writes the plugin's rows and its event. When that transaction fails, the new tree is
+removed and an upgraded plugin that was loaded is reactivated on its old tree; when it commits,
+the previous version's tree goes. Other processes install too, so a tree is removed only when no
+committed row references it. Artifact blobs are never deleted here: another organization's install
+of the same package may have stored the same blob and not yet committed its row. Unreferenced
+blobs are collected by the blob sweep (``storage/gc.py``) once a grace period has passed, and a
+writer that finds its blob gone at commit time stores it again. Only this code knows both
+halves, so it owns its transactions (see docs/architecture.md). ``PluginService.install_plugin``
+vets the package, holds the plugin's lock around ``install`` and reloads an upgraded plugin
+afterwards.
 """
 
 from __future__ import annotations
@@ -138,11 +136,9 @@ class InstallPipeline:
         except BaseException:
             self._layout.remove(staged)
             self._layout.remove(final)
-            await self.gc_artifact(blob.sha256)
             raise
         was_loaded = existing is not None and existing.status == PluginStatus.loaded
         old_path = existing.install_path if existing else None
-        old_sha = existing.artifact_sha256 if existing else None
         if was_loaded and existing is not None:
             await self._bus.deactivate(str(org), existing.plugin_id)
         try:
@@ -150,7 +146,6 @@ class InstallPipeline:
                                    previous)
         except BaseException as exc:
             await self.discard_tree(str(final))
-            await self.gc_artifact(blob.sha256)
             if was_loaded and existing is not None:
                 with contextlib.suppress(Exception):
                     await self._bus.activate(build_spec(existing, self._cipher))
@@ -159,8 +154,6 @@ class InstallPipeline:
             raise
         if old_path:
             await self.discard_tree(old_path)
-        if old_sha and old_sha != blob.sha256:
-            await self.gc_artifact(old_sha)
         return Installed(previous_version=previous, decision=decision,
                          reload=was_loaded and not decision.pending and not plan.missing,
                          missing_config=plan.missing)
@@ -204,10 +197,9 @@ class InstallPipeline:
         now = utcnow()
         async with unit_of_work(self._sf, self._hub) as work:
             repo = PluginRepository(work.session)
-            await repo.lock_artifact(sha256)
             if not await self._blobs.exists(sha256):
-                # A failed install of the same package (another org, another process) deleted
-                # the blob between our put and this lock: nothing referenced it then.
+                # The blob sweep took it between our put and this commit (only after its grace
+                # period, so this is a very slow install): store it again before a row names it.
                 await self._blobs.put_file(package)
             row = await repo.get(org, manifest.id, lock=True) if previous else None
             if previous and row is None:
@@ -286,18 +278,6 @@ class InstallPipeline:
             existing.values = sealed
             existing.version += 1
             existing.updated_by = actor
-
-    async def gc_artifact(self, sha256: str) -> None:
-        """Delete the blob ``sha256`` unless an installed plugin still uses it.
-
-        Under the artifact lock, so an install writing rows for it (in any process) either
-        committed before (then it is in use) or re-stores it after (see ``_write_rows``).
-        """
-        async with session_scope(self._sf) as session:
-            repo = PluginRepository(session)
-            await repo.lock_artifact(sha256)
-            if not await repo.artifact_in_use(sha256):
-                await self._blobs.delete(sha256)
 
     async def discard_tree(self, install_path: str) -> None:
         """Remove a tree unless a committed row references it."""

@@ -62,7 +62,8 @@ async def install_form(request: Request) -> AsyncIterator[InstallForm]:
         )
     settings: Settings = request.app.state.settings
     upload = await spool_multipart(ctype, request.stream(), file_field="file",
-                                   max_bytes=settings.max_upload_bytes)
+                                   max_bytes=settings.max_upload_bytes,
+                                   tmp_dir=request.app.state.upload_spool.root)
     try:
         _require_zip(upload)
         metadata = _metadata(upload.fields.get("metadata"))

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proofpix_plugins.models.plugins import PluginMetric
-from proofpix_plugins.plugins.repository import PluginRepository
+from proofpix_plugins.plugins.repository import MetricRow, PluginRepository
 from proofpix_plugins.runtime.hooks.metrics import LatencyHistogram, MetricsSnapshot
 
 
@@ -20,15 +20,19 @@ def bucket_of(ts: float) -> datetime:
     return moment.replace(second=0, microsecond=0)
 
 
-def _hist_of(row: PluginMetric) -> LatencyHistogram:
+def _hist_of(row: PluginMetric | MetricRow) -> LatencyHistogram:
     counts: dict[int | str, int] = {int(i): int(n) for i, n in (row.latency_hist or [])}
     return LatencyHistogram.from_counts(counts, sum_ms=row.total_ms)
 
 
 async def persist(session: AsyncSession, snapshots: Sequence[MetricsSnapshot]) -> int:
-    """Fold each snapshot into its plugin's minute row; returns the rows touched.
+    """Add each snapshot to its plugin's minute row; returns the rows touched.
 
-    Snapshots of plugins no longer installed are dropped (nothing to attach them to).
+    Concurrent flushes (the periodic loop, a metrics read, other API processes) lose nothing:
+    the counters are added in the database (``INSERT … ON CONFLICT DO UPDATE SET calls = calls +
+    excluded.calls``), and that upsert holds the row's lock while the latency histogram, a JSON
+    list no SQL adds, is merged and written in the same transaction. Snapshots of plugins no
+    longer installed are dropped (nothing to attach them to).
     """
     repo = PluginRepository(session)
     touched = 0
@@ -38,29 +42,16 @@ async def persist(session: AsyncSession, snapshots: Sequence[MetricsSnapshot]) -
         if row_id is None or snap.count == 0:
             continue
         bucket = bucket_of(snap.started_at)
-        row = await repo.metric_row(row_id, bucket)
-        if row is None:
-            row = PluginMetric(
-                plugin_row_id=row_id, organization_id=org, bucket_start=bucket,
-                calls=0, errors=0, timeouts=0, denied=0, crashed=0, total_ms=0.0,
-                latency_hist=[], cpu_ms=0.0, max_rss_kb=0, http_calls=0, storage_bytes=0,
-            )
-            session.add(row)
-        hist = _hist_of(row)
+        stored = await repo.add_to_metric_row(
+            row_id, org, bucket, calls=snap.count, errors=snap.errors, timeouts=snap.timeouts,
+            denied=snap.denied, crashed=snap.crashed, total_ms=snap.latency.sum_ms,
+            cpu_ms=snap.cpu_ms, max_rss_kb=snap.peak_rss_kb, http_calls=snap.http_calls,
+            storage_bytes=snap.storage_bytes,
+        )
+        hist = _hist_of(stored)
         hist.merge(snap.latency)
-        row.calls += snap.count
-        row.errors += snap.errors
-        row.timeouts += snap.timeouts
-        row.denied += snap.denied
-        row.crashed += snap.crashed
-        row.total_ms = hist.sum_ms
-        row.latency_hist = [[i, n] for i, n in sorted(hist.counts.items())]
-        row.cpu_ms += snap.cpu_ms
-        row.max_rss_kb = max(row.max_rss_kb, snap.peak_rss_kb)
-        row.http_calls += snap.http_calls
-        row.storage_bytes += snap.storage_bytes
+        await repo.set_metric_histogram(stored.id, [[i, n] for i, n in sorted(hist.counts.items())])
         touched += 1
-    await session.flush()
     return touched
 
 

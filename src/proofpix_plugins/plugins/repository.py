@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, text
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from proofpix_plugins.kit.upsert import insert_for
 from proofpix_plugins.models.plugins import (
     Plugin,
     PluginConfiguration,
@@ -23,9 +25,6 @@ from proofpix_plugins.models.plugins import (
     PluginStorage,
 )
 
-#: Key space of the artifact locks ("ppar"), under PostgreSQL's two-key advisory locks.
-_ARTIFACT_LOCK_SPACE = 0x7070_6172
-
 
 def _with_children(stmt: Select[Plugin]) -> Select[Plugin]:
     return stmt.options(
@@ -34,6 +33,15 @@ def _with_children(stmt: Select[Plugin]) -> Select[Plugin]:
         selectinload(Plugin.configuration),
         selectinload(Plugin.dependencies),
     )
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """A minute row after an upsert: what the histogram merge needs."""
+
+    id: int
+    latency_hist: list[Any]
+    total_ms: float
 
 
 class PluginRepository:
@@ -126,28 +134,9 @@ class PluginRepository:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def artifact_in_use(self, sha256: str) -> bool:
-        count = (
-            await self.session.execute(
-                select(func.count()).select_from(Plugin).where(Plugin.artifact_sha256 == sha256)
-            )
-        ).scalar_one()
-        return int(count) > 0
-
     async def path_in_use(self, install_path: str) -> bool:
         stmt = select(func.count()).select_from(Plugin).where(Plugin.install_path == install_path)
         return int((await self.session.execute(stmt)).scalar_one()) > 0
-
-    async def lock_artifact(self, sha256: str) -> None:
-        """Serialize, until this transaction ends, every transaction that references or deletes
-        the artifact ``sha256``, across processes: PostgreSQL takes an advisory lock keyed by
-        the digest; SQLite takes its single write lock (an empty write statement)."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            # The two-int4 form: a key space apart from the migrations' single-bigint lock.
-            await self.session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"),
-                                       {"space": _ARTIFACT_LOCK_SPACE, "key": int(sha256[:7], 16)})
-        else:
-            await self.session.execute(delete(Plugin).where(Plugin.id.is_(None)))
 
     def add(self, row: Any) -> None:
         self.session.add(row)
@@ -213,14 +202,37 @@ class PluginRepository:
         )
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def metric_row(
-        self, plugin_row_id: uuid.UUID, bucket_start: datetime
-    ) -> PluginMetric | None:
-        stmt = select(PluginMetric).where(
-            PluginMetric.plugin_row_id == plugin_row_id,
-            PluginMetric.bucket_start == bucket_start,
+    async def add_to_metric_row(
+        self, plugin_row_id: uuid.UUID, org_id: uuid.UUID, bucket_start: datetime,
+        **added: int | float,
+    ) -> MetricRow:
+        """Add the counters to the minute row (created at zero), atomically; the row stays
+        locked until the transaction ends. ``max_rss_kb`` is kept as a maximum."""
+        table = PluginMetric.__table__
+        insert = insert_for(self.session, table)
+        is_pg = self.session.get_bind().dialect.name == "postgresql"
+        # Two-argument max(): GREATEST on PostgreSQL, the scalar max() on SQLite.
+        larger = func.greatest if is_pg else func.max
+        set_: dict[str, Any] = {
+            name: (larger(table.c[name], insert.excluded[name]) if name == "max_rss_kb"
+                   else table.c[name] + insert.excluded[name])
+            for name in added
+        }
+        stmt = (
+            insert.values(plugin_row_id=plugin_row_id, organization_id=org_id,
+                          bucket_start=bucket_start, latency_hist=[], **added)
+            .on_conflict_do_update(index_elements=["plugin_row_id", "bucket_start"], set_=set_)
+            .returning(table.c.id, table.c.latency_hist, table.c.total_ms)
         )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        row = (await self.session.execute(stmt)).one()
+        return MetricRow(id=row.id, latency_hist=row.latency_hist, total_ms=row.total_ms)
+
+    async def set_metric_histogram(self, metric_id: int, latency_hist: list[list[int]]) -> None:
+        await self.session.execute(
+            update(PluginMetric).where(PluginMetric.id == metric_id)
+            .values(latency_hist=latency_hist)
+            .execution_options(synchronize_session=False)
+        )
 
     async def row_id(self, org_id: uuid.UUID, plugin_id: str) -> uuid.UUID | None:
         stmt = select(Plugin.id).where(

@@ -525,7 +525,8 @@ class PluginService:
                            details={"version": fresh.version})
                 await repo.delete_plugin(fresh)
             await self._installs.discard_tree(row.install_path)
-            await self._installs.gc_artifact(row.artifact_sha256)
+            # The artifact blob is left to the blob sweep (storage/gc.py): deleting it here
+            # raced another organization's install of the same package.
         self._locks.pop((str(org), plugin_id), None)
 
     # -- hooks -------------------------------------------------------------------------

@@ -6,6 +6,13 @@ cannot corrupt each other: each writes a private temporary file and renames it i
 
 Writes answer with a ``BlobRef`` (digest and size), so no caller needs to know where a blob's
 bytes live: the protocol has no path, and an object-store implementation needs none.
+
+Deleting is the garbage collector's alone (``storage/gc.py``): a blob goes when nothing names it
+and it was last *put* before a cutoff. Putting content that already exists refreshes that time,
+so an install or upload that stored a blob but has not committed its row yet keeps it;
+``delete_if_older`` moves the blob aside before its final age check, so a put racing the
+collector either refreshes the blob before the move (and it is put back) or finds it gone and
+writes it again.
 """
 
 from __future__ import annotations
@@ -47,6 +54,14 @@ class BlobStore(Protocol):
     async def delete(self, sha256: str) -> bool: ...
 
     async def list_all(self) -> list[str]: ...
+
+    async def list_older_than(self, cutoff: float) -> list[str]:
+        """Blobs last put before ``cutoff`` (a Unix time)."""
+        ...
+
+    async def delete_if_older(self, sha256: str, cutoff: float) -> bool:
+        """Delete the blob if it was still last put before ``cutoff``; whether it was deleted."""
+        ...
 
 
 def check_digest(sha256: str) -> str:
@@ -92,19 +107,54 @@ class FileSystemBlobStore:
         return True
 
     async def list_all(self) -> list[str]:
+        return await self.list_older_than(float("inf"))
+
+    async def list_older_than(self, cutoff: float) -> list[str]:
         def scan() -> list[str]:
-            return sorted(
-                p.name
-                for p in self.root.glob("??/??/*")
-                if p.is_file() and _SHA256.fullmatch(p.name)
-            )
+            found = []
+            for p in self.root.glob("??/??/*"):
+                if not _SHA256.fullmatch(p.name):
+                    continue
+                try:
+                    if p.stat().st_mtime < cutoff:
+                        found.append(p.name)
+                except FileNotFoundError:
+                    continue
+            return sorted(found)
 
         return await asyncio.to_thread(scan)
+
+    async def delete_if_older(self, sha256: str, cutoff: float) -> bool:
+        return await asyncio.to_thread(self._delete_if_older, sha256, cutoff)
+
+    def _delete_if_older(self, sha256: str, cutoff: float) -> bool:
+        target = self._path(sha256)
+        aside = self._tmp / f"gc-{sha256}-{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            os.rename(target, aside)
+        except FileNotFoundError:
+            return False
+        if aside.stat().st_mtime >= cutoff:
+            # Put again since it was listed: it is wanted. A put that found it missing meanwhile
+            # wrote the same bytes, so replacing is harmless.
+            os.replace(aside, target)
+            return False
+        aside.unlink()
+        return True
+
+    @staticmethod
+    def _refresh(target: Path) -> bool:
+        """Mark an existing blob as just put (see the module docstring); False if it is gone."""
+        try:
+            os.utime(target)
+        except FileNotFoundError:
+            return False
+        return True
 
     def _put_bytes(self, data: bytes) -> BlobRef:
         sha = hashlib.sha256(data).hexdigest()
         target = self._path(sha)
-        if not target.exists():
+        if not self._refresh(target):
             fd, tmp = tempfile.mkstemp(dir=self._tmp)
             try:
                 with os.fdopen(fd, "wb") as fh:
@@ -134,7 +184,7 @@ class FileSystemBlobStore:
                     dst.flush()
                     os.fsync(dst.fileno())
                 target = self._path(digest.hexdigest())
-                if target.exists():
+                if self._refresh(target):
                     tmp.unlink()
                 else:
                     self._publish(tmp, target)

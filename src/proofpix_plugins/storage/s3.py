@@ -109,9 +109,10 @@ class S3BlobStore:
 
     async def put_bytes(self, data: bytes) -> BlobRef:
         sha = hashlib.sha256(data).hexdigest()
-        if not await self.exists(sha):
-            with _translated("store a blob"):
-                await obstore.put_async(self._store, _key(sha), data)
+        # Always written, even when the key exists: a put refreshes the object's last-modified
+        # time, which the blob sweep (storage/gc.py) reads as "someone is about to use this".
+        with _translated("store a blob"):
+            await obstore.put_async(self._store, _key(sha), data)
         return BlobRef(sha, len(data))
 
     async def put_file(self, path: Path) -> BlobRef:
@@ -143,9 +144,9 @@ class S3BlobStore:
             await obstore.put_async(self._store, staging, chunks())
         sha = digest.hexdigest()
         try:
-            if not await self.exists(sha):
-                with _translated("store a blob"):
-                    await obstore.copy_async(self._store, staging, _key(sha))
+            # Copied even over an existing key, to refresh its time (see put_bytes).
+            with _translated("store a blob"):
+                await obstore.copy_async(self._store, staging, _key(sha))
         finally:
             await self._discard(staging)
         return BlobRef(sha, size)
@@ -183,6 +184,32 @@ class S3BlobStore:
             async for batch in obstore.list(self._store, prefix=f"{_PREFIX}/"):
                 names.extend(meta["path"].rsplit("/", 1)[-1] for meta in batch)
         return sorted(name for name in names if _is_digest(name))
+
+    async def list_older_than(self, cutoff: float) -> list[str]:
+        names: list[str] = []
+        with _translated("list blobs"):
+            async for batch in obstore.list(self._store, prefix=f"{_PREFIX}/"):
+                names.extend(meta["path"].rsplit("/", 1)[-1] for meta in batch
+                             if meta["last_modified"].timestamp() < cutoff)
+        return sorted(name for name in names if _is_digest(name))
+
+    async def delete_if_older(self, sha256: str, cutoff: float) -> bool:
+        """Delete the blob if its last put is still before ``cutoff``.
+
+        S3 has no delete-if-unmodified, so a put landing between the HEAD and the DELETE (a few
+        milliseconds, and only for a blob idle for the whole grace period) loses its object; an
+        install re-stores a missing artifact before its rows commit (plugins/install.py).
+        """
+        try:
+            with _translated("look up a blob"):
+                meta = await obstore.head_async(self._store, _key(sha256))
+        except FileNotFoundError:
+            return False
+        if meta["last_modified"].timestamp() >= cutoff:
+            return False
+        with _translated("delete a blob"):
+            await obstore.delete_async(self._store, _key(sha256))
+        return True
 
     async def staging_keys(self) -> list[str]:
         """Staging objects left behind (a crash mid-upload); for operators and tests."""

@@ -8,6 +8,7 @@ organization, metadata writes land in the plugin's own namespace, and storage ob
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from typing import Any
 import orjson
 
 from proofpix_plugins.runtime.errors import CapabilityError
-from proofpix_plugins.runtime.host.quota import StorageQuota, check_metadata
+from proofpix_plugins.runtime.host.derived import DerivedImageBudget, identify_image
+from proofpix_plugins.runtime.host.quota import StorageQuota, check_metadata, merge_metadata
 from proofpix_plugins.runtime.spec import CallInfo
 
 
@@ -61,8 +63,13 @@ class DerivedImage:
 class MemoryBroker:
     """Files, metadata, storage and events kept in dicts; quotas per (org, plugin)."""
 
-    def __init__(self, quota: StorageQuota | None = None) -> None:
+    def __init__(
+        self, quota: StorageQuota | None = None, derived: DerivedImageBudget | None = None
+    ) -> None:
         self.quota = quota or StorageQuota()
+        self.derived_budget = derived or DerivedImageBudget()
+        #: Per file: bytes and images of derived images charged (attempts included).
+        self.derived_spent: dict[str, tuple[int, int]] = {}
         self.files: dict[str, StoredFile] = {}
         #: Per file, what plugins wrote: ``{"plugins": {plugin id: {...}}}`` (the host's record).
         self.metadata: dict[str, dict[str, Any]] = {}
@@ -127,11 +134,18 @@ class MemoryBroker:
         self, call: CallInfo, data: bytes, content_type: str
     ) -> dict[str, Any]:
         self._file(call)
+        assert call.file_id is not None
+        # Here a file's "run" is its life in the broker: every derived image of it counts.
+        spent_bytes, spent_images = self.derived_spent.get(call.file_id, (0, 0))
+        self.derived_budget.admit(spent_bytes=spent_bytes, spent_images=spent_images,
+                                  new_bytes=len(data))
+        self.derived_spent[call.file_id] = (spent_bytes + len(data), spent_images + 1)
+        identified = await asyncio.to_thread(identify_image, data)
         digest = hashlib.sha256(data).hexdigest()
         self.derived.append(
-            DerivedImage(call.org_id, call.plugin_id, call.file_id, data, content_type, digest)
+            DerivedImage(call.org_id, call.plugin_id, call.file_id, data, identified, digest)
         )
-        return {"sha256": digest, "sizeBytes": len(data), "contentType": content_type}
+        return {"sha256": digest, "sizeBytes": len(data), "contentType": identified}
 
     async def metadata_get(self, call: CallInfo) -> dict[str, Any]:
         stored = self._file(call)
@@ -143,9 +157,11 @@ class MemoryBroker:
         check_metadata(values)
         self._file(call)
         assert call.file_id is not None
-        plugins = self.metadata.setdefault(call.file_id, {}).setdefault("plugins", {})
+        stored = self.metadata.get(call.file_id, {}).get("plugins", {}).get(call.plugin_id, {})
+        merged, _ = merge_metadata(stored, values)  # refused before anything changes
         # Each plugin writes its own namespace: one plugin cannot overwrite another's.
-        plugins[call.plugin_id] = {**plugins.get(call.plugin_id, {}), **values}
+        plugins = self.metadata.setdefault(call.file_id, {}).setdefault("plugins", {})
+        plugins[call.plugin_id] = merged
 
     async def storage_get(self, org_id: str, plugin_id: str, key: str) -> Any | None:
         self.quota.check_key(key)

@@ -17,7 +17,8 @@ from proofpix_plugins.runtime.errors import CapabilityError
 
 #: Storage keys are strings of 1 to this many characters (the database column's width).
 MAX_KEY_LENGTH = 255
-#: The JSON-encoded size of one ``metadata.set`` call's values.
+#: The JSON-encoded size of what one plugin keeps about one file through ``metadata.set``: one
+#: call's values, and what is stored after merging them into the plugin's earlier values.
 MAX_METADATA_BYTES = 64 * 1024
 
 
@@ -35,6 +36,21 @@ def check_metadata(values: Any) -> None:
         raise CapabilityError("metadata must be an object")
     if len(encode_json(values, "metadata")) > MAX_METADATA_BYTES:
         raise CapabilityError(f"metadata larger than {MAX_METADATA_BYTES} bytes")
+
+
+def merge_metadata(stored: dict[str, Any], values: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """What a plugin keeps about a file after ``metadata.set(values)``, and its encoded size.
+
+    Refuses a merge whose result exceeds the cap: without this, calls under the cap one by one
+    could grow the stored values without bound.
+    """
+    merged = {**stored, **values}
+    size = len(encode_json(merged, "metadata"))
+    if size > MAX_METADATA_BYTES:
+        raise CapabilityError(
+            f"stored metadata larger than {MAX_METADATA_BYTES} bytes for this plugin and file"
+        )
+    return merged, size
 
 
 @dataclass(frozen=True)
