@@ -4,6 +4,11 @@
 JSON keys (a classic smuggling trick: two parsers disagree on which value wins), non-finite numbers
 and any unknown field, and reports each problem as a ``FieldError`` with the field path
 (``hooks[0].name``), a stable rule id (``PPX-MAN-*``) and the offending value.
+
+Longer than our ~400-line norm on purpose: one model of every field, and the reporter that turns
+pydantic's errors into rule ids, which must change together; the rules it enforces live in
+``runtime/limits.py`` and ``runtime/egress/hosts.py``, the config-schema checks in
+``config_schema.py``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ Each method is one unit of work with its own transaction (the service is its own
 an install touches the file system and the database, and only the code that knows both can undo
 the first when the second fails (the pipeline itself is ``plugins/install.py``). Nothing here
 knows HTTP; the endpoints are thin wrappers.
+
+Over our ~400-line norm: one method per lifecycle operation of SPEC §7 (install, load, unload,
+configure, grant, uninstall, hooks, metrics, events), each a short unit of work under the
+plugin's lock; the install pipeline, vetting, config values, grants and the unit of work
+already live in modules of their own.
 """
 
 from __future__ import annotations

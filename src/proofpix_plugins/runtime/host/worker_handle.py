@@ -1,4 +1,9 @@
-"""The host's view of one running worker: its channel, the call in flight, how it died."""
+"""The host's view of one running worker: its channel, the call in flight, how it died.
+
+A little over our ~400-line norm: reading the channel (frames, their budgets, decoding large ones
+off the loop), the call in flight and the capability requests it makes are one state machine per
+worker; split, that state would be handed back and forth between modules.
+"""
 
 from __future__ import annotations
 
