@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, text
+from sqlalchemy import Row, Select, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -36,6 +36,13 @@ def _with_children(stmt: Select[Plugin]) -> Select[Plugin]:
     )
 
 
+_SUMMARY_COLUMNS = (
+    Plugin.plugin_id, Plugin.name, Plugin.version, Plugin.type, Plugin.category,
+    Plugin.description, Plugin.status, Plugin.status_reason, Plugin.installed_at,
+    Plugin.updated_at, Plugin.loaded_at, Plugin.artifact_sha256,
+)
+
+
 class PluginRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -62,7 +69,8 @@ class PluginRepository:
         q: str | None = None,
         page: int = 1,
         limit: int = 20,
-    ) -> tuple[Sequence[Plugin], int]:
+    ) -> tuple[Sequence[Row[Any]], int]:
+        """One page of plugin summaries (the columns of ``_SUMMARY_COLUMNS``) and the total."""
         where: list[Any] = [Plugin.organization_id == org_id]
         if status:
             where.append(Plugin.status == status)
@@ -79,21 +87,26 @@ class PluginRepository:
                     Plugin.description.ilike(pattern, escape="\\"),
                 )
             )
+        # The list shows no child rows (permissions, hooks, config): select the summary columns
+        # only, and the total in the same statement (a window count), so a page is one query.
+        total_col = func.count().over().label("total")
+        rows = (
+            await self.session.execute(
+                select(*_SUMMARY_COLUMNS, total_col)
+                .where(*where)
+                .order_by(Plugin.name, Plugin.plugin_id)
+                .offset((page - 1) * limit)
+                .limit(limit)
+            )
+        ).all()
+        if rows:
+            return rows, int(rows[0].total)
+        if page == 1:
+            return rows, 0
+        # A page past the end has no row to carry the window count.
         total = (
             await self.session.execute(select(func.count()).select_from(Plugin).where(*where))
         ).scalar_one()
-        rows = (
-            (
-                await self.session.execute(
-                    _with_children(select(Plugin).where(*where))
-                    .order_by(Plugin.name, Plugin.plugin_id)
-                    .offset((page - 1) * limit)
-                    .limit(limit)
-                )
-            )
-            .scalars()
-            .all()
-        )
         return rows, int(total)
 
     async def list_by_status(self, statuses: Sequence[PluginStatus]) -> Sequence[Plugin]:
