@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Row, Select, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -100,14 +100,14 @@ class PluginRepository:
             )
         ).all()
         if rows:
-            return rows, int(rows[0].total)
+            return cast("list[Row[Any]]", rows), int(rows[0].total)
         if page == 1:
-            return rows, 0
+            return [], 0
         # A page past the end has no row to carry the window count.
         total = (
             await self.session.execute(select(func.count()).select_from(Plugin).where(*where))
         ).scalar_one()
-        return rows, int(total)
+        return [], int(total)
 
     async def list_by_status(self, statuses: Sequence[PluginStatus]) -> Sequence[Plugin]:
         """All organizations' plugins in these states (start-up reload)."""
