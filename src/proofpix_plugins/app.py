@@ -28,6 +28,7 @@ from sqlalchemy import text
 from proofpix_plugins import __version__
 from proofpix_plugins.accounts.auth import rate_limit_identity
 from proofpix_plugins.accounts.endpoints import router as accounts_router
+from proofpix_plugins.accounts.epochs import AuthEpochs
 from proofpix_plugins.accounts.passwords import Passwords
 from proofpix_plugins.accounts.tokens import AccessTokens
 from proofpix_plugins.config import Settings
@@ -155,6 +156,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             secret.get_secret_value(), settings.access_token_ttl_seconds
         )
         state.passwords = Passwords.for_settings(settings)
+        state.auth_epochs = AuthEpochs(
+            state.session_factory, ttl=settings.auth_epoch_cache_seconds
+        )
         for hook in state.startup_hooks:
             await hook(app)
         log.info(

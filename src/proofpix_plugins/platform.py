@@ -105,6 +105,15 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     state.event_hub = hub
     _on_close(stack, "event_hub", hub.close)
     await hub.start()
+    # Other processes' auth changes reach this one's cached epochs through the hub.
+    follower = state.auth_epochs.start_following(hub)
+    state.auth_epoch_follower = follower
+
+    async def stop_following() -> None:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+
+    _on_close(stack, "auth_epoch_follower", stop_following)
 
     work = FileWork()
     quota = StorageQuota(max_keys=settings.plugin_storage_max_keys,

@@ -1,13 +1,14 @@
-"""require_role, require_tier and require_platform_admin; writes re-check the database."""
+"""require_role, require_tier and require_platform_admin; writes re-check the auth epoch."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
-from sqlalchemy import update
+from sqlalchemy import delete, event, select, update
 
 from proofpix_plugins.accounts.auth import (
     Principal,
@@ -15,8 +16,10 @@ from proofpix_plugins.accounts.auth import (
     require_role,
     require_tier,
 )
+from proofpix_plugins.accounts.epochs import AuthEpochs, publish_invalidation
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.models.accounts import Membership, Organization, Role, Tier, User
+from proofpix_plugins.plugins.event_hub import LocalEventHub
 from tests.fixtures.app import MakeUser
 
 
@@ -180,3 +183,77 @@ def test_guards_refuse_unknown_roles_and_tiers_when_declared() -> None:
         require_role("superuser")
     with pytest.raises(ValueError, match="platinum"):
         require_tier("platinum")
+
+
+async def test_a_write_with_a_current_epoch_skips_the_role_and_tier_reads(
+    guarded: FastAPI, app: FastAPI, client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user(role="admin")
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    await client.post("/test-guards/admin", headers=user.headers)  # caches the epoch
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        response = await client.post("/test-guards/admin", headers=user.headers)
+    finally:
+        event.remove(app.state.engine.sync_engine, "before_cursor_execute", record)
+
+    assert response.status_code == 200
+    assert not [s for s in statements if "memberships" in s or "FROM users" in s]
+
+
+async def test_every_change_a_token_asserts_bumps_the_users_epoch(
+    app: FastAPI, make_user: MakeUser
+) -> None:
+    user = await make_user(role="admin")
+    other = await make_user(org=user.org_slug, role="member")
+    uid, oid = user.principal.user_id, other.principal.user_id
+
+    async def epochs() -> tuple[int, int]:
+        async with session_scope(app.state.session_factory) as session:
+            rows = dict((await session.execute(select(User.id, User.auth_epoch))).all())
+        return rows[uid], rows[oid]
+
+    start = await epochs()
+    changes = [
+        update(Membership).where(Membership.user_id == uid).values(role=Role.member),
+        update(Organization).where(Organization.id == user.principal.org_id)
+        .values(tier=Tier.pro),
+        update(User).where(User.id == uid).values(is_platform_admin=True),
+        update(User).where(User.id == uid).values(is_active=False),
+        delete(Membership).where(Membership.user_id == uid),
+    ]
+    seen = [start]
+    for change in changes:
+        async with session_scope(app.state.session_factory) as session:
+            await session.execute(change)
+        seen.append(await epochs())
+
+    assert [s[0] for s in seen] == [start[0] + i for i in range(6)]
+    # The tier change reached every member of the organization, and only it.
+    assert [s[1] for s in seen] == [start[1]] * 2 + [start[1] + 1] * 4
+
+
+async def test_an_invalidation_through_the_hub_stops_a_cached_demoted_user_at_once(
+    guarded: FastAPI, app: FastAPI, client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user(role="admin")
+    epochs: AuthEpochs = app.state.auth_epochs
+    epochs.ttl = 3600.0
+    assert (await client.post("/test-guards/admin", headers=user.headers)).status_code == 200
+    async with session_scope(app.state.session_factory) as session:
+        await session.execute(update(Membership).values(role=Role.member))
+    # Cached: the demotion is not yet seen (it would be within ttl).
+    assert (await client.post("/test-guards/admin", headers=user.headers)).status_code == 200
+
+    hub = LocalEventHub()
+    follower = epochs.start_following(hub)
+    await asyncio.sleep(0)
+    await publish_invalidation(hub, [user.principal.user_id])
+    await asyncio.sleep(0.01)
+    follower.cancel()
+
+    assert (await client.post("/test-guards/admin", headers=user.headers)).status_code == 403

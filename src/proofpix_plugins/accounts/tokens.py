@@ -29,6 +29,8 @@ class AccessClaims:
     issued_at: datetime
     expires_at: datetime
     token_id: str
+    #: The user's auth epoch when the token was issued (None: a token from before epochs).
+    epoch: int | None = None
 
 
 class AccessTokens:
@@ -46,6 +48,7 @@ class AccessTokens:
         is_platform_admin: bool,
         email: str,
         now: datetime | None = None,
+        epoch: int | None = None,
     ) -> str:
         issued = now or datetime.now(UTC)
         payload = {
@@ -59,6 +62,8 @@ class AccessTokens:
             "exp": issued + timedelta(seconds=self.ttl_seconds),
             "jti": uuid.uuid4().hex,
         }
+        if epoch is not None:
+            payload["ep"] = epoch
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
     def decode(self, token: str) -> AccessClaims:
@@ -86,10 +91,19 @@ class AccessTokens:
                 issued_at=datetime.fromtimestamp(int(data["iat"]), UTC),
                 expires_at=datetime.fromtimestamp(int(data["exp"]), UTC),
                 token_id=str(data["jti"]),
+                epoch=_epoch(data.get("ep")),
             )
         except (ValueError, TypeError, OverflowError, OSError):
             # OverflowError/OSError: a timestamp past what datetime can hold (exp=1e20).
             raise _invalid("the access token carries malformed claims") from None
+
+
+def _epoch(value: object) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise ValueError("ep")
+    return value
 
 
 def _invalid(detail: str) -> Unauthorized:
