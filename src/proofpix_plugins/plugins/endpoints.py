@@ -47,7 +47,8 @@ Admin = Annotated[Principal, Depends(_enterprise_admin)]
 PluginOps = [Depends(rate_limit("plugin_ops"))]
 
 
-def _service(request: Request) -> PluginService:
+async def _service(request: Request) -> PluginService:
+    # async: FastAPI runs a plain def dependency in its thread pool, a thread hop per request.
     service: PluginService = request.app.state.plugin_service
     return service
 
