@@ -90,7 +90,9 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     else:
         assert url.database is not None
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["pool_size"] = 5
+        # Kept open: an overflow connection is closed when returned, and opening one costs a
+        # thread, a connect and four PRAGMAs; a request can hold two (its own and a broker's).
+        kwargs["pool_size"] = 20
         kwargs["max_overflow"] = 10
     engine = create_async_engine(url, **kwargs)
 
