@@ -27,13 +27,13 @@ from proofpix_plugins.models.plugins import (
 _ARTIFACT_LOCK_SPACE = 0x7070_6172
 
 
-def _with_children(stmt: Select[Plugin]) -> Select[Plugin]:
-    return stmt.options(
+def _with_children(stmt: Select[Plugin], *, configuration: bool = True) -> Select[Plugin]:
+    stmt = stmt.options(
         selectinload(Plugin.permissions),
         selectinload(Plugin.hooks),
-        selectinload(Plugin.configuration),
         selectinload(Plugin.dependencies),
     )
+    return stmt.options(selectinload(Plugin.configuration)) if configuration else stmt
 
 
 _SUMMARY_COLUMNS = (
@@ -48,13 +48,16 @@ class PluginRepository:
         self.session = session
 
     async def get(
-        self, org_id: uuid.UUID, plugin_id: str, *, children: bool = True, lock: bool = False
+        self, org_id: uuid.UUID, plugin_id: str, *, children: bool = True, lock: bool = False,
+        configuration: bool = True,
     ) -> Plugin | None:
+        """The plugin; ``children``: with its permissions, hooks, dependencies and (unless
+        ``configuration`` is False) configuration loaded (one query each)."""
         stmt = select(Plugin).where(
             Plugin.organization_id == org_id, Plugin.plugin_id == plugin_id
         )
         if children:
-            stmt = _with_children(stmt)
+            stmt = _with_children(stmt, configuration=configuration)
         if lock:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()

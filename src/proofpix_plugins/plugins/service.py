@@ -121,8 +121,11 @@ class PluginService:
     def _lock(self, org: uuid.UUID, plugin_id: str) -> asyncio.Lock:
         return self._locks.setdefault((str(org), plugin_id), asyncio.Lock())
 
-    async def _get(self, repo: PluginRepository, org: uuid.UUID, plugin_id: str) -> Plugin:
-        row = await repo.get(org, plugin_id)
+    async def _get(
+        self, repo: PluginRepository, org: uuid.UUID, plugin_id: str, *,
+        children: bool = True, configuration: bool = True,
+    ) -> Plugin:
+        row = await repo.get(org, plugin_id, children=children, configuration=configuration)
         if row is None:
             # Same answer whether it exists in another organization or nowhere.
             raise NotFound(f"plugin {plugin_id} is not installed")
@@ -322,7 +325,8 @@ class PluginService:
     async def get_plugin(self, org_id: uuid.UUID | str, plugin_id: str) -> PluginDetail:
         org = as_uuid(org_id)
         async with session_scope(self._sf) as session:
-            row = await self._get(PluginRepository(session), org, plugin_id)
+            # The detail shows no configuration (that is GET .../config, admins only).
+            row = await self._get(PluginRepository(session), org, plugin_id, configuration=False)
         live = self.bus.metrics.peek(str(org), plugin_id)
         return plugin_detail(row, live.as_dict() if live else None)
 
@@ -384,7 +388,7 @@ class PluginService:
         org = as_uuid(org_id)
         await self.flush_metrics()
         async with session_scope(self._sf) as session:
-            row = await self._get(PluginRepository(session), org, plugin_id)
+            row = await self._get(PluginRepository(session), org, plugin_id, children=False)
             data = await metrics_store.window(session, row.id, minutes)
         return {"pluginId": plugin_id, **data}
 
@@ -395,7 +399,7 @@ class PluginService:
         org = as_uuid(org_id)
         async with session_scope(self._sf) as session:
             repo = PluginRepository(session)
-            await self._get(repo, org, plugin_id)
+            await self._get(repo, org, plugin_id, children=False)
             rows, total = await repo.list_events(org, plugin_id, page=page, limit=limit,
                                                  event_type=event_type)
         return [EventOut.model_validate(event_wire(r)) for r in rows], total
