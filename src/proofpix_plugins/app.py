@@ -14,7 +14,6 @@ Extension points for later subsystems:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,7 +22,6 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from proofpix_plugins import __version__
 from proofpix_plugins.accounts.auth import rate_limit_identity
@@ -36,6 +34,7 @@ from proofpix_plugins.db import create_engine, create_session_factory
 from proofpix_plugins.files.endpoints import router as files_router
 from proofpix_plugins.kit.audit import AuditWriter
 from proofpix_plugins.kit.body_guard import BodyGuardMiddleware, BodyLimits
+from proofpix_plugins.kit.health import DatabaseProbe
 from proofpix_plugins.kit.logging import configure_logging
 from proofpix_plugins.kit.metrics import HttpMetrics, metrics_endpoint
 from proofpix_plugins.kit.middleware import RequestMiddleware
@@ -146,6 +145,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await upgrade_async(settings)
         state.engine = engine
+        state.database_probe = DatabaseProbe(engine, timeout=HEALTH_DB_TIMEOUT_SECONDS)
         state.session_factory = create_session_factory(engine)
         state.audit_writer = AuditWriter(state.session_factory)
         limiter = RateLimiter.from_settings(settings)
@@ -190,14 +190,9 @@ async def health(request: Request) -> JSONResponse:
     start and plugins refuse to load where a required layer is missing.
     """
     state = request.app.state
-    database = "ok"
-    try:
-        async with asyncio.timeout(HEALTH_DB_TIMEOUT_SECONDS):
-            async with state.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # any driver or network failure means "not ready"
-        log.warning("health_database_error", error=type(exc).__name__)
-        database = "error"
+    # The last probe's answer for up to a second; concurrent polls share one probe in flight.
+    probe: DatabaseProbe = state.database_probe
+    database = "ok" if await probe.ok() else "error"
     checks = {"database": database}
     limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
     if limiter is not None and limiter.shared:
