@@ -91,26 +91,23 @@ class PluginRepository:
                 )
             )
         # The list shows no child rows (permissions, hooks, config): select the summary columns
-        # only, and the total in the same statement (a window count), so a page is one query.
-        total_col = func.count().over().label("total")
+        # only. (A window count in the same statement costs SQLite a temporary sort, three
+        # times the two statements' time.)
         rows = (
             await self.session.execute(
-                select(*_SUMMARY_COLUMNS, total_col)
+                select(*_SUMMARY_COLUMNS)
                 .where(*where)
                 .order_by(Plugin.name, Plugin.plugin_id)
                 .offset((page - 1) * limit)
                 .limit(limit)
             )
         ).all()
-        if rows:
-            return cast("list[Row[Any]]", rows), int(rows[0].total)
-        if page == 1:
-            return [], 0
-        # A page past the end has no row to carry the window count.
+        if page == 1 and len(rows) < limit:
+            return cast("list[Row[Any]]", rows), len(rows)  # the whole list: no count needed
         total = (
             await self.session.execute(select(func.count()).select_from(Plugin).where(*where))
         ).scalar_one()
-        return [], int(total)
+        return cast("list[Row[Any]]", rows), int(total)
 
     async def list_by_status(self, statuses: Sequence[PluginStatus]) -> Sequence[Plugin]:
         """All organizations' plugins in these states (start-up reload)."""
