@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,23 +48,50 @@ def _serve(kind: str, port: int) -> None:
     if kind == "floor":
         from fastapi import FastAPI
 
-        app: Any = FastAPI()
+        floor = FastAPI()
 
-        @app.get("/floor")
         async def floor_get() -> dict[str, str]:
             return {"status": "ok"}
 
-        @app.post("/floor")
         async def floor_post(body: dict[str, Any]) -> dict[str, Any]:
             return {"hook": "floor", "results": [body]}
+
+        floor.add_api_route("/floor", floor_get, methods=["GET"])
+        floor.add_api_route("/floor", floor_post, methods=["POST"])
+        app: Any = floor
     else:
         from proofpix_plugins.app import create_app
 
         app = create_app()
         if os.environ.get("BENCH_SQL"):
             app = _with_sql_counter(app)
+        if os.environ.get("BENCH_CPROFILE"):
+            _profile_on_signals(Path(os.environ["BENCH_CPROFILE"]))
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, log_level="warning",
                 access_log=False, server_header=False, proxy_headers=True)
+
+
+def _profile_on_signals(out_dir: Path) -> None:
+    """SIGUSR1 starts cProfile on the event loop's thread; SIGUSR2 stops it and writes
+    ``<out_dir>/<n>.prof``."""
+    import cProfile
+
+    state: dict[str, Any] = {"n": 0, "prof": None}
+
+    def start(*_: Any) -> None:
+        state["prof"] = cProfile.Profile()
+        state["prof"].enable()
+
+    def stop(*_: Any) -> None:
+        prof = state["prof"]
+        if prof is not None:
+            prof.disable()
+            state["n"] += 1
+            prof.dump_stats(str(out_dir / f"{state['n']}.prof"))
+            state["prof"] = None
+
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, stop)
 
 
 def _with_sql_counter(app: Any) -> Any:
@@ -122,7 +148,8 @@ class Conn:
     async def _request(self, raw: bytes) -> tuple[int, bytes]:
         if self.writer is None:
             await self.open()
-        assert self.reader is not None and self.writer is not None
+        assert self.reader is not None
+        assert self.writer is not None
         self.writer.write(raw)
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.split(b"\r\n")
@@ -284,11 +311,12 @@ class Server:
             env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
 
-    async def ready(self, path: str, timeout: float = 60.0) -> None:
-        end = time.monotonic() + timeout
+    async def ready(self, path: str, wait_s: float = 60.0) -> None:
+        end = time.monotonic() + wait_s
         while time.monotonic() < end:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log.name}")
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode}; see {self.log.name}")
             try:
                 conn = Conn(self.port)
                 status, _ = await conn.request(build("GET", path))
@@ -399,7 +427,8 @@ async def http(port: int, method: str, path: str, token: str, **kw: Any) -> Any:
 async def install(port: int, token: str, pkg: Path) -> float:
     t0 = time.perf_counter()
     await http(port, "POST", "/api/plugins/install", token,
-               files={"file": (pkg.name, pkg.read_bytes(), "application/octet-stream")})
+               files={"file": (pkg.name, pkg.read_bytes(),  # noqa: ASYNC240 - tiny file
+                               "application/octet-stream")})
     return time.perf_counter() - t0
 
 
@@ -426,19 +455,21 @@ def pyspy(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes] | None
         return None
     return subprocess.Popen([str(exe), "record", "--pid", str(pid), "--format", "raw",
                              "--duration", str(int(seconds) + 1), "--rate", "500",
-                             "--nonblocking", "-o", str(out)],
+                             "--nonblocking", "-o", str(out),
+                             *(["--gil"] if os.environ.get("BENCH_PYSPY") == "gil" else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 async def run(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    os.chmod(work, 0o711)  # plugin uids traverse to their own tree under the data dir
+    # Plugin uids traverse the data dir's ancestors to reach their own tree (never list them).
+    os.chmod(work, 0o711)  # noqa: S103
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - set-up, before any timing
     pg_db = None
     db_url = f"sqlite+aiosqlite:///{work / 'data' / 'proofpix.db'}"
     if args.database_url:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
         from sqlalchemy.engine import make_url
 
         base = make_url(args.database_url)
@@ -489,7 +520,16 @@ async def run(args: argparse.Namespace) -> None:
                 sql, stmts = await sql_per_request(port, target)
                 sql_notes[name] = stmts
             spy = pyspy(app_srv.proc.pid, out_dir / f"pyspy-{key}.txt", secs)
+            if os.environ.get("BENCH_CPROFILE"):
+                app_srv.proc.send_signal(signal.SIGUSR1)
             row = await compare(name, target, floor, secs)
+            if os.environ.get("BENCH_CPROFILE"):
+                app_srv.proc.send_signal(signal.SIGUSR2)
+                await asyncio.sleep(0.5)
+                done = sorted(Path(os.environ["BENCH_CPROFILE"]).glob("*.prof"),  # noqa: ASYNC240
+                              key=lambda p: int(p.stem))
+                if done:
+                    done[-1].rename(out_dir / f"cprofile-{key}.prof")
             if spy is not None:
                 spy.wait()
             row.sql = sql
@@ -571,7 +611,7 @@ async def run(args: argparse.Namespace) -> None:
         app_srv.stop()
         floor_srv.stop()
         if pg_db is not None:
-            import asyncpg
+            import asyncpg  # type: ignore[import-untyped]
             from sqlalchemy.engine import make_url
 
             base = make_url(args.database_url)
