@@ -611,7 +611,7 @@ async def run(args: argparse.Namespace) -> None:
         app_srv.stop()
         floor_srv.stop()
         if pg_db is not None:
-            import asyncpg  # type: ignore[import-untyped]
+            import asyncpg
             from sqlalchemy.engine import make_url
 
             base = make_url(args.database_url)
