@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
@@ -91,6 +92,8 @@ class Subscription:
 class EventHub(Protocol):
     async def publish(self, org_id: str, event: dict[str, Any]) -> None: ...
 
+    def add_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None: ...
+
     def subscribe(self, org_id: str) -> Subscription: ...
 
     async def start(self) -> None: ...
@@ -104,6 +107,12 @@ class LocalEventHub:
     def __init__(self, *, max_subscribers_per_org: int = MAX_SUBSCRIBERS_PER_ORG) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         self.max_subscribers_per_org = max_subscribers_per_org
+        self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def add_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
+        """Call ``listener(org_id, event)`` for every event delivered in this process, of every
+        organization, before subscribers see it (caches drop what the event changed)."""
+        self._listeners.append(listener)
 
     async def start(self) -> None:
         return None
@@ -118,6 +127,11 @@ class LocalEventHub:
         self.deliver(org_id, event)
 
     def deliver(self, org_id: str, event: dict[str, Any]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(org_id, event)
+            except Exception:
+                log.exception("event_hub.listener_failed")
         for sub in list(self._subscribers.get(org_id, ())):
             sub.offer(event)
 
