@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,10 +35,16 @@ class AccessClaims:
     epoch: int | None = None
 
 
+#: Tokens whose signature this process already verified (a client sends the same one for 15
+#: minutes; verifying HMAC and parsing JSON again costs more than the rest of a cached read).
+VERIFIED_CACHE_SIZE = 4096
+
+
 class AccessTokens:
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self._secret = secret
         self.ttl_seconds = ttl_seconds
+        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
     def issue(
         self,
@@ -67,7 +75,24 @@ class AccessTokens:
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
     def decode(self, token: str) -> AccessClaims:
-        """Verify signature (HS256 only), expiry and every required claim."""
+        """Verify signature (HS256 only), expiry and every required claim.
+
+        A token verified before is only checked for expiry again: the same string always
+        carries the same claims, and only a correctly signed one is remembered.
+        """
+        known = self._verified.get(token)
+        if known is not None:
+            if time.time() > known.expires_at.timestamp() + LEEWAY_SECONDS:
+                self._verified.pop(token, None)
+                raise _invalid("the access token has expired")
+            return known
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             data = jwt.decode(
                 token,
