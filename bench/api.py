@@ -278,7 +278,13 @@ def plugin_source(hooks: list[str]) -> str:
 
 
 def build_package(out: Path, plugin_id: str, hooks: list[str], permissions: list[str]) -> Path:
-    from proofpix_plugins.packages.archive import write_archive
+    import importlib
+
+    try:
+        packer = importlib.import_module("proofpix_plugins.packages.pack")
+    except ImportError:  # before the packages/ split
+        packer = importlib.import_module("proofpix_plugins.packages.archive")
+    write_archive = packer.write_archive
 
     src = out / f"src-{plugin_id}"
     (src / "plugin").mkdir(parents=True)
