@@ -395,20 +395,20 @@ async def seed_metrics(env: dict[str, str], rows: int) -> None:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    cols = {c.name for c in PluginMetric.__table__.columns}
     async with engine.begin() as conn:
-        ids = (await conn.execute(select(Plugin.id))).scalars().all()
-        start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=rows)
+        plugins = (await conn.execute(select(Plugin.id, Plugin.organization_id))).all()
+        per = rows // len(plugins)
+        start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=per)
         batch: list[dict[str, Any]] = []
-        per = rows // len(ids)
-        for pid in ids:
+        for pid, org in plugins:
             for i in range(per):
-                row = {"plugin_row_id": pid, "bucket_start": start + timedelta(minutes=i)}
-                for c in ("calls", "errors", "timeouts", "denied", "crashed", "cpu_ms",
-                          "max_rss_kb", "http_calls", "storage_bytes", "latency_sum_ms"):
-                    if c in cols:
-                        row[c] = 1
-                batch.append(row)
+                batch.append({
+                    "plugin_row_id": pid, "organization_id": org,
+                    "bucket_start": start + timedelta(minutes=i), "calls": 10, "errors": 1,
+                    "timeouts": 0, "denied": 0, "crashed": 0, "total_ms": 5.0,
+                    "latency_hist": [1, 2, 3, 4], "cpu_ms": 1.0, "max_rss_kb": 9000,
+                    "http_calls": 0, "storage_bytes": 0,
+                })
                 if len(batch) >= 20000:
                     await conn.execute(insert(PluginMetric), batch)
                     batch.clear()
@@ -499,6 +499,8 @@ async def run(args: argparse.Namespace) -> None:
         env[f"PROOFPIX_RATE_LIMIT_{cls.upper()}"] = GENEROUS
     if args.sql:
         env["BENCH_SQL"] = "1"
+    if args.no_read_cache:
+        env["PROOFPIX_PLUGIN_READ_CACHE_SECONDS"] = "0"
     token = await seed_account(env)
     counts = [int(x) for x in args.plugins.split(",")]
     secs = args.seconds
@@ -658,6 +660,8 @@ def main() -> None:
     parser.add_argument("--installs", type=int, default=50, help="concurrent installs")
     parser.add_argument("--metric-rows", type=int, default=0, help="seed N metric rows")
     parser.add_argument("--out", default=".bench-out", help="py-spy output dir")
+    parser.add_argument("--no-read-cache", action="store_true",
+                        help="PROOFPIX_PLUGIN_READ_CACHE_SECONDS=0 (the cache-miss path)")
     parser.add_argument("--keep", action="store_true", help="keep the data dir")
     args = parser.parse_args()
     if args.serve:
