@@ -105,7 +105,8 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     state.event_hub = hub
     _on_close(stack, "event_hub", hub.close)
     await hub.start()
-    # Other processes' auth changes reach this one's cached epochs through the hub.
+    # Other processes' auth changes reach this one's cached epochs through the hub; the cache
+    # is trusted only while it follows a hub that reaches every process (Redis: epochs.py).
     follower = state.auth_epochs.start_following(hub)
     state.auth_epoch_follower = follower
 

@@ -1,15 +1,25 @@
 """The current auth epoch of each user, cached per process (the guard's cheap re-check).
 
 ``users.auth_epoch`` is bumped by database triggers on every change to what an access token
-asserts (role, membership, tier, activity, platform admin). A write whose token carries the
-current epoch is confirmed without reading role and tier again; any other goes through the full
-database re-check (accounts/auth.py).
+asserts (role, membership, tier, activity, platform admin; a deleted user has none). A write
+whose token carries the current epoch is confirmed without reading role and tier again; any
+other goes through the full database re-check (accounts/auth.py).
 
-How fresh "current" is: a change made through a process of this deployment invalidates the
-cached epochs of the users it touched in every process, through the event hub
-(:func:`publish_invalidation`); a change made where no hub reaches (the CLI without Redis,
-hand-written SQL) is seen within ``ttl`` seconds, when the cached value expires. ``ttl = 0``
-reads the epoch on every write (one primary-key read instead of two joins).
+How fresh "current" is — correctness before speed:
+
+* A cached epoch is trusted only while this process follows an event hub that reaches every
+  process able to change accounts (:meth:`AuthEpochs.follow` on a hub whose
+  ``delivery_generation()`` is not None: Redis, which the API processes and the CLI share). A
+  change made through the app publishes an invalidation after committing
+  (:func:`publish_invalidation`) and every process drops the cached epochs of the users it
+  touched as soon as the message arrives.
+* Without such a hub (no Redis: the CLI cannot reach the server) nothing is cached: every write
+  reads the user's epoch, one primary-key read instead of the two reads of the full re-check,
+  so a change by the CLI or by hand-written SQL stops the user's next write at once.
+* While the Redis listener is away (events published meanwhile are lost), nothing cached is
+  trusted, and what was cached before it left is forgotten when it is back.
+* A change that publishes nothing (hand-written SQL) while the cache is trusted is seen within
+  ``ttl`` seconds (``PROOFPIX_AUTH_EPOCH_CACHE_SECONDS``, 1 s; 0 disables the cache).
 """
 
 from __future__ import annotations
@@ -49,11 +59,20 @@ class AuthEpochs:
         self._cache: dict[uuid.UUID, tuple[int, float]] = {}
         # Bumped by every invalidation: a read that raced one must not store its stale answer.
         self._generation = 0
+        # What the followed hub says about its delivery (None: the cache is not trusted), and
+        # the value the cached entries were stored under.
+        self._delivery: Callable[[], object | None] = _never
+        self._delivery_seen: object | None = None
 
     async def current(self, user_id: uuid.UUID) -> int | None:
         """The user's epoch (None: no such user)."""
         now = self._clock()
-        hit = self._cache.get(user_id)
+        delivery = self._delivery() if self.ttl > 0 else None
+        if delivery is not None and delivery != self._delivery_seen:
+            # The hub lost its connection since these were cached: invalidations may be lost.
+            self.invalidate()
+            self._delivery_seen = delivery
+        hit = self._cache.get(user_id) if delivery is not None else None
         if hit is not None and now - hit[1] < self.ttl:
             return hit[0]
         generation = self._generation
@@ -61,7 +80,12 @@ class AuthEpochs:
             value = (
                 await session.execute(select(User.auth_epoch).where(User.id == user_id))
             ).scalar_one_or_none()
-        if value is not None and self.ttl > 0 and generation == self._generation:
+        if (
+            value is not None
+            and delivery is not None
+            and generation == self._generation
+            and self._delivery() == delivery
+        ):
             if len(self._cache) >= MAX_ENTRIES:
                 self._cache.clear()
             self._cache[user_id] = (value, now)
@@ -77,28 +101,47 @@ class AuthEpochs:
             self._cache.pop(user_id, None)
 
     async def follow(self, hub: Any) -> None:
-        """Apply the invalidations other processes publish (runs until cancelled)."""
+        """Apply the invalidations other processes publish (runs until cancelled).
+
+        The cache is trusted only while this runs, and only when ``hub`` reaches every process
+        (its ``delivery_generation()`` is not None).
+        """
         with hub.subscribe(HUB_CHANNEL) as stream:
-            async for event in stream:
-                users = event.get("users")
-                if users is None or stream.dropped:
-                    # Everything, also when invalidations were lost to a full queue.
-                    stream.dropped = 0
-                    self.invalidate()
-                    continue
-                with contextlib.suppress(ValueError, TypeError):
-                    self.invalidate(uuid.UUID(str(u)) for u in users)
+            # Subscribed: from here on no published invalidation is missed.
+            self._delivery = hub.delivery_generation
+            try:
+                async for event in stream:
+                    users = event.get("users")
+                    if users is None or stream.dropped:
+                        # Everything, also when invalidations were lost to a full queue.
+                        stream.dropped = 0
+                        self.invalidate()
+                        continue
+                    with contextlib.suppress(ValueError, TypeError):
+                        self.invalidate(uuid.UUID(str(u)) for u in users)
+            finally:
+                self._delivery = _never
+                self.invalidate()
 
     def start_following(self, hub: Any) -> asyncio.Task[None]:
         return asyncio.create_task(self.follow(hub), name="auth-epoch-invalidations")
 
 
-async def publish_invalidation(hub: Any, user_ids: Iterable[uuid.UUID] | None) -> None:
-    """After committing a change to users' roles, tiers or state: tell every process."""
+def _never() -> None:
+    return None
+
+
+async def publish_invalidation(hub: Any, user_ids: Iterable[uuid.UUID] | None) -> bool:
+    """After committing a change to users' roles, tiers or state: tell every process.
+
+    False when the hub refused it: processes that cache epochs then see the change within
+    their ttl, not at once — the caller should say so.
+    """
     event = {"type": "auth_epoch", "users": None if user_ids is None else
              [str(u) for u in user_ids]}
     try:
         await hub.publish(HUB_CHANNEL, event)
     except Exception:
-        # The cached epochs then expire within their ttl: late, never wrong for long.
         log.warning("auth_epochs.publish_failed")
+        return False
+    return True

@@ -68,15 +68,22 @@ def run_in_transaction(
 
 async def _announce_auth_change(settings: Settings) -> None:
     """Tell running API processes to drop their cached auth epochs (roles or tiers may have
-    changed). Without Redis they cannot be reached: their caches expire within
-    PROOFPIX_AUTH_EPOCH_CACHE_SECONDS."""
+    changed). Without Redis there is nothing to tell: API processes then cache no epochs (every
+    write reads the user's current one, accounts/epochs.py)."""
     if not settings.redis_url:
         return
     hub = RedisEventHub(settings.redis_url)
     try:
-        await publish_invalidation(hub, None)
+        announced = await publish_invalidation(hub, None)
     finally:
         await hub.close()
+    if not announced:
+        Console(stderr=True, soft_wrap=True).print(
+            "[yellow]warning:[/yellow] committed, but Redis did not take the announcement: "
+            "running API processes accept writes with the old role or tier for up to "
+            f"{settings.auth_epoch_cache_seconds:g} s (PROOFPIX_AUTH_EPOCH_CACHE_SECONDS)",
+            highlight=False,
+        )
 
 
 def _service(session: AsyncSession, settings: Settings) -> AccountService:
