@@ -485,7 +485,7 @@ async def run(args: argparse.Namespace) -> None:
     pg_db = None
     db_url = f"sqlite+aiosqlite:///{work / 'data' / 'proofpix.db'}"
     if args.database_url:
-        import asyncpg  # type: ignore[import-untyped]
+        import asyncpg
         from sqlalchemy.engine import make_url
 
         base = make_url(args.database_url)
