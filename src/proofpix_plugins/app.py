@@ -31,6 +31,7 @@ from proofpix_plugins.accounts.passwords import Passwords
 from proofpix_plugins.accounts.tokens import AccessTokens
 from proofpix_plugins.config import Settings
 from proofpix_plugins.db import create_engine, create_session_factory
+from proofpix_plugins.db_sqlite import DataVersion
 from proofpix_plugins.files.endpoints import router as files_router
 from proofpix_plugins.kit.audit import AuditWriter
 from proofpix_plugins.kit.body_guard import BodyGuardMiddleware, BodyLimits
@@ -138,6 +139,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_logging(settings)
     engine = create_engine(settings)
     limiter: RateLimiter | None = None
+    data_version: DataVersion | None = None
     try:
         migrate = state.migrate
         if migrate is None:
@@ -156,8 +158,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             secret.get_secret_value(), settings.access_token_ttl_seconds
         )
         state.passwords = Passwords.for_settings(settings)
+        # On SQLite every commit anywhere (another worker, the CLI, the sqlite3 shell) is seen
+        # by the file's data_version: cached auth epochs are checked against it on each write.
+        data_version = DataVersion.for_url(engine.url)
         state.auth_epochs = AuthEpochs(
-            state.session_factory, ttl=settings.auth_epoch_cache_seconds
+            state.session_factory, ttl=settings.auth_epoch_cache_seconds, changes=data_version
         )
         for hook in state.startup_hooks:
             await hook(app)
@@ -178,6 +183,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 log.exception("shutdown_hook_failed", hook=getattr(hook, "__name__", repr(hook)))
         if limiter is not None:
             await limiter.close()
+        if data_version is not None:
+            data_version.close()
         await engine.dispose()
 
 

@@ -81,3 +81,34 @@ def inline_read_creator(path: str) -> Callable[[], Awaitable[aiosqlite.Connectio
         return await conn
 
     return create
+
+
+class DataVersion:
+    """``PRAGMA data_version`` of a database file, read on the loop from a connection of its own.
+
+    The value changes whenever any other connection — of this process, of another process
+    (``serve --workers``, the CLI) or hand-written SQL in the sqlite3 shell — committed a change
+    to the file since the last call. It reads the WAL index's header in shared memory: a few
+    microseconds, no lock waited for. Caches keyed on it are invalidated by every commit anywhere,
+    at once.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+
+    def __call__(self) -> int:
+        row = self._conn.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @classmethod
+    def for_url(cls, url: Any) -> DataVersion | None:
+        """For a SQLite database file (None: another database, or one in memory)."""
+        if url.get_backend_name() != "sqlite":
+            return None
+        path = url.database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        return cls(path)

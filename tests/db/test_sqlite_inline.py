@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from proofpix_plugins.db import create_engine_for_url
-from proofpix_plugins.db_sqlite import InlineReadConnection
+from proofpix_plugins.db_sqlite import DataVersion, InlineReadConnection
 
 
 def _raw(conn: object) -> InlineReadConnection:
@@ -58,3 +59,34 @@ async def test_a_writer_waiting_for_the_lock_does_not_block_the_loop(tmp_path: P
             assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
     finally:
         await engine.dispose()
+
+
+async def test_data_version_changes_with_every_commit_by_any_other_connection(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.sqlite"
+    engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
+    version = DataVersion.for_url(make_url(f"sqlite+aiosqlite:///{path}"))
+    assert version is not None
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        start = version()
+        async with engine.connect() as conn:  # a read commits nothing
+            await conn.execute(text("SELECT * FROM t"))
+        assert version() == start
+        async with engine.begin() as conn:  # this process's pool
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+        after_pool = version()
+        shell = sqlite3.connect(path)  # the sqlite3 shell, the CLI, another worker
+        try:
+            with shell:
+                shell.execute("INSERT INTO t VALUES (2)")
+        finally:
+            shell.close()
+        assert len({start, after_pool, version()}) == 3
+    finally:
+        version.close()
+        await engine.dispose()
+    assert DataVersion.for_url(make_url("sqlite+aiosqlite://")) is None
+    assert DataVersion.for_url(make_url("postgresql+asyncpg://u@h/db")) is None

@@ -7,18 +7,22 @@ other goes through the full database re-check (accounts/auth.py).
 
 How fresh "current" is — correctness before speed:
 
-* A cached epoch is trusted only while this process follows an event hub that reaches every
-  process able to change accounts (:meth:`AuthEpochs.follow` on a hub whose
+* On PostgreSQL a cached epoch is trusted only while this process follows an event hub that
+  reaches every process able to change accounts (:meth:`AuthEpochs.follow` on a hub whose
   ``delivery_generation()`` is not None: Redis, which the API processes and the CLI share). A
   change made through the app publishes an invalidation after committing
   (:func:`publish_invalidation`) and every process drops the cached epochs of the users it
   touched as soon as the message arrives.
-* Without such a hub (no Redis: the CLI cannot reach the server) nothing is cached: every write
-  reads the user's epoch, one primary-key read instead of the two reads of the full re-check,
-  so a change by the CLI or by hand-written SQL stops the user's next write at once.
+* On SQLite the cache is current while the database file's ``PRAGMA data_version`` is the one
+  the entries were stored under (db_sqlite.DataVersion): any commit by any connection — another
+  ``serve`` worker, the CLI, the sqlite3 shell — changes it, and the whole cache is dropped
+  before the next write is checked. Every change, hand-written SQL included, counts at once.
+* On PostgreSQL without Redis (no hub reaches the other processes) nothing is cached: every
+  write reads the user's epoch, one primary-key read instead of the two reads of the full
+  re-check, so a change by the CLI or by hand-written SQL stops the user's next write at once.
 * While the Redis listener is away (events published meanwhile are lost), nothing cached is
   trusted, and what was cached before it left is forgotten when it is back.
-* A change that publishes nothing (hand-written SQL) while the cache is trusted is seen within
+* On PostgreSQL with Redis, a change that publishes nothing (hand-written SQL) is seen within
   ``ttl`` seconds (``PROOFPIX_AUTH_EPOCH_CACHE_SECONDS``, 1 s; 0 disables the cache).
 """
 
@@ -51,8 +55,11 @@ class AuthEpochs:
         session_factory: async_sessionmaker[AsyncSession],
         *,
         ttl: float = 1.0,
+        changes: Callable[[], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``changes``: a value that changes with every commit to the database by anyone
+        (SQLite's data_version); when given, it alone decides whether the cache is current."""
         self._sf = session_factory
         self.ttl = ttl
         self._clock = clock
@@ -61,7 +68,8 @@ class AuthEpochs:
         self._generation = 0
         # What the followed hub says about its delivery (None: the cache is not trusted), and
         # the value the cached entries were stored under.
-        self._delivery: Callable[[], object | None] = _never
+        self._changes = changes
+        self._delivery: Callable[[], object | None] = changes or _never
         self._delivery_seen: object | None = None
 
     async def current(self, user_id: uuid.UUID) -> int | None:
@@ -107,8 +115,10 @@ class AuthEpochs:
         (its ``delivery_generation()`` is not None).
         """
         with hub.subscribe(HUB_CHANNEL) as stream:
-            # Subscribed: from here on no published invalidation is missed.
-            self._delivery = hub.delivery_generation
+            # Subscribed: from here on no published invalidation is missed. (On SQLite the
+            # database's own change counter already sees every commit, by anyone.)
+            if self._changes is None:
+                self._delivery = hub.delivery_generation
             try:
                 async for event in stream:
                     users = event.get("users")
@@ -120,7 +130,7 @@ class AuthEpochs:
                     with contextlib.suppress(ValueError, TypeError):
                         self.invalidate(uuid.UUID(str(u)) for u in users)
             finally:
-                self._delivery = _never
+                self._delivery = self._changes or _never
                 self.invalidate()
 
     def start_following(self, hub: Any) -> asyncio.Task[None]:
