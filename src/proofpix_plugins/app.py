@@ -14,7 +14,6 @@ Extension points for later subsystems:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,19 +22,21 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from proofpix_plugins import __version__
 from proofpix_plugins.accounts.auth import rate_limit_identity
 from proofpix_plugins.accounts.endpoints import router as accounts_router
+from proofpix_plugins.accounts.epochs import AuthEpochs
 from proofpix_plugins.accounts.passwords import Passwords
 from proofpix_plugins.accounts.tokens import AccessTokens
 from proofpix_plugins.config import Settings
 from proofpix_plugins.db import create_engine, create_session_factory
+from proofpix_plugins.db_sqlite import DataVersion
 from proofpix_plugins.files.endpoints import router as files_router
 from proofpix_plugins.jobs.endpoints import router as jobs_router
 from proofpix_plugins.kit.audit import AuditWriter
 from proofpix_plugins.kit.body_guard import BodyGuardMiddleware, BodyLimits
+from proofpix_plugins.kit.health import DatabaseProbe
 from proofpix_plugins.kit.logging import configure_logging
 from proofpix_plugins.kit.metrics import HttpMetrics, metrics_endpoint
 from proofpix_plugins.kit.middleware import RequestMiddleware
@@ -140,6 +141,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_logging(settings)
     engine = create_engine(settings)
     limiter: RateLimiter | None = None
+    data_version: DataVersion | None = None
     try:
         migrate = state.migrate
         if migrate is None:
@@ -147,6 +149,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await upgrade_async(settings)
         state.engine = engine
+        state.database_probe = DatabaseProbe(engine, timeout=HEALTH_DB_TIMEOUT_SECONDS)
         state.session_factory = create_session_factory(engine)
         state.audit_writer = AuditWriter(state.session_factory)
         limiter = RateLimiter.from_settings(settings)
@@ -157,6 +160,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             secret.get_secret_value(), settings.access_token_ttl_seconds
         )
         state.passwords = Passwords.for_settings(settings)
+        # On SQLite every commit anywhere (another worker, the CLI, the sqlite3 shell) is seen
+        # by the file's data_version: cached auth epochs are checked against it on each write.
+        data_version = DataVersion.for_url(engine.url)
+        state.auth_epochs = AuthEpochs(
+            state.session_factory, ttl=settings.auth_epoch_cache_seconds, changes=data_version
+        )
         for hook in state.startup_hooks:
             await hook(app)
         log.info(
@@ -176,6 +185,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 log.exception("shutdown_hook_failed", hook=getattr(hook, "__name__", repr(hook)))
         if limiter is not None:
             await limiter.close()
+        if data_version is not None:
+            data_version.close()
         await engine.dispose()
 
 
@@ -188,14 +199,9 @@ async def health(request: Request) -> JSONResponse:
     start and plugins refuse to load where a required layer is missing.
     """
     state = request.app.state
-    database = "ok"
-    try:
-        async with asyncio.timeout(HEALTH_DB_TIMEOUT_SECONDS):
-            async with state.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # any driver or network failure means "not ready"
-        log.warning("health_database_error", error=type(exc).__name__)
-        database = "error"
+    # The last probe's answer for up to a second; concurrent polls share one probe in flight.
+    probe: DatabaseProbe = state.database_probe
+    database = "ok" if await probe.ok() else "error"
     checks = {"database": database}
     limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
     if limiter is not None and limiter.shared:

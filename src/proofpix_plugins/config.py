@@ -72,6 +72,13 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    #: PostgreSQL with Redis (SQLite checks data_version; without Redis nothing is cached): how
+    #: long a process trusts its cached copy of a user's auth epoch when no invalidation
+    #: reaches it (hand-written SQL); 0: never.
+    auth_epoch_cache_seconds: float = Field(default=1.0, ge=0, le=5)
+    #: How long a process serves a cached plugin list or detail when no event announces a
+    #: change (events drop it at once); 0 disables the cache.
+    plugin_read_cache_seconds: float = Field(default=1.0, ge=0, le=5)
     rate_limit_default: str = "300/minute"
     rate_limit_auth: str = "20/minute"
     # Unset: 10 per 15 minutes (the brief) except in development, where an author's

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 
 from proofpix_plugins.config import Settings
+from proofpix_plugins.db_sqlite import inline_read_creator
 from proofpix_plugins.errors import ProofPixError
 
 # How long a SQLite writer waits for the lock before giving up (milliseconds).
@@ -90,8 +91,12 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     else:
         assert url.database is not None
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["pool_size"] = 5
+        # Kept open: an overflow connection is closed when returned, and opening one costs a
+        # thread, a connect and four PRAGMAs; a request can hold two (its own and a broker's).
+        kwargs["pool_size"] = 20
         kwargs["max_overflow"] = 10
+        # Reads run on the event loop, not through aiosqlite's thread (see db_sqlite.py).
+        kwargs["async_creator"] = inline_read_creator(url.database)
     engine = create_async_engine(url, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")

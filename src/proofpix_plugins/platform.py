@@ -124,6 +124,16 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     state.event_hub = hub
     _on_close(stack, "event_hub", hub.close)
     await hub.start()
+    # Other processes' auth changes reach this one's cached epochs through the hub; the cache
+    # is trusted only while it follows a hub that reaches every process (Redis: epochs.py).
+    follower = state.auth_epochs.start_following(hub)
+    state.auth_epoch_follower = follower
+
+    async def stop_following() -> None:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+
+    _on_close(stack, "auth_epoch_follower", stop_following)
 
     work = FileWork()
     quota = StorageQuota(max_keys=settings.plugin_storage_max_keys,
@@ -152,6 +162,7 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
         layout=layout,
         cipher=ConfigCipher(settings.config_key.get_secret_value()),
         metrics_flush_seconds=settings.plugin_metrics_flush_seconds,
+        read_cache_seconds=settings.plugin_read_cache_seconds,
         scan_checks=install_checks(settings.scan_bandit_workers,
                                    settings.scan_parallel_min_bytes),
     )

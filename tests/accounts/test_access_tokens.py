@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
-from proofpix_plugins.accounts.tokens import AccessTokens
+from proofpix_plugins.accounts.tokens import LEEWAY_SECONDS, AccessTokens
 from proofpix_plugins.errors import Unauthorized
 from tests.fixtures.app import MakeUser
 
@@ -69,6 +70,23 @@ def test_an_expired_token_is_refused() -> None:
         email="a@b.co",
         now=datetime.now(UTC) - timedelta(minutes=16),
     )
+
+    with pytest.raises(Unauthorized, match="expired"):
+        tokens.decode(token)
+
+
+def test_a_token_verified_before_is_still_refused_once_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tokens = AccessTokens(SECRET, 60)
+    token = tokens.issue(user_id=uuid.uuid4(), org_id=uuid.uuid4(), role="admin", tier="free",
+                         is_platform_admin=False, email="a@b.co", epoch=3)
+    first = tokens.decode(token)
+    assert tokens.decode(token) is first  # remembered, not verified again
+    assert first.epoch == 3
+
+    later = time.time() + 60 + LEEWAY_SECONDS + 1
+    monkeypatch.setattr(time, "time", lambda: later)
 
     with pytest.raises(Unauthorized, match="expired"):
         tokens.decode(token)

@@ -1,13 +1,15 @@
-"""require_role, require_tier and require_platform_admin; writes re-check the database."""
+"""require_role, require_tier and require_platform_admin; writes re-check the auth epoch."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
-from sqlalchemy import update
+from sqlalchemy import delete, event, select, update
 
 from proofpix_plugins.accounts.auth import (
     Principal,
@@ -15,8 +17,11 @@ from proofpix_plugins.accounts.auth import (
     require_role,
     require_tier,
 )
+from proofpix_plugins.accounts.epochs import AuthEpochs, publish_invalidation
 from proofpix_plugins.db import session_scope
+from proofpix_plugins.kit.audit import audit_refusals_only
 from proofpix_plugins.models.accounts import Membership, Organization, Role, Tier, User
+from proofpix_plugins.plugins.event_hub import LocalEventHub
 from tests.fixtures.app import MakeUser
 
 
@@ -31,6 +36,13 @@ def guarded_router() -> APIRouter:
 
     @router.post("/admin")
     async def write_as_admin(
+        p: Annotated[Principal, Depends(require_role("owner", "admin"))],
+    ) -> dict[str, str]:
+        return {"role": p.role.value}
+
+    @router.post("/call")
+    @audit_refusals_only  # like the hook route: no audit row (no commit) per call
+    async def call_as_admin(
         p: Annotated[Principal, Depends(require_role("owner", "admin"))],
     ) -> dict[str, str]:
         return {"role": p.role.value}
@@ -180,3 +192,184 @@ def test_guards_refuse_unknown_roles_and_tiers_when_declared() -> None:
         require_role("superuser")
     with pytest.raises(ValueError, match="platinum"):
         require_tier("platinum")
+
+
+class SharedHub(LocalEventHub):
+    """A hub standing in for Redis: it claims to reach every process (``generation``)."""
+
+    generation: int | None = 0
+
+    def delivery_generation(self) -> int | None:
+        return self.generation
+
+
+@pytest.fixture
+async def shared_hub(app: FastAPI) -> AsyncIterator[SharedHub]:
+    """The app's epochs follow a hub that reaches every process: cached epochs are trusted."""
+    hub = SharedHub()
+    epochs: AuthEpochs = app.state.auth_epochs
+    follower = epochs.start_following(hub)
+    await asyncio.sleep(0)  # subscribed
+    yield hub
+    follower.cancel()
+    await asyncio.gather(follower, return_exceptions=True)
+
+
+def _auth_reads(app: FastAPI) -> tuple[list[str], Callable[[], None]]:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
+    return statements, lambda: event.remove(
+        app.state.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_a_write_with_a_current_epoch_reads_the_epoch_and_not_role_and_tier(
+    guarded: FastAPI, app: FastAPI, client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user(role="admin")
+    await client.post("/test-guards/admin", headers=user.headers)
+    statements, stop = _auth_reads(app)
+    try:
+        response = await client.post("/test-guards/admin", headers=user.headers)
+    finally:
+        stop()
+
+    assert response.status_code == 200
+    # No hub reaching every process: nothing cached, one primary-key read of the epoch.
+    assert [s for s in statements if "memberships" in s or "FROM users" in s] == [
+        s for s in statements if "auth_epoch" in s
+    ]
+    assert len([s for s in statements if "auth_epoch" in s]) == 1
+
+
+async def test_a_write_with_a_cached_current_epoch_reads_nothing(
+    guarded: FastAPI, app: FastAPI, client: httpx.AsyncClient, make_user: MakeUser,
+    shared_hub: SharedHub,
+) -> None:
+    user = await make_user(role="admin")
+    await client.post("/test-guards/call", headers=user.headers)  # caches the epoch
+    statements, stop = _auth_reads(app)
+    try:
+        response = await client.post("/test-guards/call", headers=user.headers)
+    finally:
+        stop()
+
+    assert response.status_code == 200
+    assert not [s for s in statements if "memberships" in s or "FROM users" in s]
+
+
+def _sqlite(app: FastAPI) -> bool:
+    return bool(app.state.engine.dialect.name == "sqlite")
+
+
+async def test_without_a_shared_hub_an_sql_change_stops_the_next_write_at_once(
+    guarded: FastAPI, app: FastAPI, client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user(role="admin")
+    epochs: AuthEpochs = app.state.auth_epochs
+    # Following an in-process hub does not make the cache trusted: the CLI cannot reach it.
+    follower = epochs.start_following(LocalEventHub())
+    await asyncio.sleep(0)
+    try:
+        assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
+        assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
+        async with session_scope(app.state.session_factory) as session:
+            await session.execute(update(Membership).values(role=Role.member))
+
+        assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 403
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+
+
+async def test_unannounced_sql_change_sqlite_at_once_postgres_within_bound(
+    guarded: FastAPI, app: FastAPI, client: httpx.AsyncClient, make_user: MakeUser,
+    shared_hub: SharedHub,
+) -> None:
+    user = await make_user(role="admin")
+    epochs: AuthEpochs = app.state.auth_epochs
+    epochs.ttl = 0.5
+    assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
+    assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
+    async with session_scope(app.state.session_factory) as session:
+        await session.execute(update(User).values(is_active=False))
+
+    if not _sqlite(app):
+        # PostgreSQL with Redis: hand-written SQL publishes nothing, and the documented bound
+        # (docs/decisions.md) is the cache's ttl, so wait for exactly that. On SQLite the
+        # file's data_version shows the commit at once.
+        await asyncio.sleep(epochs.ttl)
+
+    assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 401
+
+
+async def test_a_hub_that_lost_its_connection_makes_the_cache_untrusted(
+    guarded: FastAPI, app: FastAPI, client: httpx.AsyncClient, make_user: MakeUser,
+    shared_hub: SharedHub,
+) -> None:
+    user = await make_user(role="admin")
+    app.state.auth_epochs.ttl = 3600.0
+    assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
+    async with session_scope(app.state.session_factory) as session:
+        await session.execute(update(Membership).values(role=Role.member))
+
+    shared_hub.generation = None  # the listener is away: invalidations may be lost
+    assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 403
+    shared_hub.generation = 1  # back, after a loss: what was cached before is forgotten
+    assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 403
+
+
+async def test_every_change_a_token_asserts_bumps_the_users_epoch(
+    app: FastAPI, make_user: MakeUser
+) -> None:
+    user = await make_user(role="admin")
+    other = await make_user(org=user.org_slug, role="member")
+    uid, oid = user.principal.user_id, other.principal.user_id
+
+    async def epochs() -> tuple[int, int]:
+        async with session_scope(app.state.session_factory) as session:
+            rows = dict((await session.execute(select(User.id, User.auth_epoch))).all())
+        return rows[uid], rows[oid]
+
+    start = await epochs()
+    changes = [
+        update(Membership).where(Membership.user_id == uid).values(role=Role.member),
+        update(Organization).where(Organization.id == user.principal.org_id)
+        .values(tier=Tier.pro),
+        update(User).where(User.id == uid).values(is_platform_admin=True),
+        update(User).where(User.id == uid).values(is_active=False),
+        delete(Membership).where(Membership.user_id == uid),
+    ]
+    seen = [start]
+    for change in changes:
+        async with session_scope(app.state.session_factory) as session:
+            await session.execute(change)
+        seen.append(await epochs())
+
+    assert [s[0] for s in seen] == [start[0] + i for i in range(6)]
+    # The tier change reached every member of the organization, and only it.
+    assert [s[1] for s in seen] == [start[1]] * 2 + [start[1] + 1] * 4
+
+
+async def test_an_invalidation_through_the_hub_stops_a_cached_demoted_user_at_once(
+    guarded: FastAPI, app: FastAPI, client: httpx.AsyncClient, make_user: MakeUser,
+    shared_hub: SharedHub,
+) -> None:
+    if _sqlite(app):
+        pytest.skip("on SQLite the file's data_version shows the SQL change without any hub")
+    user = await make_user(role="admin")
+    epochs: AuthEpochs = app.state.auth_epochs
+    epochs.ttl = 3600.0
+    assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
+    async with session_scope(app.state.session_factory) as session:
+        await session.execute(update(Membership).values(role=Role.member))
+    # Cached: the unannounced demotion is not yet seen (it would be within ttl).
+    assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
+
+    assert await publish_invalidation(shared_hub, [user.principal.user_id])
+    await asyncio.sleep(0.01)
+
+    assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 403

@@ -10,6 +10,8 @@ from sqlalchemy import select
 from proofpix_plugins.accounts.auth import CurrentUser
 from proofpix_plugins.config import Settings
 from proofpix_plugins.db import SessionDep, session_scope
+from proofpix_plugins.errors import Forbidden
+from proofpix_plugins.kit.audit import audit_refusals_only
 from proofpix_plugins.models.accounts import Organization
 from proofpix_plugins.models.audit import AuditLog
 from tests.fixtures.app import MakeUser, StartApp, client_for
@@ -34,6 +36,13 @@ def target_router() -> APIRouter:
         org.name = "renamed by a request that fails"
         await session.flush()
         raise RuntimeError("fails after writing")
+
+    @router.post("/calls/{name}")
+    @audit_refusals_only
+    async def call(name: str, principal: CurrentUser) -> dict[str, str]:
+        if name == "refused":
+            raise Forbidden(detail="not for you")
+        return {"called": name}
 
     return router
 
@@ -141,3 +150,16 @@ async def test_anonymous_requests_refused_429_write_no_audit_rows(
 
     assert statuses == [401, 429, 429, 429]
     assert [(r.status_code, r.outcome) for r in rows] == [(401, "failure")]
+
+
+async def test_a_refusals_only_route_audits_its_refusals_and_not_its_calls(
+    targets: FastAPI, client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user()
+
+    called = await client.post("/test-audit/calls/ping", headers=user.headers)
+    refused = await client.post("/test-audit/calls/refused", headers=user.headers)
+
+    assert (called.status_code, refused.status_code) == (200, 403)
+    [row] = await audit_rows(targets)
+    assert (row.action, row.outcome) == ("POST /test-audit/calls/{name}", "failure")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
+from proofpix_plugins.accounts.epochs import HUB_CHANNEL
 from proofpix_plugins.cli.main import app as cli
 from proofpix_plugins.db import create_engine_for_url, create_session_factory, session_scope
 from proofpix_plugins.models.accounts import Membership, Organization, Role, Tier, User
@@ -194,3 +197,22 @@ def test_admin_commands_report_an_unreachable_database_exit_1(
     assert result.exit_code == 1
     assert "error:" in result.output
     assert "Traceback" not in result.output
+
+
+def test_set_tier_tells_running_api_processes_to_drop_cached_auth_epochs(
+    env: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run("admin", "create-user", "--email", "a@example.com", "--password", PASSWORD,
+        "--org", "Acme", "--tier", "enterprise")
+    monkeypatch.setenv("PROOFPIX_REDIS_URL", redis_url)
+    listener = redis.Redis.from_url(redis_url).pubsub()
+    listener.subscribe("proofpix:plugin-events:" + HUB_CHANNEL)
+    listener.get_message(timeout=2)  # the subscription's confirmation
+
+    result = run("admin", "set-tier", "acme", "pro")
+
+    assert result.exit_code == 0, result.output
+    message = listener.get_message(timeout=5)
+    listener.close()
+    assert message is not None
+    assert json.loads(message["data"]) == {"type": "auth_epoch", "users": None}

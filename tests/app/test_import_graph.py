@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "proofpix_plugins"
 ROOT = "proofpix_plugins"
 
 #: Shared infrastructure: it serves every domain, so it may not depend on one.
-INFRASTRUCTURE = frozenset({"config", "db", "errors", "kit", "storage"})
+INFRASTRUCTURE = frozenset({"config", "db", "db_sqlite", "errors", "kit", "storage"})
 #: The ORM models are the schema every layer shares (kit's audit writer and repository base
 #: use them); they import nothing of the application themselves.
 INFRASTRUCTURE_MAY_IMPORT = INFRASTRUCTURE | {"models"}

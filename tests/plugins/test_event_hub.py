@@ -239,6 +239,8 @@ async def test_redis_hub_resubscribes_after_redis_drops_its_connection(
         clients = await admin.client_list(_type="pubsub")
         mine = [c for c in clients if c.get("name") == two.client_name]
         assert len(mine) == 1, clients
+        before = two.delivery_generation()
+        assert before is not None
         await admin.client_kill_filter(_id=mine[0]["id"])
         with two.subscribe(a) as sub:
             # Pub/sub keeps nothing for an absent listener: publish until the new one hears.
@@ -251,6 +253,8 @@ async def test_redis_hub_resubscribes_after_redis_drops_its_connection(
             try:
                 assert await next_event(sub) == ev("back")
                 assert two.reconnects >= 1
+                # Events published while it was away were lost: the generation says so.
+                assert two.delivery_generation() not in (None, before)
             finally:
                 publisher.cancel()
                 await asyncio.gather(publisher, return_exceptions=True)

@@ -12,7 +12,7 @@ from proofpix_plugins.errors import Conflict, NotFound
 from proofpix_plugins.plugins.service import PluginService
 from proofpix_plugins.runtime.hooks.options import HookOptions
 from tests.fixtures.app import TestUser
-from tests.plugins.test_plugin_api import counter_ppx, install
+from tests.plugins.test_plugin_api import analyzer_ppx, counter_ppx, install
 
 
 async def test_service_lifecycle_without_http(platform: FastAPI, admin: TestUser,
@@ -94,3 +94,21 @@ async def test_health_reports_the_sandbox_level_of_this_host(api: httpx.AsyncCli
     assert sandbox["missing"] == []
     assert {"netns", "landlock", "seccomp", "rlimits", "uid", "nnp", "cgroup"} <= {
         name for name, ok in sandbox["layers"].items() if ok}
+
+
+async def test_the_list_pages_and_counts_in_one_query(
+    api: httpx.AsyncClient, admin: TestUser, ppx_dir: Path
+) -> None:
+    for plugin_id in ("acme.exif-a", "acme.exif-b", "acme.exif-c"):
+        assert (await install(api, admin, analyzer_ppx(ppx_dir, plugin_id))).status_code == 201
+
+    first = (await api.get("/api/plugins?limit=2", headers=admin.headers)).json()
+    second = (await api.get("/api/plugins?limit=2&page=2", headers=admin.headers)).json()
+    past = (await api.get("/api/plugins?limit=2&page=3", headers=admin.headers)).json()
+
+    assert [p["id"] for p in first["items"] + second["items"]] == [
+        "acme.exif-a", "acme.exif-b", "acme.exif-c"]
+    assert first["total"] == second["total"] == past["total"] == 3
+    assert past["items"] == []
+    assert first["items"][0]["status"] == "installed"
+    assert first["items"][0]["installedAt"].endswith(("Z", "+00:00"))

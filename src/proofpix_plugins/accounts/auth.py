@@ -1,11 +1,14 @@
 """Authentication and authorization dependencies every router reuses.
 
 ``current_user`` trusts the signed access token (15 minutes) for reads. For every mutating
-request (any method but GET, HEAD, OPTIONS) it re-reads the account from the database before the
-route runs: a deleted user or organization, a deactivated user or a removed membership is a 401,
-and role, tier and platform-admin are the database's, so a demotion or downgrade takes effect at
-once for every write, whichever dependency a route declares (see docs/decisions.md). Reads stay
-one signature check.
+request (any method but GET, HEAD, OPTIONS) it re-checks the account before the route runs,
+whichever dependency a route declares: first by the token's auth epoch (accounts/epochs.py), which
+database triggers bump on every change to what the token asserts; when the user's current epoch
+is the token's, nothing the token asserts has changed. Otherwise (a mismatch, a token without an
+epoch, a user gone) it re-reads the account from the database: a deleted user or organization, a
+deactivated user or a removed membership is a 401, and role, tier and platform-admin are the
+database's, so a demotion or downgrade takes effect at once for every write (see
+docs/decisions.md). Reads stay one signature check.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
+from proofpix_plugins.accounts.epochs import AuthEpochs
 from proofpix_plugins.accounts.repository import AccountRepository
 from proofpix_plugins.accounts.tokens import AccessClaims, AccessTokens
 from proofpix_plugins.db import session_scope
@@ -114,6 +118,17 @@ async def _confirm(request: Request, principal: Principal) -> Principal:
     cached = getattr(request.state, _CONFIRMED_KEY, None)
     if isinstance(cached, Principal):
         return cached
+    claims = getattr(request.state, _CLAIMS_KEY, None)
+    epochs: AuthEpochs | None = getattr(request.app.state, "auth_epochs", None)
+    if (
+        epochs is not None
+        and isinstance(claims, AccessClaims)
+        and claims.epoch is not None
+        and await epochs.current(principal.user_id) == claims.epoch
+    ):
+        # Nothing the token asserts has changed since it was issued.
+        setattr(request.state, _CONFIRMED_KEY, principal)
+        return principal
     async with session_scope(request.app.state.session_factory) as session:
         repo = AccountRepository(session)
         user = await repo.user_by_id(principal.user_id)

@@ -268,6 +268,9 @@ class AccountService:
             is_platform_admin=account.user.is_platform_admin,
             email=account.user.email,
             now=now,
+            # Read with (or before) the role and tier above: a change committed in between
+            # bumps the epoch past this value, so the token is re-checked, never trusted.
+            epoch=account.user.auth_epoch,
         )
         return TokenPair(access, raw, self.access_tokens.ttl_seconds), row
 

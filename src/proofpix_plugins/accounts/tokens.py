@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -29,12 +31,20 @@ class AccessClaims:
     issued_at: datetime
     expires_at: datetime
     token_id: str
+    #: The user's auth epoch when the token was issued (None: a token from before epochs).
+    epoch: int | None = None
+
+
+#: Tokens whose signature this process already verified (a client sends the same one for 15
+#: minutes; verifying HMAC and parsing JSON again costs more than the rest of a cached read).
+VERIFIED_CACHE_SIZE = 4096
 
 
 class AccessTokens:
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self._secret = secret
         self.ttl_seconds = ttl_seconds
+        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
     def issue(
         self,
@@ -46,6 +56,7 @@ class AccessTokens:
         is_platform_admin: bool,
         email: str,
         now: datetime | None = None,
+        epoch: int | None = None,
     ) -> str:
         issued = now or datetime.now(UTC)
         payload = {
@@ -59,10 +70,29 @@ class AccessTokens:
             "exp": issued + timedelta(seconds=self.ttl_seconds),
             "jti": uuid.uuid4().hex,
         }
+        if epoch is not None:
+            payload["ep"] = epoch
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
     def decode(self, token: str) -> AccessClaims:
-        """Verify signature (HS256 only), expiry and every required claim."""
+        """Verify signature (HS256 only), expiry and every required claim.
+
+        A token verified before is only checked for expiry again: the same string always
+        carries the same claims, and only a correctly signed one is remembered.
+        """
+        known = self._verified.get(token)
+        if known is not None:
+            if time.time() > known.expires_at.timestamp() + LEEWAY_SECONDS:
+                self._verified.pop(token, None)
+                raise _invalid("the access token has expired")
+            return known
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             data = jwt.decode(
                 token,
@@ -86,10 +116,19 @@ class AccessTokens:
                 issued_at=datetime.fromtimestamp(int(data["iat"]), UTC),
                 expires_at=datetime.fromtimestamp(int(data["exp"]), UTC),
                 token_id=str(data["jti"]),
+                epoch=_epoch(data.get("ep")),
             )
         except (ValueError, TypeError, OverflowError, OSError):
             # OverflowError/OSError: a timestamp past what datetime can hold (exp=1e20).
             raise _invalid("the access token carries malformed claims") from None
+
+
+def _epoch(value: object) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise ValueError("ep")
+    return value
 
 
 def _invalid(detail: str) -> Unauthorized:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from proofpix_plugins.accounts.epochs import publish_invalidation
 from proofpix_plugins.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Passwords
 from proofpix_plugins.accounts.schemas import RegisterIn
 from proofpix_plugins.accounts.service import AccountService
@@ -24,6 +25,7 @@ from proofpix_plugins.db import create_engine, create_session_factory, session_s
 from proofpix_plugins.errors import ProofPixError
 from proofpix_plugins.migrations import upgrade_async
 from proofpix_plugins.models.accounts import Role, Tier
+from proofpix_plugins.plugins.event_hub import RedisEventHub
 
 app = typer.Typer(no_args_is_help=True, help="Operator commands: users, organizations, tiers")
 
@@ -55,11 +57,33 @@ def run_in_transaction(
                 await upgrade_async(settings)
             factory = create_session_factory(engine)
             async with session_scope(factory) as session:
-                return await work(_service(session, settings))
+                result = await work(_service(session, settings))
+            await _announce_auth_change(settings)
+            return result
         finally:
             await engine.dispose()
 
     return asyncio.run(main())
+
+
+async def _announce_auth_change(settings: Settings) -> None:
+    """Tell running API processes to drop their cached auth epochs (roles or tiers may have
+    changed). Without Redis there is nothing to tell: API processes then cache no epochs (every
+    write reads the user's current one, accounts/epochs.py)."""
+    if not settings.redis_url:
+        return
+    hub = RedisEventHub(settings.redis_url)
+    try:
+        announced = await publish_invalidation(hub, None)
+    finally:
+        await hub.close()
+    if not announced:
+        Console(stderr=True, soft_wrap=True).print(
+            "[yellow]warning:[/yellow] committed, but Redis did not take the announcement: "
+            "running API processes accept writes with the old role or tier for up to "
+            f"{settings.auth_epoch_cache_seconds:g} s (PROOFPIX_AUTH_EPOCH_CACHE_SECONDS)",
+            highlight=False,
+        )
 
 
 def _service(session: AsyncSession, settings: Settings) -> AccountService:

@@ -22,7 +22,7 @@ router = APIRouter(
 )
 
 
-def _service(request: Request) -> FileService:
+async def _service(request: Request) -> FileService:
     service: FileService = request.app.state.file_service
     return service
 

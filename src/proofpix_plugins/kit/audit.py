@@ -1,5 +1,7 @@
 """The audit trail: one ``audit_log`` row per mutating request, success or failure.
 
+Routes marked :func:`audit_refusals_only` (hook calls) record only their refusals.
+
 Each row is written in its own short transaction after the request finished, so a request whose
 own transaction rolled back is still recorded. The actor comes from the request state: the
 authenticated principal, or what login/registration put in ``audit_actor``.
@@ -12,8 +14,9 @@ table at request speed. A credential attempt (login, register, refresh: routes t
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -110,6 +113,28 @@ def worth_recording(record: AuditRecord, state: dict[str, Any]) -> bool:
     """False for an anonymous 401/429 that was not a credential attempt."""
     return not (record.anonymous and record.status_code in _UNRECORDED_ANONYMOUS
                 and not state.get(ATTEMPT_KEY))
+
+
+_REFUSALS_ONLY_ATTR = "__proofpix_audit_refusals_only__"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def audit_refusals_only(endpoint: F) -> F:
+    """Mark a POST route that is not a mutation of record (a hook call): audit only refusals.
+
+    Such a route is called thousands of times a second and leaves its own trail (metrics, plugin
+    events); one audit row per call would cost a write transaction per call. A refused call
+    (4xx: unauthenticated, forbidden, rate limited, invalid) is still recorded.
+    """
+    setattr(endpoint, _REFUSALS_ONLY_ATTR, True)
+    return endpoint
+
+
+def should_audit(route: Any, status: int) -> bool:
+    endpoint = getattr(route, "endpoint", None)
+    if getattr(endpoint, _REFUSALS_ONLY_ATTR, False):
+        return 400 <= status < 500
+    return True
 
 
 def audit_writer_of(app_state: Any) -> AuditWriter | None:

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proofpix_plugins.kit import request_id, security_headers
-from proofpix_plugins.kit.audit import AuditRecord, audit_writer_of, worth_recording
+from proofpix_plugins.kit.audit import AuditRecord, audit_writer_of, should_audit, worth_recording
 from proofpix_plugins.kit.body_guard import CLIENT_GONE_KEY
 from proofpix_plugins.kit.metrics import UNMATCHED_ROUTE, HttpMetrics
 from proofpix_plugins.kit.problem import internal_error_response
@@ -92,7 +92,8 @@ class RequestMiddleware:
                 metrics: HttpMetrics | None = getattr(app_state, "http_metrics", None)
                 if metrics is not None:
                     metrics.observe(method, template, status, elapsed)
-                if method in MUTATING and template != UNMATCHED_ROUTE:
+                if (method in MUTATING and template != UNMATCHED_ROUTE
+                        and should_audit(route, status)):
                     writer = audit_writer_of(app_state)
                     record = AuditRecord.from_scope(scope, state, method, template, status, rid)
                     if writer is not None and worth_recording(record, state):

@@ -6,7 +6,15 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint, Uuid
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from proofpix_plugins.models.base import (
@@ -45,6 +53,9 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     is_platform_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Bumped by database triggers whenever role, membership, tier, activity or platform-admin
+    #: state of this user changes (migration 0003); access tokens carry it (accounts/epochs.py).
+    auth_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = created_at()
 
     memberships: Mapped[list[Membership]] = relationship(

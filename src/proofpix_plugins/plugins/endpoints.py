@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 
 from proofpix_plugins.accounts.auth import Principal, require_role, require_tier
+from proofpix_plugins.kit.audit import audit_refusals_only
 from proofpix_plugins.kit.hook_schemas import HookResultOut
 from proofpix_plugins.kit.pagination import Page
 from proofpix_plugins.kit.problem_schema import problem_responses
@@ -52,7 +53,8 @@ Admin = Annotated[Principal, Depends(_enterprise_admin)]
 PluginOps = [Depends(rate_limit("plugin_ops"))]
 
 
-def _service(request: Request) -> PluginService:
+async def _service(request: Request) -> PluginService:
+    # async: FastAPI runs a plain def dependency in its thread pool, a thread hop per request.
     service: PluginService = request.app.state.plugin_service
     return service
 
@@ -96,6 +98,7 @@ async def events_ws(websocket: WebSocket) -> None:
 
 @router.post("/hooks/{hook_name}", dependencies=[Depends(rate_limit("hooks"))],
              response_model=HookResultOut, response_model_exclude_none=True)
+@audit_refusals_only
 async def execute_hook(
     hook_name: str, body: HookCallIn, principal: Member, service: Service
 ) -> dict[str, Any]:

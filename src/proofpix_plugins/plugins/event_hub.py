@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
@@ -91,6 +92,10 @@ class Subscription:
 class EventHub(Protocol):
     async def publish(self, org_id: str, event: dict[str, Any]) -> None: ...
 
+    def add_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None: ...
+
+    def delivery_generation(self) -> int | None: ...
+
     def subscribe(self, org_id: str) -> Subscription: ...
 
     async def start(self) -> None: ...
@@ -104,6 +109,12 @@ class LocalEventHub:
     def __init__(self, *, max_subscribers_per_org: int = MAX_SUBSCRIBERS_PER_ORG) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         self.max_subscribers_per_org = max_subscribers_per_org
+        self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def add_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
+        """Call ``listener(org_id, event)`` for every event delivered in this process, of every
+        organization, before subscribers see it (caches drop what the event changed)."""
+        self._listeners.append(listener)
 
     async def start(self) -> None:
         return None
@@ -117,7 +128,16 @@ class LocalEventHub:
     async def publish(self, org_id: str, event: dict[str, Any]) -> None:
         self.deliver(org_id, event)
 
+    def delivery_generation(self) -> int | None:
+        """None: what other processes publish never arrives here (in-process delivery only)."""
+        return None
+
     def deliver(self, org_id: str, event: dict[str, Any]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(org_id, event)
+            except Exception:
+                log.exception("event_hub.listener_failed")
         for sub in list(self._subscribers.get(org_id, ())):
             sub.offer(event)
 
@@ -164,6 +184,8 @@ class RedisEventHub(LocalEventHub):
         self._subscribed = False
         #: Times the listener started over after losing (or failing to reach) Redis.
         self.reconnects = 0
+        # Times the listener lost its subscription (events published then were lost).
+        self._losses = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="plugin-event-listener")
@@ -189,6 +211,11 @@ class RedisEventHub(LocalEventHub):
     async def publish(self, org_id: str, event: dict[str, Any]) -> None:
         await self._redis.publish(_CHANNEL_PREFIX + org_id, orjson.dumps(event))
 
+    def delivery_generation(self) -> int | None:
+        """None while the listener is not subscribed (what is published now is lost to this
+        process); otherwise a number that changes whenever the subscription was lost."""
+        return self._losses if self._subscribed else None
+
     async def _listen(self) -> None:
         delay = _RETRY_FIRST
         while True:
@@ -200,8 +227,11 @@ class RedisEventHub(LocalEventHub):
             except Exception:
                 # Never die silently: a dead listener would mean every node goes deaf.
                 log.exception("event_hub.listener_failed")
+            # From now until the next subscription, what is published never arrives here.
+            was_subscribed, self._subscribed = self._subscribed, False
+            self._losses += 1
             # A connection that worked resets the backoff; one that never came up grows it.
-            if self._subscribed:
+            if was_subscribed:
                 delay = _RETRY_FIRST
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX)

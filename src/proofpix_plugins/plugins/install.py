@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,8 +88,11 @@ class InstallPipeline:
         hub: EventHub,
         layout: PluginLayout,
         cipher: ConfigCipher,
+        committed: Callable[[str], None] | None = None,
     ) -> None:
         self._sf = session_factory
+        #: Called with each organization whose events a unit of work committed (read caches).
+        self._committed = committed
         self._blobs = blobs
         self._bus = bus
         self._hub = hub
@@ -195,7 +198,7 @@ class InstallPipeline:
     ) -> uuid.UUID:
         manifest = vetted.manifest
         now = utcnow()
-        async with unit_of_work(self._sf, self._hub) as work:
+        async with unit_of_work(self._sf, self._hub, committed=self._committed) as work:
             repo = PluginRepository(work.session)
             if not await self._blobs.exists(sha256):
                 # The blob sweep took it between our put and this commit (only after its grace

@@ -142,7 +142,8 @@ def _perms(row: Plugin, kind: PermissionKind) -> list[PermissionOut]:
     )
 
 
-def plugin_out(row: Plugin) -> PluginOut:
+def plugin_out(row: Plugin | Any) -> PluginOut:
+    """From a ``Plugin`` row or any row carrying its summary columns (the list's query)."""
     return PluginOut(
         id=row.plugin_id,
         name=row.name,

@@ -56,6 +56,7 @@ from proofpix_plugins.plugins.event_hub import EventHub
 from proofpix_plugins.plugins.events import event_wire
 from proofpix_plugins.plugins.install import InstallPipeline
 from proofpix_plugins.plugins.layout import PluginLayout
+from proofpix_plugins.plugins.read_cache import OrgReadCache
 from proofpix_plugins.plugins.repository import PluginRepository
 from proofpix_plugins.plugins.schemas import (
     ConfigOut,
@@ -165,6 +166,7 @@ class PluginService:
         cipher: ConfigCipher,
         metrics_flush_seconds: float = 5.0,
         scan_checks: Sequence[Check] | None = None,
+        read_cache_seconds: float = 1.0,
     ) -> None:
         self._sf = session_factory
         self._blobs = blobs
@@ -176,19 +178,27 @@ class PluginService:
         self._scan_checks = scan_checks
         self._flush_task: asyncio.Task[None] | None = None
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        #: List and detail answers; every event of an organization, from any process, drops its
+        #: entries (see read_cache.py).
+        self.reads = OrgReadCache(ttl=read_cache_seconds)
+        hub.add_listener(lambda org_id, _event: self.reads.invalidate(org_id))
         self._installs = InstallPipeline(session_factory=session_factory, blobs=blobs, bus=bus,
-                                         hub=hub, layout=layout, cipher=cipher)
+                                         hub=hub, layout=layout, cipher=cipher,
+                                         committed=self.reads.invalidate)
         bus.on_disabled = self._on_disabled
 
     # -- unit of work ------------------------------------------------------------------
     def _work(self) -> AbstractAsyncContextManager[UnitOfWork]:
-        return unit_of_work(self._sf, self._hub)
+        return unit_of_work(self._sf, self._hub, committed=self.reads.invalidate)
 
     def _lock(self, org: uuid.UUID, plugin_id: str) -> asyncio.Lock:
         return self._locks.setdefault((str(org), plugin_id), asyncio.Lock())
 
-    async def _get(self, repo: PluginRepository, org: uuid.UUID, plugin_id: str) -> Plugin:
-        row = await repo.get(org, plugin_id)
+    async def _get(
+        self, repo: PluginRepository, org: uuid.UUID, plugin_id: str, *,
+        children: bool = True, configuration: bool = True,
+    ) -> Plugin:
+        row = await repo.get(org, plugin_id, children=children, configuration=configuration)
         if row is None:
             # Same answer whether it exists in another organization or nowhere.
             raise NotFound(f"plugin {plugin_id} is not installed")
@@ -417,24 +427,43 @@ class PluginService:
             if row is not None and row.status == PluginStatus.loaded:
                 row.status = PluginStatus.disabled
                 row.status_reason = reason
+        # The bus announced "disabled" before this write: answers read in between are stale.
+        self.reads.invalidate(str(org))
 
     # -- read --------------------------------------------------------------------------
     async def get_plugin(self, org_id: uuid.UUID | str, plugin_id: str) -> PluginDetail:
         org = as_uuid(org_id)
-        async with session_scope(self._sf) as session:
-            row = await self._get(PluginRepository(session), org, plugin_id)
-        live = self.bus.metrics.peek(str(org), plugin_id)
-        return plugin_detail(row, live.as_dict() if live else None)
+        key = str(org)
+        detail: PluginDetail | None = self.reads.get(key, ("detail", plugin_id))
+        if detail is None:
+            version = self.reads.version(key)
+            async with session_scope(self._sf) as session:
+                # The detail shows no configuration (that is GET .../config, admins only).
+                row = await self._get(PluginRepository(session), org, plugin_id,
+                                      configuration=False)
+            detail = plugin_detail(row)
+            self.reads.put(key, ("detail", plugin_id), version, detail)
+        live = self.bus.metrics.peek(key, plugin_id)
+        # The cached model is shared: the live metrics go on a copy.
+        return detail.model_copy(update={"latest_metrics": live.as_dict() if live else None})
 
     async def list_plugins(
         self, org_id: uuid.UUID | str, *, status: str | None = None, type_: str | None = None,
         category: str | None = None, q: str | None = None, page: int = 1, limit: int = 20,
     ) -> tuple[list[PluginOut], int]:
+        org = str(as_uuid(org_id))
+        key = ("list", status, type_, category, q, page, limit)
+        cached: tuple[list[PluginOut], int] | None = self.reads.get(org, key)
+        if cached is not None:
+            return list(cached[0]), cached[1]
+        version = self.reads.version(org)
         async with session_scope(self._sf) as session:
             rows, total = await PluginRepository(session).search(
                 as_uuid(org_id), status=status, type_=type_, category=category, q=q,
                 page=page, limit=limit)
-        return [plugin_out(r) for r in rows], total
+        items = [plugin_out(r) for r in rows]
+        self.reads.put(org, key, version, (items, total))
+        return list(items), total
 
     # -- config ------------------------------------------------------------------------
     async def get_plugin_config(self, org_id: uuid.UUID | str, plugin_id: str) -> ConfigOut:
@@ -488,7 +517,7 @@ class PluginService:
         org = as_uuid(org_id)
         await self.flush_metrics()
         async with session_scope(self._sf) as session:
-            row = await self._get(PluginRepository(session), org, plugin_id)
+            row = await self._get(PluginRepository(session), org, plugin_id, children=False)
             data = await metrics_store.window(session, row.id, minutes)
         return {"pluginId": plugin_id, **data}
 
@@ -499,7 +528,7 @@ class PluginService:
         org = as_uuid(org_id)
         async with session_scope(self._sf) as session:
             repo = PluginRepository(session)
-            await self._get(repo, org, plugin_id)
+            await self._get(repo, org, plugin_id, children=False)
             rows, total = await repo.list_events(org, plugin_id, page=page, limit=limit,
                                                  event_type=event_type)
         return [EventOut.model_validate(event_wire(r)) for r in rows], total

@@ -7,7 +7,7 @@ listeners only after the commit, so a listener never hears of a change that was 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,13 +40,20 @@ class UnitOfWork:
 
 @asynccontextmanager
 async def unit_of_work(
-    session_factory: async_sessionmaker[AsyncSession], hub: EventHub
+    session_factory: async_sessionmaker[AsyncSession], hub: EventHub,
+    *, committed: Callable[[str], None] | None = None,
 ) -> AsyncIterator[UnitOfWork]:
+    """``committed(org_id)``: called for each organization with events once they committed,
+    before they are published (this process's read caches drop what the change made stale
+    before anyone can read them again; the hub's delivery does the same in every process)."""
     async with session_scope(session_factory) as session:
         work = UnitOfWork(session)
         yield work
         await session.flush()
         wires = [(org, event_wire(ev)) for org, ev in work.events]
+    if committed is not None:
+        for org in dict.fromkeys(org for org, _wire in wires):
+            committed(org)
     for org, wire in wires:
         try:
             await hub.publish(org, wire)
