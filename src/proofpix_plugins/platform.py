@@ -132,6 +132,7 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
         layout=layout,
         cipher=ConfigCipher(settings.config_key.get_secret_value()),
         metrics_flush_seconds=settings.plugin_metrics_flush_seconds,
+        reconcile_seconds=settings.plugin_reconcile_seconds,
         scan_checks=install_checks(settings.scan_bandit_workers,
                                    settings.scan_parallel_min_bytes),
     )

@@ -16,6 +16,7 @@ from proofpix_plugins.models.accounts import (
 from proofpix_plugins.models.audit import AuditLog
 from proofpix_plugins.models.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
 from proofpix_plugins.models.files import Blob, File, FilePluginResult
+from proofpix_plugins.models.plugin_state import PluginStateChange, PluginStateClock
 from proofpix_plugins.models.plugins import (
     PermissionKind,
     Plugin,
@@ -48,6 +49,8 @@ __all__ = [
     "PluginMarketplaceCache",
     "PluginMetric",
     "PluginPermission",
+    "PluginStateChange",
+    "PluginStateClock",
     "PluginStatus",
     "PluginStorage",
     "RefreshToken",
