@@ -2,8 +2,8 @@
 
 Real server processes on one data dir: two `serve` on PostgreSQL + Redis (two ports), and
 `serve --workers 2` on the embedded SQLite database with no Redis, where the state clock is the
-only channel between the two children (one port: the other child is paused with SIGSTOP while a
-request must reach this one, so the kernel hands the connection to the one left running). Each
+only channel between the two children (one port: each child is spoken to over a connection
+it accepted, see ``Via``). Each
 change is made through A and watched through B, polling with a deadline: install and load, a
 config change, a revoke and a grant, an unload, a circuit-breaker trip (B shows the reason),
 a change written to the database with no announcement at all (only the clock's poll can carry
@@ -19,8 +19,6 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +59,7 @@ PROBE = """
 from proofpix_sdk import HookContext, Plugin, PermissionDenied
 
 plugin = Plugin()
+VERSION = "{version}"
 
 
 @plugin.hook("custom:probe")
@@ -72,64 +71,87 @@ def probe(event: dict, ctx: HookContext) -> dict:
         storage = "granted"
     except PermissionDenied:
         storage = "denied"
-    return {"greeting": ctx.config.get("greeting"), "storage": storage}
+    return {"greeting": ctx.config.get("greeting"), "storage": storage, "version": VERSION}
 """
 
 Results = list[dict[str, Any]]
 
 
-def probe_ppx(out: Path) -> Path:
-    meta = mk(PLUGIN, type="utility", category="workflow", permissions=["storage"],
+def probe_ppx(out: Path, version: str = "1.0.0") -> Path:
+    meta = mk(PLUGIN, version, type="utility", category="workflow", permissions=["storage"],
               hooks=[{"name": "custom:probe", "handler": "probe"}],
               config_schema={"type": "object", "properties": {
                   "greeting": {"type": "string", "default": "hello"}}})
-    return build_ppx(out, meta, PROBE)
+    return build_ppx(out, meta, PROBE.replace("{version}", version))
 
 
-@dataclass
 class Via:
-    """One API process: ``base``, with the ``paused`` processes stopped while it is spoken to."""
+    """Requests to one API process over one keep-alive connection.
 
-    base: str
-    auth: dict[str, str]
-    paused: tuple[int, ...] = ()
+    ``siblings``: the other processes on the same port (``serve --workers N``). To reach this
+    one, they are paused with SIGSTOP just while a connection is opened and answered (a
+    health check, which writes nothing), so the kernel hands that connection to this process;
+    the connection is then kept, and opened again the same way before the server's keep-alive
+    timeout (5 s) could close it. A sibling is never paused during the requests themselves: a
+    process paused inside a write would hold SQLite's write lock.
+    """
 
-    @contextmanager
-    def alone(self) -> Iterator[None]:
-        for pid in self.paused:
+    def __init__(self, base: str, auth: dict[str, str], siblings: tuple[int, ...] = ()) -> None:
+        self.base = base
+        self.auth = auth
+        self.siblings = siblings
+        self._client: httpx.Client | None = None
+        self._addr: Any = None
+        self._used = 0.0
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _connection(self) -> httpx.Client:
+        if self._client is not None and time.monotonic() - self._used < 2.0:
+            return self._client
+        self.close()
+        client = httpx.Client(base_url=self.base, headers=self.auth, timeout=60,
+                              limits=httpx.Limits(max_connections=1))
+        for pid in self.siblings:
             os.kill(pid, signal.SIGSTOP)
         try:
-            yield
+            r = client.get("/api/health")
         finally:
-            for pid in self.paused:
+            for pid in self.siblings:
                 os.kill(pid, signal.SIGCONT)
+        assert r.status_code == 200, r.text
+        self._client, self._addr = client, _client_addr(r)
+        return client
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        with self.alone():
-            return self._request(method, path, **kwargs)
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        # A new connection each time: on one port it goes to the process left running.
-        return httpx.request(method, self.base + path, timeout=60,
-                             headers={**self.auth, "connection": "close"}, **kwargs)
+        r = self._connection().request(method, path, **kwargs)
+        # Still the connection this process accepted (not one that reached a sibling).
+        assert _client_addr(r) == self._addr, "the pinned connection was replaced"
+        self._used = time.monotonic()
+        return r
 
     def probe(self, data: dict[str, Any] | None = None) -> Results:
-        r = self._request("POST", "/api/plugins/hooks/custom:probe", json={"data": data or {}})
+        r = self.call("POST", "/api/plugins/hooks/custom:probe", json={"data": data or {}})
         assert r.status_code == 200, r.text
         return [x for x in r.json()["results"] if x["pluginId"] == PLUGIN]
 
     def converges(self, check: Callable[[Results], bool], what: str) -> float:
         """Seconds until a hook call through this process passes ``check``."""
-        with self.alone():
-            started = time.monotonic()
-            last: Results = []
-            while time.monotonic() - started < DEADLINE:
-                last = self.probe()
-                if check(last):
-                    return time.monotonic() - started
-                time.sleep(0.05)
-        pytest.fail(f"{what}: not in effect in {self.base} {self.paused} after {DEADLINE} s: "
-                    f"{last}")
+        started = time.monotonic()
+        last: Results = []
+        while time.monotonic() - started < DEADLINE:
+            last = self.probe()
+            if check(last):
+                return time.monotonic() - started
+            time.sleep(0.05)
+        pytest.fail(f"{what}: not in effect in {self.base} after {DEADLINE} s: {last}")
+
+
+def _client_addr(r: httpx.Response) -> Any:
+    return r.extensions["network_stream"].get_extra_info("client_addr")
 
 
 def answers(**expected: str) -> Callable[[Results], bool]:
@@ -185,11 +207,15 @@ def template_children(server_pid: int, count: int) -> set[int]:
         time.sleep(0.05)
 
 
-def run_scenario(a: Via, b: Via, b_pid: int, ppx: Path, db_url: str) -> None:
-    ok(a.call("POST", "/api/plugins/install",
-              files={"file": (ppx.name, ppx.read_bytes(), "application/zip")}), 201)
+def install(via: Via, ppx: Path) -> None:
+    ok(via.call("POST", "/api/plugins/install",
+                files={"file": (ppx.name, ppx.read_bytes(), "application/zip")}), 201)
+
+
+def run_scenario(a: Via, b: Via, b_pid: int, out: Path, db_url: str) -> None:
+    install(a, probe_ppx(out))
     ok(a.call("POST", f"/api/plugins/{PLUGIN}/load"))
-    b.converges(answers(greeting="hello", storage="granted"), "load")
+    b.converges(answers(greeting="hello", storage="granted", version="1.0.0"), "load")
 
     ok(a.call("PUT", f"/api/plugins/{PLUGIN}/config", json={"values": {"greeting": "bonjour"}}))
     b.converges(answers(greeting="bonjour"), "config")
@@ -206,11 +232,10 @@ def run_scenario(a: Via, b: Via, b_pid: int, ppx: Path, db_url: str) -> None:
     b.converges(answers(greeting="bonjour"), "load again")
 
     # The breaker trips in A (an owner's failing calls count) and B stops routing, with A's reason.
-    with a.alone():
-        for _ in range(THRESHOLD):
-            [failed] = a.probe({"fail": True})
-            assert failed["status"] == "error", failed
-        assert a.probe() == []
+    for _ in range(THRESHOLD):
+        [failed] = a.probe({"fail": True})
+        assert failed["status"] == "error", failed
+    assert a.probe() == []
     b.converges(routes_nothing, "breaker")
     detail = ok(b.call("GET", f"/api/plugins/{PLUGIN}")).json()
     assert detail["status"] == "disabled", detail
@@ -223,10 +248,15 @@ def run_scenario(a: Via, b: Via, b_pid: int, ppx: Path, db_url: str) -> None:
     b.converges(routes_nothing, "unload with no announcement")
     a.converges(routes_nothing, "unload with no announcement")
 
+    # An upgrade of the loaded plugin through A: B swaps to the new version's tree.
+    ok(a.call("POST", f"/api/plugins/{PLUGIN}/load"))
+    b.converges(answers(version="1.0.0"), "load before upgrade")
+    install(a, probe_ppx(out, "1.1.0"))
+    b.converges(answers(version="1.1.0", greeting="bonjour"), "upgrade")
+
     # Uninstall through A stops B's warm worker: B's template then has only its spare (a worker
     # forked ahead of the next load) left.
-    ok(a.call("POST", f"/api/plugins/{PLUGIN}/load"))
-    b.converges(answers(greeting="bonjour"), "load before uninstall")
+    b.converges(answers(greeting="bonjour"), "loaded before uninstall")
     forked = template_children(b_pid, 2)
     ok(a.call("DELETE", f"/api/plugins/{PLUGIN}"), 204)
     b.converges(routes_nothing, "uninstall")
@@ -240,6 +270,8 @@ def servers() -> Iterator[list[Server]]:
     try:
         yield started
     finally:
+        for server in started:  # their logs go with the data root; pytest shows them on failure
+            print(f"--- serve on {server.port}:\n{server.output()}")
         kill_leftovers(*started)
 
 
@@ -264,8 +296,12 @@ def test_changes_through_one_server_take_effect_in_another_on_postgres_and_redis
     a.wait_healthy()
     b.wait_healthy()
     auth = login(a.base, "ops@acme.dev")
-    run_scenario(Via(a.base, auth), Via(b.base, auth), b.proc.pid, probe_ppx(data_root),
-                 postgres_db_url)
+    via_a, via_b = Via(a.base, auth), Via(b.base, auth)
+    try:
+        run_scenario(via_a, via_b, b.proc.pid, data_root, postgres_db_url)
+    finally:
+        via_a.close()
+        via_b.close()
     b.stop()
     a.stop()
 
@@ -282,6 +318,10 @@ def test_changes_through_one_child_take_effect_in_the_other_on_sqlite_without_re
     create_admin(env, "ops@acme.dev")
     auth = login(server.base, "ops@acme.dev")
     db_url = f"sqlite+aiosqlite:///{data_dir.resolve() / 'proofpix.db'}"
-    run_scenario(Via(server.base, auth, (second,)), Via(server.base, auth, (first,)), second,
-                 probe_ppx(data_root), db_url)
+    via_a, via_b = Via(server.base, auth, (second,)), Via(server.base, auth, (first,))
+    try:
+        run_scenario(via_a, via_b, second, data_root, db_url)
+    finally:
+        via_a.close()
+        via_b.close()
     server.stop()
