@@ -286,11 +286,14 @@ class PluginRepository:
                 .values(generation=PluginStateClock.generation + 1)
                 .returning(PluginStateClock.generation))
         generation = (await self.session.execute(stmt)).scalar_one_or_none()
-        if generation is None:  # the seed row is gone (tables emptied by hand): put it back
+        if generation is None:
+            # The seed row is gone (tables emptied by hand): put it back past every logged
+            # change, so that no generation is handed out twice.
             postgres = self.session.get_bind().dialect.name == "postgresql"
             insert = pg_insert if postgres else sqlite_insert
+            newest = select(func.coalesce(func.max(PluginStateChange.generation), 0))
             await self.session.execute(insert(PluginStateClock)
-                                       .values(id=CLOCK_ID, generation=0)
+                                       .values(id=CLOCK_ID, generation=newest.scalar_subquery())
                                        .on_conflict_do_nothing())
             generation = (await self.session.execute(stmt)).scalar_one()
         now = utcnow()
