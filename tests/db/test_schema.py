@@ -15,6 +15,10 @@ TENANT_FREE = {
     "organizations",
     "plugin_marketplace_cache",
     "blobs",
+    # The plugin state clock and its change log: read across organizations by generation
+    # (plugins/convergence.py); a change row's organization_id names the plugin, never a filter.
+    "plugin_state_clock",
+    "plugin_state_changes",
 }
 
 
