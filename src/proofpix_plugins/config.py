@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     worker_scratch_inodes: int = Field(default=4096, ge=16)
     circuit_breaker_threshold: int = Field(default=5, ge=1)
     plugin_metrics_flush_seconds: float = Field(default=10.0, gt=0)
+    # How often each process reads the plugin state clock (plugins/convergence.py): the bound
+    # on convergence when a hub announcement is lost, and the only channel without Redis.
+    plugin_reconcile_seconds: float = Field(default=0.25, gt=0, le=60)
     # bandit in warm worker processes, overlapping the scanner's own checks, for packages with
     # this much Python or more (below it, inline is faster: docs/performance.md).
     scan_bandit_workers: int = Field(default=2, ge=0, le=16)

@@ -163,6 +163,7 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
         cipher=ConfigCipher(settings.config_key.get_secret_value()),
         metrics_flush_seconds=settings.plugin_metrics_flush_seconds,
         read_cache_seconds=settings.plugin_read_cache_seconds,
+        reconcile_seconds=settings.plugin_reconcile_seconds,
         scan_checks=install_checks(settings.scan_bandit_workers,
                                    settings.scan_parallel_min_bytes),
     )

@@ -17,6 +17,10 @@ TENANT_FREE = {
     "blobs",
     # Background jobs are the platform's own work; only platform admins see them.
     "jobs",
+    # The plugin state clock and its change log: read across organizations by generation
+    # (plugins/convergence.py); a change row's organization_id names the plugin, never a filter.
+    "plugin_state_clock",
+    "plugin_state_changes",
 }
 
 

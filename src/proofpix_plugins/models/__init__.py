@@ -23,6 +23,7 @@ from proofpix_plugins.models.files import (
     FileStatus,
 )
 from proofpix_plugins.models.jobs import Job, JobStatus
+from proofpix_plugins.models.plugin_state import PluginStateChange, PluginStateClock
 from proofpix_plugins.models.plugins import (
     PermissionKind,
     Plugin,
@@ -59,6 +60,8 @@ __all__ = [
     "PluginMarketplaceCache",
     "PluginMetric",
     "PluginPermission",
+    "PluginStateChange",
+    "PluginStateClock",
     "PluginStatus",
     "PluginStorage",
     "RefreshToken",

@@ -4,6 +4,11 @@
 delivers what its listener receives, so every API process behind a load balancer (SPEC §10)
 sees every event exactly once, its own included. Subscribers get bounded queues: a slow
 WebSocket drops its oldest events rather than growing memory without bound.
+
+Beside the events, the hub carries state announcements (``announce`` / ``on_announce``): "the
+plugin state clock reached generation N", published after a desired-state change commits, so
+that every process reconciles at once (``plugins/convergence.py``). They are hints only: a
+process that misses one still sees the clock move at its next poll.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ QUEUE_SIZE = 256
 #: Live listeners one organization may hold on one node (each costs a queue and a socket).
 MAX_SUBSCRIBERS_PER_ORG = 200
 _CHANNEL_PREFIX = "proofpix:plugin-events:"
+_STATE_CHANNEL = "proofpix:plugin-state"
 _RETRY_FIRST = 0.1
 _RETRY_MAX = 5.0
 
@@ -89,12 +95,20 @@ class Subscription:
         self.close()
 
 
+#: Called with each state announcement; runs on the event loop and must not block.
+AnnounceListener = Callable[[dict[str, Any]], None]
+
+
 class EventHub(Protocol):
     async def publish(self, org_id: str, event: dict[str, Any]) -> None: ...
 
     def add_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None: ...
 
     def delivery_generation(self) -> int | None: ...
+
+    async def announce(self, change: dict[str, Any]) -> None: ...
+
+    def on_announce(self, listener: AnnounceListener) -> None: ...
 
     def subscribe(self, org_id: str) -> Subscription: ...
 
@@ -108,6 +122,7 @@ class LocalEventHub:
 
     def __init__(self, *, max_subscribers_per_org: int = MAX_SUBSCRIBERS_PER_ORG) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        self._announce_listeners: list[AnnounceListener] = []
         self.max_subscribers_per_org = max_subscribers_per_org
         self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
@@ -140,6 +155,19 @@ class LocalEventHub:
                 log.exception("event_hub.listener_failed")
         for sub in list(self._subscribers.get(org_id, ())):
             sub.offer(event)
+
+    async def announce(self, change: dict[str, Any]) -> None:
+        self.deliver_announcement(change)
+
+    def on_announce(self, listener: AnnounceListener) -> None:
+        self._announce_listeners.append(listener)
+
+    def deliver_announcement(self, change: dict[str, Any]) -> None:
+        for listener in list(self._announce_listeners):
+            try:
+                listener(change)
+            except Exception:
+                log.exception("event_hub.announce_listener_failed")
 
     def subscriber_count(self, org_id: str) -> int:
         return len(self._subscribers.get(org_id, ()))
@@ -216,6 +244,9 @@ class RedisEventHub(LocalEventHub):
         process); otherwise a number that changes whenever the subscription was lost."""
         return self._losses if self._subscribed else None
 
+    async def announce(self, change: dict[str, Any]) -> None:
+        await self._redis.publish(_STATE_CHANNEL, orjson.dumps(change))
+
     async def _listen(self) -> None:
         delay = _RETRY_FIRST
         while True:
@@ -240,12 +271,17 @@ class RedisEventHub(LocalEventHub):
     async def _listen_once(self) -> None:
         pubsub = self._redis.pubsub()
         try:
+            # Confirmed in this order, so ready (psubscribe) covers the state channel too.
+            await pubsub.subscribe(_STATE_CHANNEL)
             await pubsub.psubscribe(_CHANNEL_PREFIX + "*")
             async for message in pubsub.listen():
                 kind = message.get("type")
                 if kind == "psubscribe":
                     self._subscribed = True
                     self._ready.set()
+                    continue
+                if kind == "message":
+                    self._announcement(message["data"])
                     continue
                 if kind != "pmessage":
                     continue
@@ -265,3 +301,13 @@ class RedisEventHub(LocalEventHub):
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _announcement(self, data: Any) -> None:
+        try:
+            change = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            change = None
+        if not isinstance(change, dict):
+            log.warning("event_hub.bad_message", channel=_STATE_CHANNEL)
+            return
+        self.deliver_announcement(change)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from proofpix_plugins.kit.upsert import insert_for
+from proofpix_plugins.models.base import utcnow
+from proofpix_plugins.models.plugin_state import CLOCK_ID, PluginStateChange, PluginStateClock
 from proofpix_plugins.models.plugins import (
     Plugin,
     PluginConfiguration,
@@ -25,6 +27,8 @@ from proofpix_plugins.models.plugins import (
     PluginStorage,
 )
 
+#: Generations of the state change log kept; a process further behind reconciles everything.
+STATE_LOG_KEEP = 10_000
 
 def _with_children(stmt: Select[Plugin], *, configuration: bool = True) -> Select[Plugin]:
     stmt = stmt.options(
@@ -287,3 +291,58 @@ class PluginRepository:
                 PluginStorage.key == key,
             )
         )
+
+    # -- the plugin state clock (models/plugin_state.py, plugins/convergence.py) ---------------
+
+    async def state_generation(self) -> int:
+        """The newest committed desired-state generation (one primary-key read)."""
+        stmt = select(PluginStateClock.generation).where(PluginStateClock.id == CLOCK_ID)
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def record_state_change(self, keys: Iterable[tuple[uuid.UUID, str]]) -> int:
+        """Bump the clock and log ``keys`` under the new generation, which it returns.
+
+        Call it last in the transaction: the clock row stays locked until the commit, which is
+        what makes generations commit in order, without gaps.
+        """
+        stmt = (update(PluginStateClock).where(PluginStateClock.id == CLOCK_ID)
+                .values(generation=PluginStateClock.generation + 1)
+                .returning(PluginStateClock.generation))
+        generation = (await self.session.execute(stmt)).scalar_one_or_none()
+        if generation is None:
+            # The seed row is gone (tables emptied by hand): put it back past every logged
+            # change, so that no generation is handed out twice.
+            newest = select(func.coalesce(func.max(PluginStateChange.generation), 0))
+            await self.session.execute(insert_for(self.session, PluginStateClock)
+                                       .values(id=CLOCK_ID, generation=newest.scalar_subquery())
+                                       .on_conflict_do_nothing())
+            generation = (await self.session.execute(stmt)).scalar_one()
+        now = utcnow()
+        self.session.add_all([
+            PluginStateChange(generation=generation, organization_id=org, plugin_id=plugin_id,
+                              changed_at=now)
+            for org, plugin_id in sorted(set(keys))
+        ])
+        if generation % 100 == 0:
+            await self.session.execute(delete(PluginStateChange).where(
+                PluginStateChange.generation <= generation - STATE_LOG_KEEP))
+        return int(generation)
+
+    async def state_changes(
+        self, after: int, upto: int
+    ) -> tuple[int | None, set[tuple[uuid.UUID, str]]]:
+        """The plugins changed in generations ``after < g <= upto``, and the lowest such ``g``
+        still logged (``None`` if none is): anything but ``after + 1`` means a pruned gap."""
+        stmt = (select(PluginStateChange.generation, PluginStateChange.organization_id,
+                       PluginStateChange.plugin_id)
+                .where(PluginStateChange.generation > after,
+                       PluginStateChange.generation <= upto))
+        rows = (await self.session.execute(stmt)).all()
+        first = min((int(g) for g, _, _ in rows), default=None)
+        return first, {(org, plugin_id) for _, org, plugin_id in rows}
+
+    async def loaded_keys(self) -> set[tuple[uuid.UUID, str]]:
+        """Every organization's plugins whose desired status is ``loaded``."""
+        stmt = select(Plugin.organization_id, Plugin.plugin_id).where(
+            Plugin.status == PluginStatus.loaded)
+        return {(org, plugin_id) for org, plugin_id in (await self.session.execute(stmt)).all()}

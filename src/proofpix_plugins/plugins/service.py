@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sys
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import structlog
@@ -52,6 +54,7 @@ from proofpix_plugins.plugins.config_values import (
     unseal,
     validate_config,
 )
+from proofpix_plugins.plugins.convergence import Convergence
 from proofpix_plugins.plugins.event_hub import EventHub
 from proofpix_plugins.plugins.events import event_wire
 from proofpix_plugins.plugins.install import InstallPipeline
@@ -167,6 +170,7 @@ class PluginService:
         metrics_flush_seconds: float = 5.0,
         scan_checks: Sequence[Check] | None = None,
         read_cache_seconds: float = 1.0,
+        reconcile_seconds: float = 0.25,
     ) -> None:
         self._sf = session_factory
         self._blobs = blobs
@@ -186,6 +190,10 @@ class PluginService:
                                          hub=hub, layout=layout, cipher=cipher,
                                          committed=self.reads.invalidate)
         bus.on_disabled = self._on_disabled
+        #: Follows changes made by every other process (plugins/convergence.py).
+        self.convergence = Convergence(session_factory=session_factory, hub=hub, bus=bus,
+                                       cipher=cipher, lock_for=self._lock,
+                                       interval=reconcile_seconds)
 
     # -- unit of work ------------------------------------------------------------------
     def _work(self) -> AbstractAsyncContextManager[UnitOfWork]:
@@ -206,8 +214,11 @@ class PluginService:
 
     # -- start-up and shutdown ---------------------------------------------------------
     async def start(self) -> None:
-        """Clean up interrupted installs, reload plugins that were loaded, start flushing."""
+        """Clean up interrupted installs, reload plugins that were loaded, start flushing and
+        following the other processes' changes."""
         self._layout.ensure()
+        # Before the rows: a change committed while they are reloaded is reconciled after.
+        seen = await self.convergence.generation()
         # Dead owners first, references second: see PluginLayout.orphans.
         orphans = await asyncio.to_thread(self._layout.orphans)
         async with session_scope(self._sf) as session:
@@ -220,6 +231,7 @@ class PluginService:
         for row in rows:
             await self._reload_at_start(row)
         self._flush_task = asyncio.create_task(self._flush_loop(), name="plugin-metrics-flush")
+        self.convergence.start(seen)
 
     async def _reload_at_start(self, row: Plugin) -> None:
         """Load one plugin that was loaded; whatever is wrong with its stored state (config
@@ -247,6 +259,7 @@ class PluginService:
             log.exception("plugins.reload_failure_not_recorded", plugin=row.plugin_id)
 
     async def close(self) -> None:
+        await self.convergence.close()
         if self._flush_task is not None:
             self._flush_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -420,13 +433,15 @@ class PluginService:
         return await self.get_plugin(org, plugin_id)
 
     async def _on_disabled(self, org_id: str, plugin_id: str, reason: str) -> None:
-        """The hook bus's circuit breaker tripped: persist the state (it recorded the event)."""
+        """The hook bus's circuit breaker tripped: persist the state (it recorded the event)
+        and announce it, so that every process stops the plugin, with this reason."""
         org = as_uuid(org_id)
-        async with session_scope(self._sf) as session:
-            row = await PluginRepository(session).get(org, plugin_id, children=False)
+        async with self._work() as work:
+            row = await PluginRepository(work.session).get(org, plugin_id, children=False)
             if row is not None and row.status == PluginStatus.loaded:
                 row.status = PluginStatus.disabled
                 row.status_reason = reason
+                work.state_changed(org, plugin_id)
         # The bus announced "disabled" before this write: answers read in between are stale.
         self.reads.invalidate(str(org))
 
@@ -506,8 +521,10 @@ class PluginService:
                     row.status_reason = None
                 work.event(org, plugin_id, "config_updated", plugin_row_id=row.id, actor=actor,
                            details={"changedKeys": changed})
-            if self.bus.pool.is_loaded(str(org), plugin_id):
-                await self.bus.pool.update_config(str(org), plugin_id, clean)
+            running = self.bus.spec_of(str(org), plugin_id)
+            if running is not None and self.bus.pool.is_loaded(str(org), plugin_id):
+                await self.bus.update_config(
+                    dataclasses.replace(running, config=MappingProxyType(clean)))
         return await self.get_plugin_config(org, plugin_id)
 
     # -- metrics and events ------------------------------------------------------------

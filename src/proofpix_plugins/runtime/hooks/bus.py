@@ -146,6 +146,13 @@ class HookBus:
     def is_registered(self, org_id: str, plugin_id: str) -> bool:
         return (org_id, plugin_id) in self._specs
 
+    def spec_of(self, org_id: str, plugin_id: str) -> PluginSpec | None:
+        """The spec hooks are routed with, or None when the plugin is not registered."""
+        return self._specs.get((org_id, plugin_id))
+
+    def registered_keys(self) -> list[tuple[str, str]]:
+        return list(self._specs)
+
     def registered(self, org_id: str, hook: str) -> list[str]:
         """Plugin ids a hook reaches in this org, in call order."""
         return [e.plugin_id for e in self._routes.get(org_id, {}).get(hook, ())]
@@ -165,6 +172,15 @@ class HookBus:
         self.validate(spec)
         self.register(spec)
         await self.pool.update_spec(spec)
+
+    async def update_config(self, spec: PluginSpec) -> None:
+        """A loaded plugin's config changed: its worker sees ``spec.config`` on its next call
+        (``WorkerPool.update_config``), and the bus routes with the new spec."""
+        await self.pool.update_config(spec.org_id, spec.plugin_id, spec.config)
+        if spec.key in self._specs:
+            self._specs[spec.key] = spec
+            self._by_org[spec.org_id][spec.plugin_id] = spec
+            self._rebuild(spec.org_id)
 
     async def deactivate(self, org_id: str, plugin_id: str) -> None:
         """Stop routing, then stop the worker."""
