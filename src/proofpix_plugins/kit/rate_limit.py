@@ -23,6 +23,7 @@ from limits.storage import storage_from_string
 
 from proofpix_plugins.config import Settings
 from proofpix_plugins.errors import RateLimited, ServiceUnavailable
+from proofpix_plugins.kit.problem_schema import answers
 
 ROUTE_CLASSES = ("auth", "default", "plugin_ops", "hooks", "uploads")
 # When Redis is lost the limited routes answer 503 (never run unlimited); clients retry after.
@@ -135,6 +136,7 @@ def rate_limit(route_class: str) -> Callable[[Request], Awaitable[None]]:
     if route_class not in ROUTE_CLASSES:
         raise ValueError(f"unknown rate-limit class {route_class!r}; one of {ROUTE_CLASSES}")
 
+    @answers(429, 503)  # over the budget; the shared store (Redis) unreachable
     async def dependency(request: Request) -> None:
         limiter: RateLimiter = request.app.state.rate_limiter
         identify: Identify | None = getattr(request.app.state, "rate_limit_identity", None)

@@ -11,6 +11,7 @@ from proofpix_plugins.kit.hook_schemas import HookResultOut
 from proofpix_plugins.kit.pagination import Page, PageParams
 from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.kit.rate_limit import rate_limit
+from proofpix_plugins.kit.routes import PatternRoute
 from proofpix_plugins.models.accounts import Tier
 from proofpix_plugins.plugins.events_ws import stream_plugin_events
 from proofpix_plugins.plugins.install_form import OPENAPI_REQUEST_BODY, InstallForm, install_form
@@ -20,17 +21,18 @@ from proofpix_plugins.plugins.schemas import (
     EventOut,
     GrantRequest,
     HookCallIn,
+    HookName,
     InstallResult,
     MetricsOut,
     PluginDetail,
+    PluginId,
     PluginOut,
 )
 from proofpix_plugins.plugins.service import PluginService
 
-router = APIRouter(
-    prefix="/api/plugins", tags=["plugins"],
-    responses=problem_responses(401, 403, 404, 422, 429),
-)
+# Problem statuses are derived per route from its guards, parameters and body (kit/openapi.py);
+# PatternRoute routes by the plugin id and hook name patterns (kit/routes.py).
+router = APIRouter(prefix="/api/plugins", tags=["plugins"], route_class=PatternRoute)
 
 _enterprise = require_tier(Tier.enterprise)
 _admin_role = require_role("owner", "admin")
@@ -62,12 +64,23 @@ async def list_plugins(
     principal: Member,
     service: Service,
     params: Annotated[PageParams, Query()],
-    status: Annotated[str | None, Query(max_length=32)] = None,
-    type: Annotated[str | None, Query(max_length=32)] = None,
-    category: Annotated[str | None, Query(max_length=32)] = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=32, description=(
+        "Only plugins in this state (`installed`, `needs_configuration`, `loaded`, "
+        "`disabled`)."))] = None,
+    type: Annotated[str | None, Query(max_length=32, description=(
+        "Only plugins of this type (`processor`, `connector`, `analyzer`, `utility`)."))] = None,
+    category: Annotated[str | None, Query(max_length=32, description=(
+        "Only plugins of this manifest category."))] = None,
+    q: Annotated[str | None, Query(max_length=100, description=(
+        "Text to find in the id, name or description."))] = None,
 ) -> Page[PluginOut]:
-    """Installed plugins of the caller's organization."""
+    """List the organization's installed plugins
+
+    One page of the plugins installed in the caller's organization, filtered by `status`,
+    `type`, `category` and `q`.
+
+    Who: any member of an organization on the `enterprise` plan (403 otherwise).
+    """
     items, total = await service.list_plugins(
         principal.org_id, status=status, type_=type, category=category, q=q,
         page=params.page, limit=params.limit,
@@ -79,7 +92,18 @@ async def list_plugins(
              responses=problem_responses(409, 413, 415),
              openapi_extra={"requestBody": OPENAPI_REQUEST_BODY})
 async def install_plugin(principal: Admin, service: Service, form: PackageForm) -> InstallResult:
-    """Install or upgrade a plugin from an uploaded .ppx."""
+    """Install or upgrade a plugin from an uploaded .ppx
+
+    Streams the `.ppx` package (multipart part `file`, at most the upload limit), validates and
+    scans it before anything is written, and installs it for the caller's organization; a
+    package of an installed id with a higher version upgrades it. The optional `metadata` part
+    (JSON) chooses which requested permissions to grant. A plugin whose required configuration
+    is missing installs as `needs_configuration`.
+
+    Who: an `admin` or `owner` of an `enterprise` organization. Notable errors: 415 when `file`
+    is not a zip package, 413 over the size limit, 422 with the scanner's or manifest's rule
+    ids, 409 when this version (or a newer one) is already installed.
+    """
     return await service.install_plugin(principal.org_id, form.package, actor=principal.user_id,
                                         grant_permissions=form.grant_permissions)
 
@@ -93,49 +117,98 @@ async def events_ws(websocket: WebSocket) -> None:
 @router.post("/hooks/{hook_name}", dependencies=[Depends(rate_limit("hooks"))],
              response_model=HookResultOut, response_model_exclude_none=True)
 async def execute_hook(
-    hook_name: str, body: HookCallIn, principal: Member, service: Service
+    hook_name: HookName, body: HookCallIn, principal: Member, service: Service
 ) -> dict[str, Any]:
-    """Run a hook on the organization's loaded plugins (SPEC §4)."""
-    result = await service.execute_hook(principal.org_id, hook_name, body.data, body.options)
+    """Call a hook on the organization's loaded plugins
+
+    Runs the hook on every loaded plugin of the organization that registered it and holds its
+    permissions, with `options` (mode, timeout, stopOnError); answers one result per plugin, in
+    call order. A plugin's own failure is its result's `status`, not an HTTP error.
+
+    Who: any member of an `enterprise` organization.
+    """
+    result = await service.execute_hook(
+        principal.org_id, hook_name, body.data, body.options.to_wire()
+    )
     return result.to_wire()
 
 
 @router.get("/{plugin_id}", response_model=PluginDetail)
-async def get_plugin(plugin_id: str, principal: Member, service: Service) -> PluginDetail:
+async def get_plugin(plugin_id: PluginId, principal: Member, service: Service) -> PluginDetail:
+    """Read an installed plugin
+
+    Its manifest facts, status, granted permissions and network hosts, hooks, resource limits
+    and latest metrics.
+
+    Who: any member of an `enterprise` organization; 404 when the organization has no plugin of
+    this id.
+    """
     return await service.get_plugin(principal.org_id, plugin_id)
 
 
 @router.post("/{plugin_id}/load", response_model=PluginDetail, dependencies=PluginOps,
              responses=problem_responses(409))
-async def load_plugin(plugin_id: str, principal: Admin, service: Service) -> PluginDetail:
+async def load_plugin(plugin_id: PluginId, principal: Admin, service: Service) -> PluginDetail:
+    """Load (activate) a plugin
+
+    Starts the plugin's sandboxed worker; from then on its hooks run.
+
+    Who: an `admin` or `owner` of an `enterprise` organization. 409 while its required
+    configuration is incomplete (the missing keys are named) or permissions await consent.
+    """
     return await service.load_plugin(principal.org_id, plugin_id, actor=principal.user_id)
 
 
 @router.post("/{plugin_id}/unload", response_model=PluginDetail, dependencies=PluginOps,
              responses=problem_responses(409))
-async def unload_plugin(plugin_id: str, principal: Admin, service: Service) -> PluginDetail:
+async def unload_plugin(plugin_id: PluginId, principal: Admin, service: Service) -> PluginDetail:
+    """Unload (deactivate) a plugin
+
+    Stops its worker; its hooks no longer run. Its configuration and storage are kept.
+
+    Who: an `admin` or `owner` of an `enterprise` organization.
+    """
     return await service.unload_plugin(principal.org_id, plugin_id, actor=principal.user_id)
 
 
 @router.post("/{plugin_id}/permissions", response_model=PluginDetail, dependencies=PluginOps)
 async def grant_permissions(
-    plugin_id: str, body: GrantRequest, principal: Admin, service: Service
+    plugin_id: PluginId, body: GrantRequest, principal: Admin, service: Service
 ) -> PluginDetail:
-    """Consent to permissions an upgrade asked for (or ones withheld at install)."""
+    """Grant permissions to a plugin
+
+    Consents to permissions an upgrade asked for, or ones withheld at install. Each must be one
+    the installed version requests (422 otherwise).
+
+    Who: an `admin` or `owner` of an `enterprise` organization.
+    """
     return await service.grant_permissions(
         principal.org_id, plugin_id, body.grant_permissions, actor=principal.user_id
     )
 
 
 @router.get("/{plugin_id}/config", response_model=ConfigOut)
-async def get_config(plugin_id: str, principal: Admin, service: Service) -> ConfigOut:
+async def get_config(plugin_id: PluginId, principal: Admin, service: Service) -> ConfigOut:
+    """Read a plugin's configuration
+
+    The values with the defaults of its `config_schema` filled in; secrets show as `***`.
+
+    Who: an `admin` or `owner` of an `enterprise` organization.
+    """
     return await service.get_plugin_config(principal.org_id, plugin_id)
 
 
 @router.put("/{plugin_id}/config", response_model=ConfigOut, dependencies=PluginOps)
 async def put_config(
-    plugin_id: str, body: ConfigIn, principal: Admin, service: Service
+    plugin_id: PluginId, body: ConfigIn, principal: Admin, service: Service
 ) -> ConfigOut:
+    """Replace a plugin's configuration
+
+    Validates the values against the plugin's `config_schema` (422 names each offending field)
+    and stores them, secrets encrypted; a loaded plugin sees them on its next call.
+
+    Who: an `admin` or `owner` of an `enterprise` organization.
+    """
     return await service.update_plugin_config(
         principal.org_id, plugin_id, body.values, actor=principal.user_id
     )
@@ -143,22 +216,38 @@ async def put_config(
 
 @router.get("/{plugin_id}/metrics", response_model=MetricsOut)
 async def get_metrics(
-    plugin_id: str,
+    plugin_id: PluginId,
     principal: Member,
     service: Service,
-    minutes: Annotated[int, Query(ge=1, le=7 * 24 * 60)] = 60,
+    minutes: Annotated[int, Query(ge=1, le=7 * 24 * 60, description=(
+        "The window, in minutes back from now (at most a week)."))] = 60,
 ) -> dict[str, Any]:
+    """Read a plugin's metrics
+
+    Calls, errors, timeouts, denials, crashes, latency percentiles, CPU and memory over the
+    last `minutes`, in total and per one-minute bucket.
+
+    Who: any member of an `enterprise` organization.
+    """
     return await service.get_plugin_metrics(principal.org_id, plugin_id, minutes=minutes)
 
 
 @router.get("/{plugin_id}/events", response_model=Page[EventOut])
 async def list_events(
-    plugin_id: str,
+    plugin_id: PluginId,
     principal: Admin,
     service: Service,
     params: Annotated[PageParams, Query()],
-    type: Annotated[str | None, Query(max_length=64)] = None,
+    type: Annotated[str | None, Query(max_length=64, description=(
+        "Only events of this type (`loaded`, `config_updated`, ...)."))] = None,
 ) -> Page[EventOut]:
+    """List a plugin's events
+
+    Its lifecycle and security events (install, upgrade, load, unload, configuration changes,
+    permission denials, circuit-breaker trips), newest first, one page at a time.
+
+    Who: an `admin` or `owner` of an `enterprise` organization.
+    """
     items, total = await service.list_plugin_events(
         principal.org_id, plugin_id, page=params.page, limit=params.limit, event_type=type
     )
@@ -167,5 +256,11 @@ async def list_events(
 
 @router.delete("/{plugin_id}", status_code=204, dependencies=PluginOps,
                responses=problem_responses(409))
-async def uninstall_plugin(plugin_id: str, principal: Admin, service: Service) -> None:
+async def uninstall_plugin(plugin_id: PluginId, principal: Admin, service: Service) -> None:
+    """Uninstall a plugin
+
+    Unloads it and removes it with its configuration and storage; its events are kept.
+
+    Who: an `admin` or `owner` of an `enterprise` organization.
+    """
     await service.uninstall_plugin(principal.org_id, plugin_id, actor=principal.user_id)
