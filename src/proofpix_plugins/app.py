@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict
 
 from proofpix_plugins import __version__
 from proofpix_plugins.accounts.auth import rate_limit_identity
@@ -40,6 +42,7 @@ from proofpix_plugins.kit.health import DatabaseProbe
 from proofpix_plugins.kit.logging import configure_logging
 from proofpix_plugins.kit.metrics import HttpMetrics, metrics_endpoint
 from proofpix_plugins.kit.middleware import RequestMiddleware
+from proofpix_plugins.kit.openapi import install_openapi
 from proofpix_plugins.kit.problem import install_problem_handlers
 from proofpix_plugins.kit.rate_limit import RateLimiter
 from proofpix_plugins.migrations import upgrade_async
@@ -52,6 +55,42 @@ LifecycleHook = Callable[[FastAPI], Awaitable[None]]
 log = structlog.get_logger("proofpix.app")
 
 HEALTH_DB_TIMEOUT_SECONDS = 2.0
+
+API_DESCRIPTION = """\
+The ProofPix plugin platform: install third-party plugins (`.ppx` packages) into an
+organization, run them in a sandbox on the organization's photos, and manage their lifecycle,
+configuration, permissions, metrics and events.
+
+**Conventions.** JSON everywhere, field names in camelCase (the token response follows RFC 6749:
+`access_token`, `refresh_token`). Lists answer `{"items": [...], "total", "page", "limit"}`.
+Every error is an RFC 9457 problem (`application/problem+json`: `type`, `title`, `status`,
+`detail`, `errors[]` naming each offending field and rule, `requestId`).
+
+**Authentication.** `POST /api/auth/login` returns a 15-minute access token; send it as
+`Authorization: Bearer <token>`. Plugin routes need an organization on the `enterprise` plan;
+managing plugins (install, load, configure, uninstall) needs the `admin` or `owner` role.
+
+**Limits.** Requests are rate limited per user and route class (`RateLimit-*` headers; 429 with
+`Retry-After`). JSON bodies and uploads have size caps (413); a stalled body gets 408.
+
+**Live events.** `WS /api/plugins/events/ws` streams the organization's plugin events (a
+WebSocket, so not an operation of this document).
+
+Docs: this reference as [Swagger UI](/docs) and [ReDoc](/redoc); the product specification,
+plugin lifecycle and security model are in the repository's `docs/` folder (`docs/spec.md`,
+`docs/plugin-lifecycle.md`, `docs/security-model.md`).
+"""
+
+OPENAPI_TAGS: list[dict[str, Any]] = [
+    {"name": "auth", "description": "Accounts and sessions: register, log in, refresh and "
+     "revoke tokens, read the current account."},
+    {"name": "plugins", "description": "Installed plugins of the caller's organization: "
+     "install, load and unload, configure, grant permissions, metrics, events, uninstall, and "
+     "calling hooks (enterprise plan)."},
+    {"name": "files", "description": "Photos: upload one (the organization's plugins run on "
+     "it), read its record with plugin results, read its bytes."},
+    {"name": "ops", "description": "Operations: health and readiness."},
+]
 
 
 def create_app(
@@ -76,6 +115,8 @@ def create_app(
         title="ProofPix Plugin Platform",
         version=__version__,
         lifespan=_lifespan,
+        # operationId = the endpoint's name (list_plugins, upload_file): stable and readable.
+        generate_unique_id_function=_operation_id,
         # Served by web/docs.py from vendored assets: no CDN, no external request.
         docs_url=None,
         redoc_url=None,
@@ -118,11 +159,19 @@ def create_app(
     # Added last, so outermost: every response, CORS preflights included, passes through it.
     app.add_middleware(RequestMiddleware)
 
-    app.add_api_route("/api/health", health, methods=["GET"], tags=["ops"])
+    app.add_api_route("/api/health", health, methods=["GET"], tags=["ops"], responses={
+        200: {"model": HealthOut, "description": "Every dependency answers."},
+        503: {"model": HealthOut, "description": "The database or Redis does not answer."},
+    })
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     _include_routers(app)
+    install_openapi(app, description=API_DESCRIPTION, tags=OPENAPI_TAGS)
     install_docs(app)
     return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
 
 
 def _include_routers(app: FastAPI) -> None:
@@ -190,8 +239,31 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+class HealthOut(BaseModel):
+    """Readiness of each dependency."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, json_schema_extra={"examples": [{
+        "status": "ok", "version": "0.1.0", "database": "ok",
+        "sandbox": {"level": "full", "layers": {"seccomp": True, "landlock": True}},
+    }]})
+
+    status: Literal["ok", "degraded"]
+    """`ok` when every dependency answers, else `degraded` (with status 503)."""
+    version: str
+    """The server's version."""
+    database: Literal["ok", "error"]
+    """Whether the database answered `SELECT 1` within 2 s."""
+    redis: Literal["ok", "error"] | None = None
+    """Whether the shared rate-limit store answered; only when Redis is configured."""
+    sandbox: dict[str, Any]
+    """The sandbox's isolation level and layers, decided at start."""
+
+
 async def health(request: Request) -> JSONResponse:
-    """Readiness of each dependency: database, Redis (when configured), sandbox level.
+    """Check the service's health
+
+    Readiness of each dependency: the database, Redis (when configured), and the sandbox's
+    isolation level. Anyone may call it; no token.
 
     503 with ``"status": "degraded"`` when the database or the configured Redis does not
     answer: without Redis every rate-limited route answers 503, so a load balancer must stop

@@ -27,6 +27,7 @@ from proofpix_plugins.accounts.repository import AccountRepository
 from proofpix_plugins.accounts.tokens import AccessClaims, AccessTokens
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.errors import Forbidden, Unauthorized
+from proofpix_plugins.kit.problem_schema import answers
 from proofpix_plugins.models.accounts import Role, Tier
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -76,6 +77,7 @@ def _missing() -> Unauthorized:
     )
 
 
+@answers(401)
 async def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
@@ -154,6 +156,7 @@ def require_role(*roles: Role | str) -> Callable[..., Awaitable[Principal]]:
     allowed = frozenset(Role(r) for r in roles)
     names = " or ".join(sorted(r.value for r in allowed))
 
+    @answers(403)
     async def dependency(principal: ConfirmedUser) -> Principal:
         if principal.role not in allowed:
             raise Forbidden(
@@ -173,6 +176,7 @@ def require_tier(*tiers: Tier | str) -> Callable[..., Awaitable[Principal]]:
     allowed = frozenset(Tier(t) for t in tiers)
     names = " or ".join(sorted(t.value for t in allowed))
 
+    @answers(403)
     async def dependency(principal: ConfirmedUser) -> Principal:
         if principal.tier not in allowed:
             raise Forbidden(
@@ -185,6 +189,7 @@ def require_tier(*tiers: Tier | str) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
+@answers(403)
 async def require_platform_admin(principal: ConfirmedUser) -> Principal:
     if not principal.is_platform_admin:
         raise Forbidden(detail="this action is reserved to platform administrators")

@@ -26,10 +26,9 @@ from proofpix_plugins.kit.problem import error_response
 from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.kit.rate_limit import rate_limit
 
-# Every error is problem+json, request validation (422) and the body cap (413) included.
-router = APIRouter(
-    prefix="/api/auth", tags=["auth"], responses=problem_responses(401, 413, 422, 429),
-)
+# Every error is problem+json; each route's statuses are derived from its guards, parameters
+# and body (kit/openapi.py), plus the 401/409 its service answers, listed on the route.
+router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 
@@ -84,6 +83,13 @@ def _no_store(response: Response) -> None:
     responses=problem_responses(409),
 )
 async def register(body: RegisterIn, request: Request, svc: Service) -> RegisteredOut:
+    """Register an account
+
+    Creates a user and a new organization (on the free plan) with the user as its owner. Log in
+    afterwards for tokens.
+
+    Who: anyone (rate limited by client address). 409 when the email is already registered.
+    """
     account = await svc.register(email=body.email, password=body.password, name=body.name)
     setattr(request.state, ACTOR_KEY, (account.user.id, account.organization.id))
     return RegisteredOut(user=_user_out(account), organization=_org_out(account))
@@ -93,8 +99,16 @@ async def register(body: RegisterIn, request: Request, svc: Service) -> Register
     "/login",
     response_model=TokenOut,
     dependencies=_AUTH_LIMIT,
+    responses=problem_responses(401),
 )
 async def login(body: LoginIn, request: Request, response: Response, svc: Service) -> TokenOut:
+    """Log in
+
+    Exchanges email and password for an access token (15 minutes) and a refresh token, in the
+    caller's first organization or the one `organizationId` names.
+
+    Who: anyone. 401 for wrong credentials (the same answer whether or not the email exists).
+    """
     account, pair = await svc.login(
         email=body.email, password=body.password, organization_id=body.organization_id
     )
@@ -107,10 +121,18 @@ async def login(body: LoginIn, request: Request, response: Response, svc: Servic
     "/refresh",
     response_model=TokenOut,
     dependencies=_AUTH_LIMIT,
+    responses=problem_responses(401),
 )
 async def refresh(
     body: RefreshIn, request: Request, response: Response, svc: Service
 ) -> TokenOut | Response:
+    """Refresh the tokens
+
+    Exchanges a refresh token for a new pair; the old refresh token stops working (rotation).
+
+    Who: anyone holding a refresh token. 401 when it is unknown, expired or revoked; presenting
+    one that was already rotated revokes its whole family (reuse detection).
+    """
     try:
         account, pair = await svc.refresh(body.refresh_token)
     except RefreshTokenReused as exc:
@@ -126,6 +148,13 @@ async def refresh(
     "/logout", status_code=204, dependencies=_AUTH_LIMIT
 )
 async def logout(principal: CurrentUser, svc: Service, body: LogoutIn | None = None) -> Response:
+    """Log out
+
+    Revokes the given refresh token, or with no body every session of the user. Access tokens
+    run out on their own (15 minutes).
+
+    Who: a logged-in user.
+    """
     await svc.logout(principal.user_id, body.refresh_token if body else None)
     return Response(status_code=204)
 
@@ -136,6 +165,13 @@ async def logout(principal: CurrentUser, svc: Service, body: LogoutIn | None = N
     dependencies=_DEFAULT_LIMIT,
 )
 async def me(principal: CurrentUser, svc: Service) -> MeOut:
+    """Read the current account
+
+    The caller's user and the organization the token is for, with the caller's role and the
+    organization's plan.
+
+    Who: a logged-in user.
+    """
     account = await svc.account(principal.user_id, principal.org_id)
     if account is None:
         raise Unauthorized(detail="the account or its membership no longer exists")

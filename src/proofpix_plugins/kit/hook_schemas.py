@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ConfigDict
+
 from proofpix_plugins.kit.schemas import CamelResponse
 
 
@@ -15,15 +17,29 @@ class PluginResultOut(CamelResponse):
     """One plugin's outcome: ``result`` when its status is ok, ``error`` otherwise."""
 
     plugin_id: str
+    """The plugin's id."""
     status: str
+    """`ok`, `error`, `timeout`, `denied` (a permission missing) or `crashed`."""
     duration_ms: float
+    """Wall time of the call, milliseconds."""
     result: Any = None
+    """What the handler returned (any JSON value), when `status` is `ok`."""
     error: str | None = None
+    """What went wrong, when `status` is not `ok`."""
 
 
 class HookResultOut(CamelResponse):
     """SPEC §4: one result per plugin, in call order; ``result`` or ``error`` per status."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "hook": "custom:count", "durationMs": 6.3,
+        "results": [{"pluginId": "acme.counter", "status": "ok", "durationMs": 5.1,
+                     "result": {"n": 3}}],
+    }]})
+
     hook: str
+    """The hook called."""
     duration_ms: float
+    """Wall time of the whole call, milliseconds."""
     results: list[PluginResultOut]
+    """One result per plugin, in call order (empty when no loaded plugin has the hook)."""

@@ -34,13 +34,20 @@ class Page(BaseModel, Generic[T]):
     """One page of a list; items serialize with their own (camelCase) aliases."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True
+        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True,
+        use_attribute_docstrings=True,
+        # A parametrized Page[X] schema does not inherit the class docstring.
+        json_schema_extra={"description": "One page of a list: its items and where it stands."},
     )
 
     items: list[T]
+    """This page's items, in the list's order."""
     total: int = Field(ge=0)
+    """How many items the whole list holds (every page)."""
     page: int = Field(ge=1)
+    """This page's number, from 1."""
     limit: int = Field(ge=1, le=MAX_LIMIT)
+    """The page size asked for (at most 100); the last page may hold fewer items."""
 
     @classmethod
     def of(cls, items: Sequence[T], total: int, params: PageParams) -> Page[T]:

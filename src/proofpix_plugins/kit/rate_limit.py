@@ -24,6 +24,7 @@ from starlette.requests import HTTPConnection
 
 from proofpix_plugins.config import Settings
 from proofpix_plugins.errors import RateLimited, ServiceUnavailable
+from proofpix_plugins.kit.problem_schema import answers
 
 ROUTE_CLASSES = ("auth", "default", "plugin_ops", "hooks", "uploads")
 # When Redis is lost the limited routes answer 503 (never run unlimited); clients retry after.
@@ -136,6 +137,7 @@ def rate_limit(route_class: str) -> Callable[[Request], Awaitable[None]]:
     if route_class not in ROUTE_CLASSES:
         raise ValueError(f"unknown rate-limit class {route_class!r}; one of {ROUTE_CLASSES}")
 
+    @answers(429, 503)  # over the budget; the shared store (Redis) unreachable
     async def dependency(request: Request) -> None:
         await _limit(route_class, request)
 
@@ -153,6 +155,7 @@ def rate_limit_reads(route_class: str = "default") -> Callable[[HTTPConnection],
     if route_class not in ROUTE_CLASSES:
         raise ValueError(f"unknown rate-limit class {route_class!r}; one of {ROUTE_CLASSES}")
 
+    @answers(429, 503)  # over the budget; the shared store (Redis) unreachable
     async def dependency(connection: HTTPConnection) -> None:
         if connection.scope["type"] == "http" and connection.scope["method"] in ("GET", "HEAD"):
             await _limit(route_class, connection)

@@ -1,4 +1,8 @@
-"""The wire base model: camelCase on the wire, snake_case in Python (SPEC §7)."""
+"""The wire base model: camelCase on the wire, snake_case in Python (SPEC §7).
+
+A field's docstring (the string literal under it) is its description in the OpenAPI document;
+tests/app/test_openapi_docs.py fails on a field without one.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ class CamelModel(BaseModel):
         serialize_by_alias=True,
         extra="forbid",
         from_attributes=True,
+        use_attribute_docstrings=True,
     )
 
 

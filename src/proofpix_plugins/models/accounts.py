@@ -29,12 +29,16 @@ from proofpix_plugins.models.base import (
 
 
 class Tier(StrEnum):
+    """An organization's subscription plan; plugin features need ``enterprise``."""
+
     free = "free"
     pro = "pro"
     enterprise = "enterprise"
 
 
 class Role(StrEnum):
+    """A member's role in an organization; managing plugins needs ``admin`` or ``owner``."""
+
     owner = "owner"
     admin = "admin"
     member = "member"

@@ -49,6 +49,8 @@ CATEGORIES: Final[tuple[str, ...]] = (
 
 _ID_PART = r"[a-z0-9][a-z0-9-]{1,23}"
 _PLUGIN_ID = re.compile(rf"({_ID_PART})\.({_ID_PART})")
+#: ``publisher.name``: what a plugin id looks like wherever one is read (manifest, URL path).
+PLUGIN_ID_PATTERN: Final = _PLUGIN_ID.pattern
 #: A key that ``format_loc`` can show after a dot rather than quoted.
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TAG = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")

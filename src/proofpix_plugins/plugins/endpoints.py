@@ -12,6 +12,7 @@ from proofpix_plugins.kit.hook_schemas import HookResultOut
 from proofpix_plugins.kit.pagination import Page
 from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.kit.rate_limit import rate_limit, rate_limit_reads
+from proofpix_plugins.kit.routes import PatternRoute
 from proofpix_plugins.models.accounts import Role, Tier
 from proofpix_plugins.plugins.config_values import require_wire_values
 from proofpix_plugins.plugins.events_ws import stream_plugin_events
@@ -23,17 +24,20 @@ from proofpix_plugins.plugins.schemas import (
     EventOut,
     GrantRequest,
     HookCallIn,
+    HookName,
     InstallResult,
     MetricsOut,
     PluginDetail,
+    PluginId,
     PluginListParams,
     PluginOut,
 )
 from proofpix_plugins.plugins.service import PluginService
 
+# Problem statuses are derived per route from its guards, parameters and body (kit/openapi.py);
+# PatternRoute routes by the plugin id and hook name patterns (kit/routes.py).
 router = APIRouter(
-    prefix="/api/plugins", tags=["plugins"],
-    responses=problem_responses(401, 403, 404, 422, 429),
+    prefix="/api/plugins", tags=["plugins"], route_class=PatternRoute,
     # Reads share the `default` class; each write declares its own class below.
     dependencies=[Depends(rate_limit_reads("default"))],
 )
@@ -71,8 +75,13 @@ async def list_plugins(
     service: Service,
     params: Annotated[PluginListParams, Query()],
 ) -> Page[PluginOut]:
-    """Installed plugins of the caller's organization, filtered by ``status``, ``type``,
-    ``category`` and ``q`` (id, name or description, case-insensitive)."""
+    """List the organization's installed plugins
+
+    One page of the plugins installed in the caller's organization, filtered by `status`,
+    `type`, `category` and `q` (a case-insensitive substring of the id, name or description).
+
+    Who: any member of an organization on the `enterprise` plan (403 otherwise).
+    """
     items, total = await service.list_plugins(
         principal.org_id, status=params.status, type_=params.type, category=params.category,
         q=params.q, page=params.page, limit=params.limit,
@@ -84,7 +93,18 @@ async def list_plugins(
              responses=problem_responses(409, 413, 415),
              openapi_extra={"requestBody": OPENAPI_REQUEST_BODY})
 async def install_plugin(principal: Admin, service: Service, form: PackageForm) -> InstallResult:
-    """Install or upgrade a plugin from an uploaded .ppx."""
+    """Install or upgrade a plugin from an uploaded .ppx
+
+    Streams the `.ppx` package (multipart part `file`, at most the upload limit), validates and
+    scans it before anything is written, and installs it for the caller's organization; a
+    package of an installed id with a higher version upgrades it. The optional `metadata` part
+    (JSON) chooses which requested permissions to grant. A plugin whose required configuration
+    is missing installs as `needs_configuration`.
+
+    Who: an `admin` or `owner` of an `enterprise` organization. Notable errors: 415 when `file`
+    is not a zip package, 413 over the size limit, 422 with the scanner's or manifest's rule
+    ids, 409 when this version (or a newer one) is already installed.
+    """
     return await service.install_plugin(principal.org_id, form.package, actor=principal.user_id,
                                         grant_permissions=form.grant_permissions,
                                         config=form.config)
@@ -100,42 +120,78 @@ async def events_ws(websocket: WebSocket) -> None:
              response_model=HookResultOut, response_model_exclude_none=True)
 @audit_refusals_only
 async def execute_hook(
-    hook_name: str, body: HookCallIn, principal: Member, service: Service
+    hook_name: HookName, body: HookCallIn, principal: Member, service: Service
 ) -> dict[str, Any]:
-    """Run a hook on the organization's loaded plugins (SPEC §4)."""
+    """Call a hook on the organization's loaded plugins
+
+    Runs the hook on every loaded plugin of the organization that registered it and holds its
+    permissions, with `options` (mode, timeout, stopOnError); answers one result per plugin, in
+    call order. A plugin's own failure is its result's `status`, not an HTTP error. Integers
+    the worker protocol cannot carry are a 422 naming the field.
+
+    Who: any member of an `enterprise` organization. A member's calls do not count toward the
+    circuit breaker (only callers who may unload the plugin do).
+    """
     require_wire_values(body.data, "data")
     # Failures count toward the circuit breaker only for callers who may unload the plugin
     # anyway: a member must not disable it by sending data that makes it fail.
     result = await service.execute_hook(
-        principal.org_id, hook_name, body.data, body.options,
+        principal.org_id, hook_name, body.data, body.options.to_wire(),
         count_failures=principal.role in _UNLOADERS,
     )
     return result.to_wire()
 
 
 @router.get("/{plugin_id}", response_model=PluginDetail)
-async def get_plugin(plugin_id: str, principal: Member, service: Service) -> PluginDetail:
+async def get_plugin(plugin_id: PluginId, principal: Member, service: Service) -> PluginDetail:
+    """Read an installed plugin
+
+    Its manifest facts, status, granted permissions and network hosts, hooks, resource limits
+    and latest metrics.
+
+    Who: any member of an `enterprise` organization; 404 when the organization has no plugin of
+    this id.
+    """
     return await service.get_plugin(principal.org_id, plugin_id)
 
 
 @router.post("/{plugin_id}/load", response_model=PluginDetail, dependencies=PluginOps,
              responses=problem_responses(409))
-async def load_plugin(plugin_id: str, principal: Admin, service: Service) -> PluginDetail:
+async def load_plugin(plugin_id: PluginId, principal: Admin, service: Service) -> PluginDetail:
+    """Load (activate) a plugin
+
+    Starts the plugin's sandboxed worker; from then on its hooks run.
+
+    Who: an `admin` or `owner` of an `enterprise` organization. 409 while its required
+    configuration is incomplete (the missing keys are named) or permissions await consent.
+    """
     return await service.load_plugin(principal.org_id, plugin_id, actor=principal.user_id)
 
 
 @router.post("/{plugin_id}/unload", response_model=PluginDetail, dependencies=PluginOps,
              responses=problem_responses(409))
-async def unload_plugin(plugin_id: str, principal: Admin, service: Service) -> PluginDetail:
+async def unload_plugin(plugin_id: PluginId, principal: Admin, service: Service) -> PluginDetail:
+    """Unload (deactivate) a plugin
+
+    Stops its worker; its hooks no longer run. Its configuration and storage are kept.
+
+    Who: an `admin` or `owner` of an `enterprise` organization.
+    """
     return await service.unload_plugin(principal.org_id, plugin_id, actor=principal.user_id)
 
 
 @router.post("/{plugin_id}/permissions", response_model=PluginDetail, dependencies=PluginOps)
 async def grant_permissions(
-    plugin_id: str, body: GrantRequest, principal: Admin, service: Service
+    plugin_id: PluginId, body: GrantRequest, principal: Admin, service: Service
 ) -> PluginDetail:
-    """Grant permissions an upgrade asked for (or ones withheld at install), or revoke granted
-    ones; a loaded plugin gets the change at once."""
+    """Grant or revoke a plugin's permissions
+
+    Consents to permissions an upgrade asked for (or ones withheld at install), each one the
+    installed version requests (422 otherwise), or takes granted ones back; a loaded plugin
+    gets the change at once.
+
+    Who: an `admin` or `owner` of an `enterprise` organization.
+    """
     return await service.grant_permissions(
         principal.org_id, plugin_id, body.grant_permissions, actor=principal.user_id,
         revoke=body.revoke_permissions,
@@ -143,14 +199,27 @@ async def grant_permissions(
 
 
 @router.get("/{plugin_id}/config", response_model=ConfigOut)
-async def get_config(plugin_id: str, principal: Admin, service: Service) -> ConfigOut:
+async def get_config(plugin_id: PluginId, principal: Admin, service: Service) -> ConfigOut:
+    """Read a plugin's configuration
+
+    The values with the defaults of its `config_schema` filled in; secrets show as `***`.
+
+    Who: an `admin` or `owner` of an `enterprise` organization.
+    """
     return await service.get_plugin_config(principal.org_id, plugin_id)
 
 
 @router.put("/{plugin_id}/config", response_model=ConfigOut, dependencies=PluginOps)
 async def put_config(
-    plugin_id: str, body: ConfigIn, principal: Admin, service: Service
+    plugin_id: PluginId, body: ConfigIn, principal: Admin, service: Service
 ) -> ConfigOut:
+    """Replace a plugin's configuration
+
+    Validates the values against the plugin's `config_schema` (422 names each offending field)
+    and stores them, secrets encrypted; a loaded plugin sees them on its next call.
+
+    Who: an `admin` or `owner` of an `enterprise` organization.
+    """
     return await service.update_plugin_config(
         principal.org_id, plugin_id, body.values, actor=principal.user_id
     )
@@ -158,21 +227,36 @@ async def put_config(
 
 @router.get("/{plugin_id}/metrics", response_model=MetricsOut)
 async def get_metrics(
-    plugin_id: str,
+    plugin_id: PluginId,
     principal: Member,
     service: Service,
-    minutes: Annotated[int, Query(ge=1, le=7 * 24 * 60)] = 60,
+    minutes: Annotated[int, Query(ge=1, le=7 * 24 * 60, description=(
+        "The window, in minutes back from now (at most a week)."))] = 60,
 ) -> dict[str, Any]:
+    """Read a plugin's metrics
+
+    Calls, errors, timeouts, denials, crashes, latency percentiles, CPU and memory over the
+    last `minutes`, in total and per one-minute bucket.
+
+    Who: any member of an `enterprise` organization.
+    """
     return await service.get_plugin_metrics(principal.org_id, plugin_id, minutes=minutes)
 
 
 @router.get("/{plugin_id}/events", response_model=Page[EventOut])
 async def list_events(
-    plugin_id: str,
+    plugin_id: PluginId,
     principal: Admin,
     service: Service,
     params: Annotated[EventListParams, Query()],
 ) -> Page[EventOut]:
+    """List a plugin's events
+
+    Its lifecycle and security events (install, upgrade, load, unload, configuration changes,
+    permission denials, circuit-breaker trips), newest first, one page at a time.
+
+    Who: an `admin` or `owner` of an `enterprise` organization.
+    """
     items, total = await service.list_plugin_events(
         principal.org_id, plugin_id, page=params.page, limit=params.limit,
         event_type=params.type,
@@ -182,5 +266,11 @@ async def list_events(
 
 @router.delete("/{plugin_id}", status_code=204, dependencies=PluginOps,
                responses=problem_responses(409))
-async def uninstall_plugin(plugin_id: str, principal: Admin, service: Service) -> None:
+async def uninstall_plugin(plugin_id: PluginId, principal: Admin, service: Service) -> None:
+    """Uninstall a plugin
+
+    Unloads it and removes it with its configuration and storage; its events are kept.
+
+    Who: an `admin` or `owner` of an `enterprise` organization.
+    """
     await service.uninstall_plugin(principal.org_id, plugin_id, actor=principal.user_id)

@@ -26,23 +26,26 @@ from proofpix_plugins.storage.uploads import SpooledUpload, spool_multipart
 
 ZIP_MAGIC = b"PK\x03\x04"
 
-#: The request body as OpenAPI documents it (the route parses it by hand, streaming).
+#: The request body as OpenAPI documents it (the route parses it by hand, streaming). The
+#: ``metadata`` part is a JSON object (its ``encoding`` says so), typed by InstallMetadata.
 OPENAPI_REQUEST_BODY: dict[str, Any] = {
     "required": True,
-    "content": {"multipart/form-data": {"schema": {
-        "type": "object",
-        "required": ["file"],
-        "properties": {
-            "file": {"type": "string", "format": "binary", "description": "the .ppx package"},
-            "metadata": {
-                "type": "string",
-                "description": "JSON: grantPermissions (omitted grants every requested "
-                "permission) and config (validated against the plugin's config_schema)",
-                "contentMediaType": "application/json",
-                "contentSchema": InstallMetadata.model_json_schema(),
+    "content": {"multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "required": ["file"],
+            "properties": {
+                "file": {"type": "string", "format": "binary", "description": "the .ppx package"},
+                "metadata": {
+                    **InstallMetadata.model_json_schema(),
+                    "description": "Optional JSON object: which requested permissions to grant "
+                    "(omitted `grantPermissions` grants every requested permission) and the "
+                    "initial `config` (validated against the plugin's config_schema).",
+                },
             },
         },
-    }}},
+        "encoding": {"metadata": {"contentType": "application/json"}},
+    }},
 }
 
 
