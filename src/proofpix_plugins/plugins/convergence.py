@@ -17,10 +17,12 @@ after the commit. :class:`Convergence` makes this process follow it:
   (``HookBus.update_config``), applies grants (``HookBus.update_grants``) or swaps the version.
 
 So the clock alone converges a deployment (SQLite without Redis: the only channel between the
-children of ``serve --workers N``); announcements only make it faster. A plugin this process
-cannot load as the database says (its tree is not on this machine's disk, the sandbox refuses
-it) is left as it is here, never written back as a failure, since the change that succeeded
-elsewhere may be right; it is retried every ``retry_seconds``.
+children of ``serve --workers N``); announcements only make it faster. A version installed
+through another machine runs from a tree this machine builds from the artifact blob, verified
+against the row's sha256 (``trees.py``). A plugin this process cannot load as the database says
+(the blob is missing or does not match its digest, the sandbox refuses it) is left as it is
+here, never written back as a failure, since the change that succeeded elsewhere may be right;
+it is retried every ``retry_seconds``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from proofpix_plugins.plugins.config_values import ConfigCipher
 from proofpix_plugins.plugins.event_hub import EventHub
 from proofpix_plugins.plugins.repository import PluginRepository
 from proofpix_plugins.plugins.specs import build_spec
+from proofpix_plugins.plugins.trees import TreeSource, TreeUnavailable
 from proofpix_plugins.runtime.hooks.bus import HookBus
 from proofpix_plugins.runtime.spec import PluginSpec
 
@@ -67,6 +70,7 @@ class Convergence:
         hub: EventHub,
         bus: HookBus,
         cipher: ConfigCipher,
+        trees: TreeSource,
         lock_for: Callable[[uuid.UUID, str], asyncio.Lock],
         interval: float = 0.25,
         retry_seconds: float = 5.0,
@@ -75,6 +79,7 @@ class Convergence:
         self._hub = hub
         self._bus = bus
         self._cipher = cipher
+        self._trees = trees
         self._lock_for = lock_for
         self.interval = interval
         self.retry_seconds = retry_seconds
@@ -85,6 +90,12 @@ class Convergence:
         self._retry: set[Key] = set()
         self._retry_at = 0.0
         self._gate = asyncio.Semaphore(_PARALLEL)
+
+    def retry_later(self, org_id: str, plugin_id: str) -> None:
+        """Reconcile this plugin again after ``retry_seconds`` (its tree was unavailable)."""
+        if not self._retry:
+            self._retry_at = time.monotonic() + self.retry_seconds
+        self._retry.add((org_id, plugin_id))
 
     async def generation(self) -> int:
         async with session_scope(self._sf) as session:
@@ -155,9 +166,7 @@ class Convergence:
                             error=getattr(exc, "detail", None) or f"{type(exc).__name__}: {exc}")
                 done = False
             if not done:
-                if not self._retry:
-                    self._retry_at = time.monotonic() + self.retry_seconds
-                self._retry.add(key)
+                self.retry_later(*key)
 
     async def reconcile(self, org_id: str, plugin_id: str) -> bool:
         """Make this process run ``plugin_id`` as its row says; False if it must retry later."""
@@ -175,14 +184,16 @@ class Convergence:
                 if row is None:
                     self._bus.metrics.forget(org_id, plugin_id)
                 return True
-            desired = build_spec(row, self._cipher)
+            try:
+                # Trees are per machine: this machine's own, or one built from the verified blob.
+                root = await self._trees.tree_for(row)
+            except TreeUnavailable as exc:
+                log.warning("plugins.converge_tree_missing", org=org_id, plugin=plugin_id,
+                            version=row.version, reason=exc.detail)
+                return False
+            desired = build_spec(row, self._cipher, root)
             if current == desired:
                 return True
-            if not await asyncio.to_thread(desired.root.is_dir):
-                # Trees are per machine: never load a version this machine does not hold.
-                log.warning("plugins.converge_tree_missing", org=org_id, plugin=plugin_id,
-                            version=desired.version)
-                return False
             if current is not None and self._bus.pool.is_loaded(org_id, plugin_id):
                 if _differs_only_in(current, desired, "config"):
                     await self._bus.update_config(desired)

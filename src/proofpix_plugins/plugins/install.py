@@ -52,6 +52,7 @@ from proofpix_plugins.plugins.grants import GrantDecision, decide
 from proofpix_plugins.plugins.layout import PluginLayout
 from proofpix_plugins.plugins.repository import PluginRepository
 from proofpix_plugins.plugins.specs import build_spec, granted, secret_keys
+from proofpix_plugins.plugins.trees import TreeSource
 from proofpix_plugins.plugins.unit_of_work import unit_of_work
 from proofpix_plugins.plugins.vetting import VettedPackage
 from proofpix_plugins.runtime.hooks.bus import HookBus
@@ -88,6 +89,7 @@ class InstallPipeline:
         hub: EventHub,
         layout: PluginLayout,
         cipher: ConfigCipher,
+        trees: TreeSource,
         committed: Callable[[str], None] | None = None,
     ) -> None:
         self._sf = session_factory
@@ -98,6 +100,7 @@ class InstallPipeline:
         self._hub = hub
         self._layout = layout
         self._cipher = cipher
+        self._trees = trees
 
     async def install(
         self,
@@ -151,7 +154,8 @@ class InstallPipeline:
             await self.discard_tree(str(final))
             if was_loaded and existing is not None:
                 with contextlib.suppress(Exception):
-                    await self._bus.activate(build_spec(existing, self._cipher))
+                    await self._bus.activate(build_spec(
+                        existing, self._cipher, await self._trees.tree_for(existing)))
             if isinstance(exc, IntegrityError):
                 raise Conflict(f"plugin {manifest.id} is being installed concurrently") from None
             raise

@@ -22,6 +22,10 @@ removes (``orphans`` then ``remove_unreferenced``):
 and of those trees only the ones no committed row references. A live sibling's staging and
 in-flight trees are never touched. Ownership is decided by pid, which is why the data dir is
 per machine (docs/deployment.md): a pid says nothing about another machine's processes.
+
+A version installed through another machine has its tree there only; this machine builds its
+own from the artifact blob under ``<plugins>/.fetched`` (``trees.py``), which this clean-up
+leaves alone.
 """
 
 from __future__ import annotations
@@ -109,7 +113,7 @@ class PluginLayout:
         if not self.root.is_dir():
             return found
         for org_dir in _subdirs(self.root):
-            if org_dir == self.staging:
+            if org_dir.name.startswith("."):  # staging, and trees fetched from blobs (trees.py)
                 continue
             for plugin_dir in _subdirs(org_dir):
                 for tree in _subdirs(plugin_dir):

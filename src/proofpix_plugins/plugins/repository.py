@@ -145,6 +145,13 @@ class PluginRepository:
         rows = await self.session.execute(select(Plugin.install_path))
         return set(rows.scalars().all())
 
+    async def all_tree_keys(self) -> set[tuple[str, str, str, str]]:
+        """(org, plugin id, version, artifact sha256) of every row: the trees a machine may
+        have fetched (``trees.py``)."""
+        rows = await self.session.execute(select(
+            Plugin.organization_id, Plugin.plugin_id, Plugin.version, Plugin.artifact_sha256))
+        return {(str(org), pid, version, sha) for org, pid, version, sha in rows.all()}
+
     async def configuration_of(self, plugin_row_id: uuid.UUID) -> PluginConfiguration | None:
         stmt = select(PluginConfiguration).where(
             PluginConfiguration.plugin_row_id == plugin_row_id

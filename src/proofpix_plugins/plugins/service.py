@@ -71,6 +71,7 @@ from proofpix_plugins.plugins.schemas import (
     plugin_out,
 )
 from proofpix_plugins.plugins.specs import build_spec, secret_keys
+from proofpix_plugins.plugins.trees import TreeSource, TreeUnavailable
 from proofpix_plugins.plugins.unit_of_work import UnitOfWork, unit_of_work
 from proofpix_plugins.plugins.vetting import vet_package
 from proofpix_plugins.runtime.errors import LoadError
@@ -186,13 +187,15 @@ class PluginService:
         #: entries (see read_cache.py).
         self.reads = OrgReadCache(ttl=read_cache_seconds)
         hub.add_listener(lambda org_id, _event: self.reads.invalidate(org_id))
+        #: This machine's tree of a version: its own install's, or one built from the blob.
+        self.trees = TreeSource(layout, blobs)
         self._installs = InstallPipeline(session_factory=session_factory, blobs=blobs, bus=bus,
-                                         hub=hub, layout=layout, cipher=cipher,
+                                         hub=hub, layout=layout, cipher=cipher, trees=self.trees,
                                          committed=self.reads.invalidate)
         bus.on_disabled = self._on_disabled
         #: Follows changes made by every other process (plugins/convergence.py).
         self.convergence = Convergence(session_factory=session_factory, hub=hub, bus=bus,
-                                       cipher=cipher, lock_for=self._lock,
+                                       cipher=cipher, trees=self.trees, lock_for=self._lock,
                                        interval=reconcile_seconds)
 
     # -- unit of work ------------------------------------------------------------------
@@ -224,10 +227,14 @@ class PluginService:
         async with session_scope(self._sf) as session:
             repo = PluginRepository(session)
             referenced = await repo.all_install_paths()
+            tree_keys = await repo.all_tree_keys()
             rows = await repo.list_by_status([PluginStatus.loaded])
         removed = await asyncio.to_thread(self._layout.remove_unreferenced, orphans, referenced)
         if removed:
             log.warning("plugins.recovered_interrupted_installs", count=len(removed))
+        stale = await asyncio.to_thread(self.trees.remove_stale, tree_keys)
+        if stale:
+            log.info("plugins.removed_stale_fetched_trees", count=len(stale))
         for row in rows:
             await self._reload_at_start(row)
         self._flush_task = asyncio.create_task(self._flush_loop(), name="plugin-metrics-flush")
@@ -235,13 +242,21 @@ class PluginService:
 
     async def _reload_at_start(self, row: Plugin) -> None:
         """Load one plugin that was loaded; whatever is wrong with its stored state (config
-        the worker protocol cannot carry, an undecryptable secret, a tree gone missing) makes
-        it ``error`` with the reason, never stops the server from starting."""
+        the worker protocol cannot carry, an undecryptable secret) makes it ``error`` with the
+        reason, never stops the server from starting. A tree this machine cannot build now (the
+        artifact blob missing or not matching its sha256) is not written back, since the
+        plugin may run well elsewhere: the reconcile retries it."""
         try:
-            await self.bus.activate(build_spec(row, self._cipher))
+            root = await self.trees.tree_for(row)
+            await self.bus.activate(build_spec(row, self._cipher, root))
             return
         except asyncio.CancelledError:
             raise
+        except TreeUnavailable as exc:
+            log.warning("plugins.reload_tree_unavailable", org=str(row.organization_id),
+                        plugin=row.plugin_id, reason=exc.detail)
+            self.convergence.retry_later(str(row.organization_id), row.plugin_id)
+            return
         except Exception as exc:
             reason = (exc.detail if isinstance(exc, ProofPixError)
                       else f"{type(exc).__name__}: {exc}")[:2000]
@@ -361,7 +376,8 @@ class PluginService:
         async with session_scope(self._sf) as session:
             row = await self._get(PluginRepository(session), org, plugin_id)
         try:
-            await self.bus.update_grants(build_spec(row, self._cipher))
+            await self.bus.update_grants(
+                build_spec(row, self._cipher, await self.trees.tree_for(row)))
         except LoadError as exc:
             # The grants are recorded; the plugin could not restart with them: say so.
             await self.bus.deactivate(str(org), plugin_id)
@@ -395,8 +411,10 @@ class PluginService:
                              for p in row.pending_consent),
                 extensions={"pendingConsent": list(row.pending_consent)},
             )
+        # Unavailable here (503, the row untouched): another machine may run it well.
+        root = await self.trees.tree_for(row)
         try:
-            await self.bus.activate(build_spec(row, self._cipher))
+            await self.bus.activate(build_spec(row, self._cipher, root))
         except LoadError as exc:
             async with self._work() as work:
                 fresh = await self._get(PluginRepository(work.session), org, plugin_id)

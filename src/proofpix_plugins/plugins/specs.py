@@ -21,7 +21,9 @@ def granted(row: Plugin, kind: PermissionKind) -> frozenset[str]:
     return frozenset(p.value for p in row.permissions if p.kind == kind and p.granted)
 
 
-def build_spec(row: Plugin, cipher: ConfigCipher) -> PluginSpec:
+def build_spec(row: Plugin, cipher: ConfigCipher, root: Path | None = None) -> PluginSpec:
+    """The spec ``row`` describes, run from ``root`` (this machine's tree, ``trees.py``) or,
+    by default, from the row's ``install_path``."""
     manifest = row.manifest
     resources = manifest.get("resources") or {}
     config = unseal(row.configuration.values, cipher) if row.configuration else {}
@@ -29,7 +31,7 @@ def build_spec(row: Plugin, cipher: ConfigCipher) -> PluginSpec:
         org_id=str(row.organization_id),
         plugin_id=row.plugin_id,
         version=row.version,
-        root=Path(row.install_path),
+        root=root if root is not None else Path(row.install_path),
         entry=manifest.get("entry") or limits.ENTRY_DEFAULT,
         hooks=MappingProxyType(
             {h.hook_name: HookBinding(h.handler, h.priority) for h in row.hooks}
