@@ -583,6 +583,11 @@ async def run(args: argparse.Namespace) -> None:
                 await measure("POST /hooks/bench:one (1 plugin)",
                               build("POST", "/api/plugins/hooks/bench:one", token,
                                     {"data": {}}), floor_post, "hook1")
+                # The same request where no plugin has the hook: the HTTP path without the
+                # sandboxed call, to tell the two apart.
+                await measure("POST /hooks/bench:none (no plugin: HTTP path only)",
+                              build("POST", "/api/plugins/hooks/bench:none", token,
+                                    {"data": {}}), floor_post, "hook0")
                 await measure(f"POST /hooks/bench:all ({min(n, 20)} plugins)",
                               build("POST", "/api/plugins/hooks/bench:all", token,
                                     {"data": {}}), floor_post, "hook20")
