@@ -126,9 +126,13 @@ def create_app(
 
 
 def _include_routers(app: FastAPI) -> None:
-    """Mount each domain's router (plugins, marketplace, developers, files join here)."""
-    app.include_router(accounts_router)
+    """Mount each domain's router (plugins, marketplace, developers, files join here).
+
+    Plugins first: a request is matched against the routes in this order, and the hook route
+    is the hot path (no two routers share a path prefix, so the order decides nothing else).
+    """
     app.include_router(plugins_router)
+    app.include_router(accounts_router)
     app.include_router(files_router)
     app.include_router(jobs_router)
 
