@@ -154,3 +154,25 @@ def test_the_hook_route_is_a_hook_route() -> None:
     found = [r for r in all_routes(create_app()) if r.path == "/api/plugins/hooks/{hook_name}"]
     assert len(found) == 1
     assert isinstance(found[0].original_route, HookRoute)
+
+
+def test_the_flat_handler_knows_every_dependency_of_the_declaration() -> None:
+    """A dependency added to the route or its router must be added to HookRoute's handler too."""
+    from proofpix_plugins.app import create_app
+    from proofpix_plugins.kit.routes import all_routes
+
+    found = [r for r in all_routes(create_app()) if r.path == "/api/plugins/hooks/{hook_name}"]
+    route: Any = found[0].route
+
+    def names(d: Any) -> list[Any]:
+        return [(getattr(s.call, "__name__", type(s.call).__name__), names(s))
+                for s in d.dependencies]
+
+    assert names(route.dependant) == [
+        ("rate_limit_reads_default", []),  # the router's: GET and HEAD only, a POST passes
+        ("rate_limit_hooks", []),
+        ("require_tier_enterprise", [
+            ("confirmed_principal", [("current_user", [("HTTPBearer", [])])])]),
+        ("_service", []),
+    ]
+
