@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/api.py [--quick] [--plugins 20,200] [--database-url URL]
                                   [--seconds 3] [--sql] [--installs 50] [--metric-rows N]
+                                  [--redis-url redis://...]
 
 Starts two uvicorn servers in subprocesses with identical settings: the project's app
 (``create_app()``, a fresh data dir, SQLite by default or ``--database-url`` for PostgreSQL:
@@ -505,6 +506,10 @@ async def run(args: argparse.Namespace) -> None:
     if not env["PROOFPIX_CONFIG_KEY"]:
         del env["PROOFPIX_CONFIG_KEY"]
     env.pop("PROOFPIX_REDIS_URL", None)
+    if args.redis_url:
+        # The production configuration of several processes: shared rate limits, the event hub,
+        # and auth epochs cached while the hub follows Redis.
+        env["PROOFPIX_REDIS_URL"] = args.redis_url
     for cls in ("default", "auth", "plugin_ops", "hooks", "uploads"):
         env[f"PROOFPIX_RATE_LIMIT_{cls.upper()}"] = GENEROUS
     if args.sql:
@@ -578,6 +583,11 @@ async def run(args: argparse.Namespace) -> None:
                 await measure("POST /hooks/bench:one (1 plugin)",
                               build("POST", "/api/plugins/hooks/bench:one", token,
                                     {"data": {}}), floor_post, "hook1")
+                # The same request where no plugin has the hook: the HTTP path without the
+                # sandboxed call, to tell the two apart.
+                await measure("POST /hooks/bench:none (no plugin: HTTP path only)",
+                              build("POST", "/api/plugins/hooks/bench:none", token,
+                                    {"data": {}}), floor_post, "hook0")
                 await measure(f"POST /hooks/bench:all ({min(n, 20)} plugins)",
                               build("POST", "/api/plugins/hooks/bench:all", token,
                                     {"data": {}}), floor_post, "hook20")
@@ -621,7 +631,7 @@ async def run(args: argparse.Namespace) -> None:
                 print("   ", f, flush=True)
         print(f"\n(app start-up to first /api/health: {startup:.2f} s; load average "
               f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; database "
-              f"{'postgresql' if pg_db else 'sqlite'})")
+              f"{'postgresql' if pg_db else 'sqlite'}{' + redis' if args.redis_url else ''})")
         _print_table(rows)
         if args.sql:
             for name, stmts in sql_notes.items():
@@ -672,6 +682,7 @@ def main() -> None:
     parser.add_argument("--plugins", default="20,200", help="installed-plugin counts")
     parser.add_argument("--seconds", type=float, default=4.0, help="per row")
     parser.add_argument("--database-url", help="postgresql+asyncpg://... (a fresh db beside it)")
+    parser.add_argument("--redis-url", help="PROOFPIX_REDIS_URL for the app (redis://...)")
     parser.add_argument("--sql", action="store_true", help="count SQL statements per request")
     parser.add_argument("--installs", type=int, default=50, help="concurrent installs")
     parser.add_argument("--metric-rows", type=int, default=0, help="seed N metric rows")

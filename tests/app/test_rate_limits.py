@@ -6,11 +6,12 @@ import uuid
 from pathlib import Path
 
 import httpx
+import limits
 import pytest
 from fastapi import Depends
 
 from proofpix_plugins.config import Settings
-from proofpix_plugins.kit.rate_limit import rate_limit
+from proofpix_plugins.kit.rate_limit import MemoryWindows, RedisWindows, rate_limit
 from tests.fixtures.app import StartApp, build_test_settings, client_for, create_test_user
 
 
@@ -203,3 +204,41 @@ async def test_an_unreachable_rate_limit_storage_answers_503_not_unlimited(
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert "rate-limit storage unavailable" in response.json()["detail"]
+
+
+async def test_memory_windows_reset_after_their_expiry_and_are_swept() -> None:
+    now = [100.0]
+    windows = MemoryWindows(clock=lambda: now[0])
+    assert await windows.hit("a", 60) == (1, 60.0)
+    now[0] += 10
+    assert await windows.hit("a", 60) == (2, 50.0)
+    now[0] += 50
+    assert await windows.hit("a", 60) == (1, 60.0)  # a new window
+    await windows.hit("b", 5)
+    now[0] += 61
+    await windows.hit("c", 5)
+    assert set(windows._windows) == {"c"}  # "a" and "b" swept
+
+
+@pytest.mark.redis
+async def test_redis_windows_count_under_the_keys_limits_uses(redis_url: str) -> None:
+    """Processes on limits' own storage and on this one share a budget (rolling upgrades)."""
+    import redis.asyncio as aioredis
+    from limits.aio.storage import RedisStorage
+    from limits.aio.strategies import FixedWindowRateLimiter
+
+    item = limits.parse("5/minute")
+    key = f"user:{uuid.uuid4()}"
+    ours = RedisWindows(redis_url)
+    pool = aioredis.ConnectionPool.from_url(redis_url)
+    theirs = RedisStorage("async+" + redis_url, implementation="redispy",
+                          connection_pool=pool)  # type: ignore[arg-type]
+    try:
+        assert (await ours.hit(item.key_for("hooks", key), item.get_expiry()))[0] == 1
+        assert await FixedWindowRateLimiter(theirs).hit(item, "hooks", key)
+        count, reset_in = await ours.hit(item.key_for("hooks", key), item.get_expiry())
+        assert count == 3
+        assert 0 < reset_in <= 60
+    finally:
+        await ours.close()
+        await pool.aclose()

@@ -1,14 +1,16 @@
-"""The database readiness probe behind ``GET /api/health``, shared by concurrent checks.
+"""The readiness probes behind ``GET /api/health`` (database, Redis), shared by concurrent checks.
 
 Load balancers and monitors poll health often, many at once: each poll answers from the last
 probe when it is younger than ``max_age`` seconds, and concurrent polls share one probe in
-flight, so health costs the database at most one ``SELECT 1`` per ``max_age``.
+flight, so health costs the database at most one ``SELECT 1`` (and Redis one ``PING``) per
+``max_age``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import structlog
 from sqlalchemy import text
@@ -17,9 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 log = structlog.get_logger("proofpix.app")
 
 
-class DatabaseProbe:
-    def __init__(self, engine: AsyncEngine, *, max_age: float = 1.0, timeout: float = 2.0) -> None:
-        self._engine = engine
+class CachedProbe:
+    """``check`` (true when ready) at most once per ``max_age``; a raised error is "not ready"."""
+
+    def __init__(self, check: Callable[[], Awaitable[bool]], *, max_age: float = 1.0,
+                 timeout: float = 2.0, name: str = "dependency") -> None:
+        self._check = check
+        self._name = name
         self._max_age = max_age
         self._timeout = timeout
         self._checked_at = float("-inf")
@@ -35,13 +41,23 @@ class DatabaseProbe:
         return await asyncio.shield(self._inflight)
 
     async def _probe(self) -> bool:
+        error: str | None = None
         try:
             async with asyncio.timeout(self._timeout):
-                async with self._engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
-            ok = True
+                ok = await self._check()
         except Exception as exc:  # any driver or network failure means "not ready"
-            log.warning("health_database_error", error=type(exc).__name__)
-            ok = False
+            error, ok = type(exc).__name__, False
+        if not ok:
+            log.warning(f"health_{self._name}_error", error=error)
         self._ok, self._checked_at, self._inflight = ok, time.monotonic(), None
         return ok
+
+
+class DatabaseProbe(CachedProbe):
+    def __init__(self, engine: AsyncEngine, *, max_age: float = 1.0, timeout: float = 2.0) -> None:
+        async def select_one() -> bool:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+
+        super().__init__(select_one, max_age=max_age, timeout=timeout, name="database")

@@ -1,9 +1,10 @@
-"""Rate limits per route class, keyed by user (by client IP when anonymous), with ``limits``.
+"""Rate limits per route class, keyed by user (by client IP when anonymous): fixed windows.
 
-Storage is in memory by default (one process) and Redis when ``PROOFPIX_REDIS_URL`` is set, so
-several API processes share one budget. Every limited response carries ``RateLimit-Limit``,
-``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds); going over raises :class:`RateLimited`
-(429 with ``Retry-After``).
+Limits are written and parsed as ``limits`` writes them (``10/15minutes``). Counters are in
+memory by default (one process) and in Redis when ``PROOFPIX_REDIS_URL`` is set, so several API
+processes share one budget (under ``limits``' own keys). Every limited response carries
+``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds); going over raises
+:class:`RateLimited` (429 with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,10 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import limits
 from fastapi import Request
-from limits.aio.storage import MemoryStorage, Storage
-from limits.aio.strategies import FixedWindowRateLimiter
-from limits.storage import storage_from_string
 from starlette.requests import HTTPConnection
 
 from proofpix_plugins.config import Settings
@@ -51,67 +49,122 @@ class RateLimitResult:
         }
 
 
-class RateLimiter:
-    """One ``limits`` storage and the parsed limit of each route class."""
+class _Windows(Protocol):
+    """Fixed-window counters: count one hit, answer (hits so far, seconds until the reset)."""
 
-    def __init__(self, storage: Storage, items: Mapping[str, limits.RateLimitItem]) -> None:
-        self._storage = storage
-        self._strategy = FixedWindowRateLimiter(storage)
+    async def hit(self, key: str, expiry: int) -> tuple[int, float]: ...
+
+    async def check(self) -> bool: ...
+
+
+class MemoryWindows:
+    """Counters of this process: plain dict operations on the loop, no lock, no task.
+
+    (``limits``' async memory storage takes an ``asyncio.Lock`` and schedules an expiry task
+    on most hits: a third of the hook route's own time.) Expired windows are swept at most
+    once a second, on a hit.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._windows: dict[str, list[float]] = {}  # key -> [hits, ends_at]
+        self._next_sweep = 0.0
+
+    async def hit(self, key: str, expiry: int) -> tuple[int, float]:
+        now = self._clock()
+        if now >= self._next_sweep:
+            self._next_sweep = now + 1.0
+            for stale in [k for k, w in self._windows.items() if w[1] <= now]:
+                del self._windows[stale]
+        window = self._windows.get(key)
+        if window is None or window[1] <= now:
+            window = self._windows[key] = [0, now + expiry]
+        window[0] += 1
+        return int(window[0]), window[1] - now
+
+    async def check(self) -> bool:
+        return True
+
+
+# The key, the increment and the expiry of `limits`' own Redis storage (LIMITS:<key>, INCRBY,
+# EXPIRE on the first hit), so processes of either version share one budget; the TTL comes back
+# in the same round trip (limits needs three: the script, GET and TTL).
+_REDIS_HIT = """
+local current = redis.call("incrby", KEYS[1], 1)
+if tonumber(current) == 1 then
+    redis.call("expire", KEYS[1], ARGV[1])
+end
+return {current, redis.call("ttl", KEYS[1])}
+"""
+_REDIS_PREFIX = "LIMITS:"
+
+
+class RedisWindows:
+    """Counters in Redis, shared by every API process: one script call per hit."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis
+
+        self._pool: Any = aioredis.ConnectionPool.from_url(url)
+        self._client: Any = aioredis.Redis(connection_pool=self._pool)
+        self._script: Any = self._client.register_script(_REDIS_HIT)
+
+    async def hit(self, key: str, expiry: int) -> tuple[int, float]:
+        current, ttl = await self._script(keys=[_REDIS_PREFIX + key], args=[expiry])
+        return int(current), float(max(int(ttl), 0))
+
+    async def check(self) -> bool:
+        return bool(await self._client.ping())
+
+    async def close(self) -> None:
+        await self._client.aclose()
+        await self._pool.aclose()
+
+
+class RateLimiter:
+    """Fixed-window budgets per route class (``limits``' syntax and keys), in memory or Redis."""
+
+    def __init__(self, windows: _Windows, items: Mapping[str, limits.RateLimitItem]) -> None:
+        self._windows = windows
         self._items = dict(items)
-        self._close: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimiter:
         items = {name: _parse(name, getattr(settings, f"rate_limit_{name}")) for name in
                  ROUTE_CLASSES}
         if settings.redis_url:
-            import redis.asyncio as aioredis
-
-            pool: Any = aioredis.ConnectionPool.from_url(settings.redis_url)
-            # limits names its asyncio storages async+redis://, async+rediss://, ...
-            uri = "async+" + settings.redis_url
-            storage = storage_from_string(uri, implementation="redispy", connection_pool=pool)
-            limiter = cls(storage, items)  # type: ignore[arg-type]
-
-            async def close_pool() -> None:
-                await pool.aclose()
-
-            limiter._close = close_pool
-            return limiter
-        return cls(MemoryStorage(), items)
+            return cls(RedisWindows(settings.redis_url), items)
+        return cls(MemoryWindows(), items)
 
     async def hit(self, route_class: str, key: str) -> RateLimitResult:
         item = self._items[route_class]
         try:
-            allowed = await self._strategy.hit(item, route_class, key)
-            stats = await self._strategy.get_window_stats(item, route_class, key)
+            count, reset_in = await self._windows.hit(
+                item.key_for(route_class, key), item.get_expiry())
         except Exception as exc:  # the storage's own errors (connection refused, timeouts)
             raise ServiceUnavailable(
                 detail=f"rate-limit storage unavailable: {type(exc).__name__}",
                 headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)},
             ) from None
-        reset = max(0, math.ceil(stats.reset_time - time.time()))
-        return RateLimitResult(allowed, item.amount, stats.remaining, reset)
+        return RateLimitResult(count <= item.amount, item.amount,
+                               max(0, item.amount - count), max(0, math.ceil(reset_in)))
 
     @property
     def shared(self) -> bool:
         """Whether the budget lives in Redis (shared by API processes) rather than in memory."""
-        return self._close is not None
+        return isinstance(self._windows, RedisWindows)
 
     async def healthy(self, timeout: float = 2.0) -> bool:  # noqa: ASYNC109 - a plain bound
         """Whether the storage answers now (always true in memory)."""
         try:
             async with asyncio.timeout(timeout):
-                return bool(await self._storage.check())
+                return await self._windows.check()
         except Exception:  # connection refused, timeouts: not healthy, whatever the cause
             return False
 
     async def close(self) -> None:
-        timer = getattr(self._storage, "timer", None)
-        if timer is not None and not timer.done():
-            timer.cancel()
-        if self._close is not None:
-            await self._close()
+        if isinstance(self._windows, RedisWindows):
+            await self._windows.close()
 
 
 def _parse(route_class: str, text: str) -> limits.RateLimitItem:

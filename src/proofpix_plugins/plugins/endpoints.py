@@ -16,6 +16,7 @@ from proofpix_plugins.kit.routes import PatternRoute
 from proofpix_plugins.models.accounts import Role, Tier
 from proofpix_plugins.plugins.config_values import require_wire_values
 from proofpix_plugins.plugins.events_ws import stream_plugin_events
+from proofpix_plugins.plugins.hook_route import hook_route
 from proofpix_plugins.plugins.install_form import OPENAPI_REQUEST_BODY, InstallForm, install_form
 from proofpix_plugins.plugins.schemas import (
     ConfigIn,
@@ -116,8 +117,6 @@ async def events_ws(websocket: WebSocket) -> None:
     await stream_plugin_events(websocket)
 
 
-@router.post("/hooks/{hook_name}", dependencies=[Depends(rate_limit("hooks"))],
-             response_model=HookResultOut, response_model_exclude_none=True)
 @audit_refusals_only
 async def execute_hook(
     hook_name: HookName, body: HookCallIn, principal: Member, service: Service
@@ -140,6 +139,17 @@ async def execute_hook(
         count_failures=principal.role in _UNLOADERS,
     )
     return result.to_wire()
+
+
+_hooks_limit = rate_limit("hooks")
+# Documented (and testable through FastAPI's own handler) exactly as declared here; requests are
+# handled by one flat function doing the same steps in the same order (plugins/hook_route.py).
+router.add_api_route(
+    "/hooks/{hook_name}", execute_hook, methods=["POST"],
+    dependencies=[Depends(_hooks_limit)],
+    response_model=HookResultOut, response_model_exclude_none=True,
+    route_class_override=hook_route(limit=_hooks_limit, guard=_enterprise),
+)
 
 
 @router.get("/{plugin_id}", response_model=PluginDetail)

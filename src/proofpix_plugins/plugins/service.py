@@ -417,14 +417,16 @@ class PluginService:
             await self.bus.activate(build_spec(row, self._cipher, root))
         except LoadError as exc:
             async with self._work() as work:
-                fresh = await self._get(PluginRepository(work.session), org, plugin_id)
+                fresh = await self._get(PluginRepository(work.session), org, plugin_id,
+                                       children=False)
                 fresh.status = PluginStatus.error
                 fresh.status_reason = exc.detail
                 work.event(org, plugin_id, "load_failed", plugin_row_id=fresh.id, actor=actor,
                            details={"reason": exc.detail})
             raise
         async with self._work() as work:
-            fresh = await self._get(PluginRepository(work.session), org, plugin_id)
+            fresh = await self._get(PluginRepository(work.session), org, plugin_id,
+                                       children=False)
             fresh.status = PluginStatus.loaded
             fresh.status_reason = None
             fresh.loaded_at = utcnow()
@@ -444,7 +446,8 @@ class PluginService:
             _require_transition(row, PluginStatus.unloaded)
             await self.bus.deactivate(str(org), plugin_id)
             async with self._work() as work:
-                fresh = await self._get(PluginRepository(work.session), org, plugin_id)
+                fresh = await self._get(PluginRepository(work.session), org, plugin_id,
+                                       children=False)
                 fresh.status = PluginStatus.unloaded
                 fresh.status_reason = None
                 work.event(org, plugin_id, "unloaded", plugin_row_id=fresh.id, actor=actor)
