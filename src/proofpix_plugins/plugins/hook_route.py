@@ -17,10 +17,11 @@ same order:
 2. authentication and authorization by calling the very dependency functions the signature
    names (``bearer_scheme`` → ``current_user``, which re-checks the account through the auth
    epoch for a write → the enterprise-tier guard), without the solver around them;
-3. the body as FastAPI reads it (JSON only under a JSON content type, ``strict_content_type``)
+3. the ``hook_name`` path parameter validated as declared (``HookName``: its length too), then
+   the body as FastAPI reads it (JSON only under a JSON content type, ``strict_content_type``)
    validated by a precompiled ``TypeAdapter`` of the declared model; errors are raised as
-   FastAPI's ``RequestValidationError`` with the same ``("body", ...)`` locations, so the
-   problem handler renders the same field paths;
+   FastAPI's ``RequestValidationError`` with the same ``("path", ...)``/``("body", ...)``
+   locations, together as FastAPI raises them, so the problem handler renders the same paths;
 4. the endpoint function itself, then the declared ``response_model`` applied as FastAPI does
    (validated, dumped by alias with ``exclude_none``) into one pre-serialised response.
 
@@ -37,7 +38,6 @@ from typing import Any
 
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -48,6 +48,7 @@ from proofpix_plugins.accounts.auth import (
     confirmed_principal,
     current_user,
 )
+from proofpix_plugins.kit.routes import PatternRoute
 
 Guard = Callable[[Principal], Awaitable[Principal]]
 Limit = Callable[[Request], Awaitable[None]]
@@ -94,8 +95,9 @@ def _missing_body() -> dict[str, Any]:
     return dict(error)
 
 
-class HookRoute(APIRoute):
-    """An ``APIRoute`` for the hook endpoint: documented as declared, handled flat.
+class HookRoute(PatternRoute):
+    """A :class:`PatternRoute` for the hook endpoint: documented and routed as declared (a
+    malformed hook name is a 404 before any guard), handled flat.
 
     ``limit`` and ``guard`` are the rate-limit dependency of the route's ``dependencies`` and the
     authorization dependency of its principal parameter; the endpoint must take ``hook_name``,
@@ -120,6 +122,8 @@ class HookRoute(APIRoute):
         )
         exclude_none = self.response_model_exclude_none
         status_code = self.status_code or 200
+        # The path parameter as declared (its max_length too: routing checks only the pattern).
+        (hook_field,) = self.dependant.path_params
 
         async def handle(request: Request) -> Response:
             await limit(request)
@@ -127,18 +131,24 @@ class HookRoute(APIRoute):
             principal = await guard(
                 await confirmed_principal(await current_user(request, credentials))
             )
+            # FastAPI's order: the path parameter's errors, then the body's, raised together.
+            hook_name, errors = hook_field.validate(
+                request.path_params.get(hook_field.alias), loc=("path", hook_field.alias))
             received = await _read_body(request, strict_content_type)
             if received is _UNDEFINED:
-                raise RequestValidationError([_missing_body()])
-            try:
-                body = body_adapter.validate_python(received, from_attributes=True)
-            except ValidationError as exc:
-                raise RequestValidationError([
-                    {**err, "loc": ("body", *err.get("loc", ()))}
-                    for err in exc.errors(include_url=False)
-                ]) from None
+                errors.append(_missing_body())
+            else:
+                try:
+                    body = body_adapter.validate_python(received, from_attributes=True)
+                except ValidationError as exc:
+                    errors.extend(
+                        {**err, "loc": ("body", *err.get("loc", ()))}
+                        for err in exc.errors(include_url=False)
+                    )
+            if errors:
+                raise RequestValidationError(errors)
             result = await endpoint(
-                hook_name=request.path_params["hook_name"], body=body, principal=principal,
+                hook_name=hook_name, body=body, principal=principal,
                 service=request.app.state.plugin_service,
             )
             value = result_adapter.validate_python(result, from_attributes=True)
