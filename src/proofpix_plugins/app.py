@@ -90,6 +90,8 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
     {"name": "files", "description": "Photos: upload one (the organization's plugins run on "
      "it), read its record with plugin results, read its bytes."},
     {"name": "ops", "description": "Operations: health and readiness."},
+    {"name": "admin", "description": "Platform administration (platform administrators "
+     "only): background jobs, listed by state, and retrying a failed or dead one."},
 ]
 
 

@@ -72,9 +72,16 @@ async def upload_file(request: Request, principal: CurrentUser, service: Service
     "/{file_id}/reprocess", response_model=FileOut,
     dependencies=[Depends(rate_limit("uploads"))], responses=problem_responses(409),
 )
-async def reprocess_file(file_id: str, principal: CurrentUser, service: Service) -> FileOut:
-    """Run the plugins on the photo again (e.g. one left ``incomplete`` by a crash); its
-    previous results are replaced. 409 while its plugins are running."""
+async def reprocess_file(file_id: FileId, principal: CurrentUser, service: Service) -> FileOut:
+    """Run the plugins on a photo again
+
+    Runs the organization's loaded plugins on the stored photo again (e.g. one left
+    `incomplete` by a crash); its previous plugin results are replaced. Answers the file's
+    record with the new results.
+
+    Who: a logged-in user of the file's organization (404 for anyone else). Notable errors:
+    409 while its plugins are running.
+    """
     return await service.reprocess(principal.org_id, file_id)
 
 

@@ -41,6 +41,13 @@ from proofpix_plugins.models.base import (
 
 
 class PluginStatus(StrEnum):
+    """Where an installed plugin is in its lifecycle.
+
+    ``installed`` until loaded; ``loaded`` runs its hooks; ``unloaded`` was stopped;
+    ``disabled`` was stopped by the platform (e.g. its circuit breaker); ``error`` failed to
+    load; ``needs_configuration`` waits for its required configuration.
+    """
+
     installed = "installed"
     loaded = "loaded"
     unloaded = "unloaded"
