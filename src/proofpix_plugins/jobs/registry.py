@@ -17,6 +17,10 @@ from typing import TYPE_CHECKING, Any
 from proofpix_plugins.jobs.errors import RegistrationError
 from proofpix_plugins.jobs.repository import ClaimedJob, JobRepository
 
+# Jitter from a generator of our own: the global `random` state belongs to the process (a
+# seeded test, Hypothesis's generation in another thread), not to a background poll.
+_jitter = random.Random()  # noqa: S311 - not a secret
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -60,7 +64,7 @@ class Backoff:
     def delay(self, attempt: int) -> timedelta:
         raw = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
         # Jitter spreads the retries of many jobs that failed together (a database blip).
-        spread = 1 + random.uniform(-self.jitter, self.jitter)  # noqa: S311 - not a secret
+        spread = 1 + _jitter.uniform(-self.jitter, self.jitter)
         return timedelta(seconds=max(0.0, raw * spread))
 
 

@@ -41,6 +41,10 @@ from proofpix_plugins.jobs.repository import ClaimedJob, JobRepository
 from proofpix_plugins.jobs.service import JobQueue
 from proofpix_plugins.models.base import utcnow
 
+# Jitter from a generator of our own: the global `random` state belongs to the process (a
+# seeded test, Hypothesis's generation in another thread), not to a background poll.
+_jitter = random.Random()  # noqa: S311 - not a secret
+
 log = structlog.get_logger(__name__)
 
 _T = TypeVar("_T")
@@ -150,7 +154,7 @@ class JobRunner:
                 continue  # there may be more due right now
             self._wake.clear()
             # Jitter: processes that started together do not keep polling in step.
-            delay = self.poll_seconds * random.uniform(0.5, 1.5)  # noqa: S311 - not a secret
+            delay = self.poll_seconds * _jitter.uniform(0.5, 1.5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
