@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     jobs_lease_seconds: float = Field(default=30.0, ge=1)
     jobs_poll_seconds: float = Field(default=1.0, gt=0)
     jobs_retention_days: float = Field(default=7.0, gt=0)
+    # Per-minute plugin call metrics older than this are deleted by an hourly job.
+    plugin_metrics_retention_days: float = Field(default=30.0, gt=0)
     # Test-only: hosts the http capability may reach even on loopback. Never set in production.
     http_test_allow_loopback: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

@@ -29,6 +29,7 @@ from proofpix_plugins.files.service import FileService
 from proofpix_plugins.files.work import FileWork
 from proofpix_plugins.jobs import JobQueue, JobRegistry, JobRunner
 from proofpix_plugins.jobs import tasks as job_tasks
+from proofpix_plugins.plugins import tasks as plugin_tasks
 from proofpix_plugins.plugins.config_values import ConfigCipher
 from proofpix_plugins.plugins.db_broker import DbBroker
 from proofpix_plugins.plugins.event_hub import EventHub, LocalEventHub, RedisEventHub
@@ -208,6 +209,8 @@ async def _start_jobs(state: State, stack: AsyncExitStack, settings: Settings) -
     """
     registry = JobRegistry()
     job_tasks.register(registry, retention=timedelta(days=settings.jobs_retention_days))
+    plugin_tasks.register(
+        registry, retention=timedelta(days=settings.plugin_metrics_retention_days))
     state.job_registry = registry
     state.job_queue = JobQueue(registry)
     if settings.jobs_concurrency == 0:

@@ -6,13 +6,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import timedelta
+from typing import Any, cast
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins.db import session_scope
+from proofpix_plugins.jobs.registry import JobContext, JobRegistry
 from proofpix_plugins.models.accounts import Organization
-from proofpix_plugins.models.plugins import Plugin
+from proofpix_plugins.models.plugins import Plugin, PluginMetric
 from proofpix_plugins.plugins import metrics_store
+from proofpix_plugins.plugins import tasks as plugin_tasks
 from proofpix_plugins.runtime.hooks.metrics import LatencyHistogram, MetricsSnapshot
 
 
@@ -62,3 +67,25 @@ async def test_concurrent_flushes_into_one_minute_row_lose_nothing(
     # Every latency sample is in the histogram: the mean is over all of them.
     expected_mean = sum(10.0 * (i + 1) for i in range(flushes)) / flushes
     assert abs(summary["latencyMs"]["mean"] - expected_mean) < 1e-6
+
+
+async def test_the_retention_job_deletes_only_buckets_older_than_the_retention(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    org, row_id = await _plugin(session_factory)
+    now = time.time()
+    old, recent = now - 40 * 86400, now - 2 * 86400
+    async with session_scope(session_factory) as s:
+        await metrics_store.persist(s, [_snapshot(org, old, 5.0), _snapshot(org, recent, 5.0)])
+    registry = JobRegistry()
+    plugin_tasks.register(registry, retention=timedelta(days=30))
+    spec = registry.get(plugin_tasks.METRICS_RETENTION)
+    assert spec is not None
+
+    # The handler only needs the session factory; the queue's own tests cover claiming it.
+    await spec.handler(JobContext(cast(Any, None), session_factory))
+
+    async with session_scope(session_factory) as s:
+        starts = (await s.scalars(
+            select(PluginMetric.bucket_start).where(PluginMetric.plugin_row_id == row_id))).all()
+    assert [b.timestamp() for b in starts] == [(recent // 60) * 60]
