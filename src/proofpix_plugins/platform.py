@@ -41,8 +41,8 @@ from proofpix_plugins.runtime.hooks.bus import HookBus
 from proofpix_plugins.runtime.host.capabilities import MAX_BLOB
 from proofpix_plugins.runtime.host.derived import DerivedImageBudget
 from proofpix_plugins.runtime.host.pool import WorkerPool
+from proofpix_plugins.runtime.host.procfs import instance_alive, process_instance
 from proofpix_plugins.runtime.host.quota import StorageQuota
-from proofpix_plugins.runtime.host.scratch import instance_alive, process_instance
 from proofpix_plugins.scanning.checks import bandit_check
 from proofpix_plugins.storage.factory import open_blob_store
 from proofpix_plugins.storage.gc import BlobCollector

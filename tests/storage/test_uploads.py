@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from proofpix_plugins.runtime.host.scratch import instance_alive, process_instance
+from proofpix_plugins.runtime.host.procfs import instance_alive, process_instance
 from proofpix_plugins.storage.uploads import UploadSpool, clean_filename
 
 

@@ -36,7 +36,7 @@ import time
 import uuid
 from pathlib import Path
 
-from proofpix_plugins.runtime.host.scratch import instance_alive, process_instance
+from proofpix_plugins.runtime.host.procfs import instance_alive, process_instance
 
 # World-traversable, not listable: a plugin's uid can reach its own tree by path only.
 DIR_MODE = 0o711

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import os
 import shutil
 import stat
@@ -20,8 +19,9 @@ from pathlib import Path
 
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.errors import LoadError, PoolClosed
-from proofpix_plugins.runtime.host import procfs, scratch_fs
+from proofpix_plugins.runtime.host import scratch_fs
 from proofpix_plugins.runtime.host.fs_access import untraversable_ancestor
+from proofpix_plugins.runtime.host.procfs import instance_alive, process_instance
 from proofpix_plugins.runtime.spec import PluginSpec
 
 
@@ -98,18 +98,3 @@ def drop(path: Path) -> None:
         for mounted in scratch_fs.mounted_under(path):
             scratch_fs.unmount(mounted)
     shutil.rmtree(path, ignore_errors=True)
-
-
-_pools_made = itertools.count()
-
-
-def process_instance(pid: int) -> str:
-    """``<pid>-<start time>-<n>``: unique among the pools of every process of this boot."""
-    return f"{pid}-{procfs.start_ticks(pid)}-{next(_pools_made)}"
-
-
-def instance_alive(name: str) -> bool:
-    """Whether the process that named this scratch root still runs (a reused pid does not)."""
-    pid, _, rest = name.partition("-")
-    start = rest.partition("-")[0]
-    return pid.isdigit() and start == procfs.start_ticks(int(pid))

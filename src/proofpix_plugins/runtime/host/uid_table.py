@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from proofpix_plugins.runtime.errors import LoadError
+from proofpix_plugins.runtime.host.procfs import instance_alive
 from proofpix_plugins.runtime.sandbox.hardening.uid import UID_BASE, UID_SPAN, plugin_uid
 
 #: Where every API process on the machine looks; RuntimeConfig.uid_table overrides it.
@@ -125,7 +126,7 @@ def _read(path: Path) -> dict[str, Any]:
 def _forget_dead_holders(table: dict[str, Any]) -> None:
     owners: dict[str, dict[str, Any]] = table["owners"]
     for uid, entry in list(owners.items()):
-        entry["holders"] = [h for h in entry["holders"] if _holder_alive(h)]
+        entry["holders"] = [h for h in entry["holders"] if instance_alive(h)]
         if not entry["holders"]:
             del owners[uid]  # retired: not handed out again before the cursor wraps
 
@@ -160,16 +161,3 @@ def _live_uids() -> set[int]:
         except OSError:
             continue
     return {u for u in found if UID_BASE <= u < UID_BASE + UID_SPAN}
-
-
-def _holder_alive(holder: str) -> bool:
-    """``<pid>-<start ticks>-<n>``: the pid runs and started at that time (no reused pid)."""
-    pid, _, rest = holder.partition("-")
-    if not pid.isdigit():
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return False
-    return len(fields) > 19 and fields[0] != "Z" and fields[19] == rest.partition("-")[0]
