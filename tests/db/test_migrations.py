@@ -115,8 +115,9 @@ def test_every_revision_file_has_an_upgrade_and_a_downgrade() -> None:
         assert callable(getattr(rev.module, "downgrade", None)), rev.revision
 
 
-def test_the_schema_holds_no_unused_marketplace_table() -> None:
-    assert not set(Base.metadata.tables) & DROPPED_MARKETPLACE_TABLES
+def test_the_marketplace_tables_are_back_with_the_feature() -> None:
+    # 0002 dropped the unused marketplace tables; 0008 recreated them for issues #13/#14.
+    assert set(Base.metadata.tables) >= DROPPED_MARKETPLACE_TABLES
     assert "plugin_marketplace_cache" in Base.metadata.tables  # one of SPEC §8's nine
 
 

@@ -21,6 +21,20 @@ TENANT_FREE = {
     # (plugins/convergence.py); a change row's organization_id names the plugin, never a filter.
     "plugin_state_clock",
     "plugin_state_changes",
+    # The marketplace is public and platform-wide: developers, their keys and listings belong
+    # to no organization. Reviews carry the reviewer's organization_id (indexed) to prove the
+    # install, but are read per listing.
+    "developers",
+    "api_keys",
+    "developer_signing_keys",
+    "marketplace_listings",
+    "marketplace_versions",
+    "marketplace_downloads",
+    "marketplace_reviews",
+    "marketplace_featured",
+    "marketplace_search_terms",
+    "submissions",
+    "publication_log",
 }
 
 

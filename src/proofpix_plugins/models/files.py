@@ -56,7 +56,8 @@ class File(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     exif: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     status: Mapped[FileStatus] = mapped_column(
-        str_enum(FileStatus, "file_status"), default=FileStatus.processing,
+        str_enum(FileStatus, "file_status"),
+        default=FileStatus.processing,
         server_default=FileStatus.complete.value,
     )
     #: ``<host>/<pid>-<start time>-<n>`` of the process running the pipeline, while it runs.
