@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.models.files import Blob, File
+from proofpix_plugins.models.marketplace import MarketplaceVersion, Submission
 from proofpix_plugins.models.plugins import Plugin
 from proofpix_plugins.storage.blobstore import BlobStore
 
@@ -44,6 +45,12 @@ async def referenced(session: AsyncSession, shas: Sequence[str]) -> set[str]:
             select(Plugin.artifact_sha256).where(Plugin.artifact_sha256.in_(chunk)),
             select(File.sha256).where(File.sha256.in_(chunk)),
             select(File.processed_sha256).where(File.processed_sha256.in_(chunk)),
+            # Marketplace artifacts: every published version and every submission's upload
+            # (a rejected one stays for the developer's report until the submission is gone).
+            select(MarketplaceVersion.artifact_sha256).where(
+                MarketplaceVersion.artifact_sha256.in_(chunk)
+            ),
+            select(Submission.artifact_sha256).where(Submission.artifact_sha256.in_(chunk)),
         )
         found.update(str(sha) for sha in (await session.execute(stmt)).scalars() if sha)
     return found

@@ -1,0 +1,1 @@
+"""Marketplace developers: namespaces, API keys, signing keys and the ``X-API-Key`` guard."""
