@@ -46,6 +46,7 @@ from proofpix_plugins.kit.openapi import install_openapi
 from proofpix_plugins.kit.problem import install_problem_handlers
 from proofpix_plugins.kit.rate_limit import RateLimiter
 from proofpix_plugins.migrations import upgrade_async
+from proofpix_plugins.packages.platform_key import PlatformKey
 from proofpix_plugins.platform import start_platform, stop_platform
 from proofpix_plugins.plugins.endpoints import router as plugins_router
 from proofpix_plugins.web.docs import install_docs
@@ -217,6 +218,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             secret.get_secret_value(), settings.access_token_ttl_seconds
         )
         state.passwords = Passwords.for_settings(settings)
+        signing_key = settings.signing_key
+        assert signing_key is not None  # ensure_secrets filled it
+        state.platform_key = PlatformKey(signing_key.get_secret_value().encode("ascii"))
         # On SQLite every commit anywhere (another worker, the CLI, the sqlite3 shell) is seen
         # by the file's data_version: cached auth epochs are checked against it on each write.
         data_version = DataVersion.for_url(engine.url)

@@ -46,6 +46,18 @@ PLUGIN_OPS_LIMIT = "10/15minutes"
 DEVELOPMENT_PLUGIN_OPS_LIMIT = "300/15minutes"
 
 
+def _new_ed25519_pem() -> str:
+    # packages/platform_key.py uses it; config may not import a domain package.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROOFPIX_", extra="ignore")
 
@@ -66,6 +78,13 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = Field(default=None, description="HS256 key; generated if unset")
     config_key: SecretStr | None = Field(
         default=None, description="Fernet key encrypting x-secret config values; generated if unset"
+    )
+    signing_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The platform's ed25519 private key (PKCS#8 PEM) signing marketplace artifacts and "
+            "photo proofs; generated into the data dir if unset"
+        ),
     )
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
     refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=3600)
@@ -202,6 +221,10 @@ class Settings(BaseSettings):
                     os.urandom(32)).decode())
             )
             generated.append("PROOFPIX_CONFIG_KEY")
+        signing = self.signing_key
+        if signing is None:
+            signing = SecretStr(self._kept_secret("signing_key.pem", _new_ed25519_pem))
+            generated.append("PROOFPIX_SIGNING_KEY")
         if self.env is Environment.production:
             if generated:
                 raise InsecureConfiguration(
@@ -217,7 +240,9 @@ class Settings(BaseSettings):
                 raise InsecureConfiguration(
                     "PROOFPIX_HTTP_TEST_ALLOW_LOOPBACK is a test switch, refused in production"
                 )
-        return self.model_copy(update={"jwt_secret": jwt, "config_key": key})
+        return self.model_copy(
+            update={"jwt_secret": jwt, "config_key": key, "signing_key": signing}
+        )
 
     def _kept_secret(self, name: str, make: Callable[[], str]) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ from tests.app.servers import (
     start_server,
 )
 from tests.app.test_serve import data_root
+from tests.fixtures.app import new_signing_pem
 from tests.plugins.builders import build_ppx
 from tests.plugins.builders import manifest as mk
 
@@ -288,7 +289,8 @@ def test_changes_through_one_server_take_effect_in_another_on_postgres_and_redis
     env = generous_limits(
         data_dir, PROOFPIX_DATABASE_URL=postgres_db_url, PROOFPIX_REDIS_URL=redis_url,
         PROOFPIX_ENV="production", PROOFPIX_JWT_SECRET=secrets.token_urlsafe(48),
-        PROOFPIX_CONFIG_KEY=Fernet.generate_key().decode())
+        PROOFPIX_CONFIG_KEY=Fernet.generate_key().decode(),
+        PROOFPIX_SIGNING_KEY=new_signing_pem())
     run_cli(["db", "upgrade"], env)
     create_admin(env, "ops@acme.dev")
     a, b = start_server(data_root, env), start_server(data_root, env)

@@ -35,6 +35,7 @@ from tests.app.test_convergence import (
     servers,
 )
 from tests.app.test_serve import data_root
+from tests.fixtures.app import new_signing_pem
 from tests.fixtures.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Bucket
 from tests.plugins.builders import build_ppx
 from tests.plugins.builders import manifest as mk
@@ -98,6 +99,7 @@ def test_a_plugin_installed_through_one_machine_runs_on_another_from_the_verifie
     shared = {"PROOFPIX_DATABASE_URL": postgres_db_url, "PROOFPIX_REDIS_URL": redis_url,
               "PROOFPIX_ENV": "production", "PROOFPIX_JWT_SECRET": secrets.token_urlsafe(48),
               "PROOFPIX_CONFIG_KEY": Fernet.generate_key().decode(),
+              "PROOFPIX_SIGNING_KEY": new_signing_pem(),
               "PROOFPIX_BLOB_STORE": "s3", "PROOFPIX_S3_ENDPOINT_URL": s3_bucket.endpoint_url,
               "PROOFPIX_S3_BUCKET": s3_bucket.name, "PROOFPIX_S3_REGION": REGION,
               "PROOFPIX_S3_ACCESS_KEY_ID": ACCESS_KEY,

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from proofpix_plugins.cli.main import app as cli
 from proofpix_plugins.config import Environment, InsecureConfiguration
-from tests.fixtures.app import StartApp, build_test_settings
+from tests.fixtures.app import StartApp, build_test_settings, new_signing_pem
 
 
 async def test_production_app_refuses_to_start_with_generated_secrets(
@@ -35,6 +35,7 @@ async def test_production_app_refuses_a_short_jwt_secret(
         env=Environment.production,
         jwt_secret=SecretStr("too-short"),
         config_key=SecretStr("k" * 44),
+        signing_key=SecretStr(new_signing_pem()),
     )
 
     with pytest.raises(InsecureConfiguration, match="at least 32"):
@@ -51,6 +52,7 @@ async def test_production_app_starts_with_explicit_secrets(
         env=Environment.production,
         jwt_secret=SecretStr(secrets.token_urlsafe(48)),
         config_key=SecretStr("k" * 44),
+        signing_key=SecretStr(new_signing_pem()),
     )
 
     async with start_app(settings) as app:
@@ -79,3 +81,20 @@ def test_serve_reports_an_invalid_setting_exit_2(monkeypatch: pytest.MonkeyPatch
 
     assert result.exit_code == 2
     assert "PROOFPIX_ENV" in result.output
+
+
+async def test_production_app_refuses_a_generated_signing_key(
+    sqlite_db_url: str, tmp_path: Path, start_app: StartApp
+) -> None:
+    settings = build_test_settings(
+        sqlite_db_url,
+        tmp_path / "data",
+        env=Environment.production,
+        jwt_secret=SecretStr(secrets.token_urlsafe(48)),
+        config_key=SecretStr("k" * 44),
+        signing_key=None,
+    )
+
+    with pytest.raises(InsecureConfiguration, match="PROOFPIX_SIGNING_KEY"):
+        async with start_app(settings):
+            pass

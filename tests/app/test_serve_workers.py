@@ -41,6 +41,7 @@ from tests.app.servers import (
     trees_of,
 )
 from tests.app.test_serve import data_root
+from tests.fixtures.app import new_signing_pem
 from tests.plugins.builders import COUNTER, build_ppx
 from tests.plugins.builders import manifest as mk
 
@@ -129,6 +130,7 @@ def test_two_servers_on_postgres_share_a_data_dir(
     env = base_env(data_dir, PROOFPIX_DATABASE_URL=postgres_db_url, PROOFPIX_REDIS_URL=redis_url,
                    PROOFPIX_ENV="production", PROOFPIX_JWT_SECRET=secrets.token_urlsafe(48),
                    PROOFPIX_CONFIG_KEY=Fernet.generate_key().decode(),
+                   PROOFPIX_SIGNING_KEY=new_signing_pem(),
                    PROOFPIX_RATE_LIMIT_PLUGIN_OPS="1000/15minutes")
     run_cli(["db", "upgrade"], env)
     create_admin(env, "ops@acme.dev")
