@@ -278,6 +278,20 @@ class PublicationLogEntry(Base):
     created_at: Mapped[datetime] = created_at()
 
 
+class PublicationLogHead(Base):
+    """One row: the newest entry's ``seq`` and ``entry_hash``.
+
+    An append bumps it first (``UPDATE ... RETURNING``): the row stays locked until the commit,
+    so appends from any process are serialized and the chain never forks.
+    """
+
+    __tablename__ = "publication_log_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
 class MarketplaceDownload(Base):
     """Downloads and installs of one version on one day (flushed in batches)."""
 

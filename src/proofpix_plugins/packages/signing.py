@@ -37,6 +37,11 @@ def generate_keypair() -> tuple[bytes, bytes]:
     return private_pem, public_pem
 
 
+def signed_message(sha256_hex: str) -> bytes:
+    """The bytes an artifact signature covers (for verifiers holding a raw public key)."""
+    return _message(sha256_hex)
+
+
 def _message(sha256_hex: str) -> bytes:
     if not _HEX64.fullmatch(sha256_hex):
         raise SignatureInvalid("bad digest", [FieldError(

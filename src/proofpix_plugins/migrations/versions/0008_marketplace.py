@@ -1,10 +1,11 @@
 """The marketplace tables (issues #13 and #14): developers, API keys, signing keys, listings,
-versions, submissions, the publication log, daily downloads, reviews, featured entries and
-search-term counts. See ``models/marketplace.py``.
+versions, submissions, the publication log and its head row, daily downloads, reviews, featured
+entries and search-term counts. See ``models/marketplace.py``. The log head is seeded with
+seq 0 and the all-zero hash (the chain's genesis).
 
 Revision ID: 0008
 Revises: 0007
-Create Date: 2026-12-02 11:29:25.596541
+Create Date: 2026-12-02 11:39:08.728602
 """
 
 from __future__ import annotations
@@ -82,6 +83,14 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_publication_log_plugin_id"), "publication_log", ["plugin_id"], unique=False
     )
+    head = op.create_table(
+        "publication_log_head",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("entry_hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_publication_log_head")),
+    )
+    op.bulk_insert(head, [{"id": 1, "seq": 0, "entry_hash": "0" * 64}])
     op.create_table(
         "developers",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -538,6 +547,7 @@ def downgrade() -> None:
     op.drop_table("api_keys")
     op.drop_index(op.f("ix_developers_verified"), table_name="developers")
     op.drop_table("developers")
+    op.drop_table("publication_log_head")
     op.drop_index(op.f("ix_publication_log_plugin_id"), table_name="publication_log")
     op.drop_table("publication_log")
     op.drop_index(op.f("ix_marketplace_search_terms_day"), table_name="marketplace_search_terms")
