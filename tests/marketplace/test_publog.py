@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import hashlib
 from typing import Any
 
@@ -59,7 +60,7 @@ async def test_appends_chain_and_verify(
     log = await _served(session_factory, key)
     assert [e["seq"] for e in log["items"]] == [1, 2, 3, 4]
     assert log["items"][0]["prevHash"] == publog.GENESIS
-    assert all(b["prevHash"] == a["entryHash"] for a, b in zip(log["items"], log["items"][1:]))
+    assert all(b["prevHash"] == a["entryHash"] for a, b in itertools.pairwise(log["items"]))
     assert _verify(log, key) == []
 
 
