@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import itertools
 import hashlib
+import itertools
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
