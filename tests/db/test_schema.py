@@ -35,6 +35,7 @@ TENANT_FREE = {
     "marketplace_search_terms",
     "submissions",
     "publication_log",
+    "publication_log_head",
 }
 
 
