@@ -34,6 +34,8 @@ from proofpix_plugins.accounts.tokens import AccessTokens
 from proofpix_plugins.config import Settings
 from proofpix_plugins.db import create_engine, create_session_factory
 from proofpix_plugins.db_sqlite import DataVersion
+from proofpix_plugins.developers.endpoints import admin_router as developers_admin_router
+from proofpix_plugins.developers.endpoints import router as developers_router
 from proofpix_plugins.files.endpoints import router as files_router
 from proofpix_plugins.jobs.endpoints import router as jobs_router
 from proofpix_plugins.kit.audit import AuditWriter
@@ -45,6 +47,7 @@ from proofpix_plugins.kit.middleware import RequestMiddleware
 from proofpix_plugins.kit.openapi import install_openapi
 from proofpix_plugins.kit.problem import install_problem_handlers
 from proofpix_plugins.kit.rate_limit import RateLimiter
+from proofpix_plugins.marketplace.signing_keys import router as signing_keys_router
 from proofpix_plugins.migrations import upgrade_async
 from proofpix_plugins.packages.platform_key import PlatformKey
 from proofpix_plugins.platform import start_platform, stop_platform
@@ -93,6 +96,8 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
     {"name": "ops", "description": "Operations: health and readiness."},
     {"name": "admin", "description": "Platform administration (platform administrators "
      "only): background jobs, listed by state, and retrying a failed or dead one."},
+    {"name": "developers", "description": "Marketplace developers: register a namespace, "
+     "manage API keys and signing keys, check a key, download the plugin SDK."},
 ]
 
 
@@ -187,6 +192,9 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(accounts_router)
     app.include_router(files_router)
     app.include_router(jobs_router)
+    app.include_router(developers_router)
+    app.include_router(signing_keys_router)
+    app.include_router(developers_admin_router)
 
 
 @asynccontextmanager
