@@ -68,7 +68,7 @@ async def namespace_problems(session: AsyncSession, namespace: str) -> list[Fiel
     elif reserved is None:
         verified = (await session.execute(
             select(Developer.namespace, Developer.skeleton).where(Developer.verified.is_(True))
-        )).tuples().all()
+        )).all()
         near = namespaces.similar_verified(shape, verified)
         if near is not None:
             problems.append(_namespace_error(

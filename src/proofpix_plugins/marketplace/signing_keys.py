@@ -158,7 +158,7 @@ async def active_signing_keys(
         .where(DeveloperSigningKey.developer_id == developer_id,
                DeveloperSigningKey.revoked_at.is_(None))
         .order_by(DeveloperSigningKey.created_at, DeveloperSigningKey.id)
-    )).tuples().all()
+    )).all()
     return [(fp, Ed25519PublicKey.from_public_bytes(base64.b64decode(raw))) for fp, raw in rows]
 
 
