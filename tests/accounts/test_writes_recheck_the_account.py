@@ -47,8 +47,9 @@ def mutating_routes(app: FastAPI) -> list[tuple[str, str]]:
 def concrete(path: str) -> str:
     # Values that fit each parameter's pattern, so the request reaches the route's guards.
     path = path.replace("{hook_name}", "acme:done")
-    for uuid_param in ("{file_id}", "{job_id}"):
+    for uuid_param in ("{file_id}", "{job_id}", "{key_id}"):
         path = path.replace(uuid_param, "3f1e2d4c-5b6a-4798-8a9b-0c1d2e3f4a5b")
+    path = path.replace("{namespace}", "acme")
     return re.sub(r"\{[^}]+\}", "acme.example", path)
 
 

@@ -36,7 +36,8 @@ async def test_create_list_and_revoke(client: httpx.AsyncClient, make_user: Make
                             expiresInDays=7)
     assert created.status_code == 201, created.text
     key = created.json()
-    assert key["scopes"] == ["read"] and key["name"] == "read only"
+    assert key["scopes"] == ["read"]
+    assert key["name"] == "read only"
     from datetime import datetime
     assert (datetime.fromisoformat(key["expiresAt"]) - datetime.fromisoformat(key["createdAt"])
             == timedelta(days=7))
@@ -44,12 +45,15 @@ async def test_create_list_and_revoke(client: httpx.AsyncClient, make_user: Make
     listed = await client.get("/api/developers/keys", headers=headers)
     assert listed.status_code == 200
     page = listed.json()
-    assert page["total"] == 2 and page["page"] == 1 and page["limit"] == 20
+    assert page["total"] == 2
+    assert page["page"] == 1
+    assert page["limit"] == 20
     assert {k["id"] for k in page["items"]} == {key["id"], first["apiKey"]["id"]}
     for item in page["items"]:
         assert set(item) == {"id", "name", "prefix", "scopes", "createdAt", "expiresAt",
                              "lastUsedAt", "revokedAt"}
-    assert key["secret"] not in listed.text and first["apiKey"]["secret"] not in listed.text
+    assert key["secret"] not in listed.text
+    assert first["apiKey"]["secret"] not in listed.text
 
     assert (await client.get("/api/developers/whoami", headers=_as_key(key["secret"]))
             ).status_code == 200
@@ -161,7 +165,8 @@ async def test_malformed_keys_are_refused_before_the_database(
     assert not [s for s in statements if "api_keys" in s]
     # A well-formed key that is simply unknown does reach the lookup, and is refused there.
     unknown = await client.get("/api/developers/whoami", headers=_as_key(new_key()))
-    assert unknown.status_code == 401 and unknown.json()["detail"] == "unknown API key"
+    assert unknown.status_code == 401
+    assert unknown.json()["detail"] == "unknown API key"
 
 
 async def test_scopes_are_enforced(
@@ -174,18 +179,21 @@ async def test_scopes_are_enforced(
     ) -> dict[str, str]:
         return {"namespace": who.namespace}
 
-    headers, body = await new_developer(client, make_user, "acme")
+    headers, _body = await new_developer(client, make_user, "acme")
     read_only = (await _create(client, headers, scopes=["read"])).json()["secret"]
     publish_only = (await _create(client, headers, scopes=["publish"])).json()["secret"]
     denied = await client.get("/api/developers/_publish_probe", headers=_as_key(read_only))
-    assert denied.status_code == 403 and "publish" in denied.json()["detail"]
+    assert denied.status_code == 403
+    assert "publish" in denied.json()["detail"]
     allowed = await client.get("/api/developers/_publish_probe", headers=_as_key(publish_only))
-    assert allowed.status_code == 200 and allowed.json() == {"namespace": "acme"}
+    assert allowed.status_code == 200
+    assert allowed.json() == {"namespace": "acme"}
     # whoami needs read.
     assert (await client.get("/api/developers/whoami", headers=_as_key(publish_only))
             ).status_code == 403
     who = await client.get("/api/developers/whoami", headers=_as_key(read_only))
-    assert who.json()["scopes"] == ["read"] and who.json()["verified"] is False
+    assert who.json()["scopes"] == ["read"]
+    assert who.json()["verified"] is False
 
 
 async def test_only_the_digest_is_stored(
@@ -228,6 +236,7 @@ async def test_active_keys_are_capped(client: httpx.AsyncClient, make_user: Make
     over = await _create(client, headers)
     assert over.status_code == 409
     first = (await client.get("/api/developers/keys?limit=1", headers=headers)).json()
-    assert first["total"] == 25 and len(first["items"]) == 1
+    assert first["total"] == 25
+    assert len(first["items"]) == 1
     await client.delete(f"/api/developers/keys/{first['items'][0]['id']}", headers=headers)
     assert (await _create(client, headers)).status_code == 201

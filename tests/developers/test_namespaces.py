@@ -33,7 +33,9 @@ def test_different_names_keep_different_skeletons(a: str, b: str) -> None:
 def test_the_table_is_unicodes_confusables() -> None:
     table = confusables()
     assert len(table) > 6000
-    assert table["m"] == "rn" and table["0"] == "O" and table["\u043e"] == "o"
+    assert table["m"] == "rn"
+    assert table["0"] == "O"
+    assert table["\u043e"] == "o"
 
 
 @pytest.mark.parametrize(("a", "b", "distance"), [

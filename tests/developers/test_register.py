@@ -30,7 +30,8 @@ async def test_register_answers_the_profile_and_a_first_key_once(
     assert developer["displayName"] == "Acme Photo Tools"
     assert developer["verified"] is False
     assert key["scopes"] == ["publish", "read"]
-    assert key["secret"].startswith("ppxk_") and key["prefix"] == key["secret"][:12]
+    assert key["secret"].startswith("ppxk_")
+    assert key["prefix"] == key["secret"][:12]
     # The default lifetime is 90 days.
     from datetime import datetime
     created = datetime.fromisoformat(key["createdAt"])
@@ -42,7 +43,8 @@ async def test_register_answers_the_profile_and_a_first_key_once(
     assert who.status_code == 200, who.text
     assert who.json()["namespace"] == "acme-tools"
     me = await client.get("/api/developers/me", headers=headers)
-    assert me.status_code == 200 and me.json() == developer
+    assert me.status_code == 200
+    assert me.json() == developer
 
     # Only the digest is stored, and the skeleton beside the namespace.
     async with session_scope(app.state.session_factory) as session:
@@ -55,7 +57,8 @@ async def test_register_answers_the_profile_and_a_first_key_once(
     # Listing never shows the secret again.
     listed = await client.get("/api/developers/keys", headers=headers)
     assert listed.status_code == 200
-    assert key["secret"] not in listed.text and "secret" not in listed.json()["items"][0]
+    assert key["secret"] not in listed.text
+    assert "secret" not in listed.json()["items"][0]
 
 
 async def test_me_without_a_profile_is_404(client: httpx.AsyncClient, make_user: MakeUser) -> None:
@@ -93,7 +96,8 @@ async def test_malformed_namespaces_are_refused(
     response = await register(client, headers, namespace)
     assert response.status_code == 422, response.text
     errors = response.json()["errors"]
-    assert errors and all(e["field"] == "namespace" for e in errors)
+    assert errors
+    assert all(e["field"] == "namespace" for e in errors)
     if namespace and "\x00" not in namespace:
         assert "namespace_format" in namespace_rules(response)
     me = await client.get("/api/developers/me", headers=headers)
@@ -131,9 +135,11 @@ async def test_confusable_namespaces_collide(
     response = await register(client, headers, look_alike)
     rules = namespace_rules(response)
     if look_alike == "photo-lab":
-        assert response.status_code == 409 and rules == ["namespace_taken"]
+        assert response.status_code == 409
+        assert rules == ["namespace_taken"]
     elif look_alike.isascii() and look_alike == look_alike.lower():
-        assert response.status_code == 409 and rules == ["namespace_confusable"]
+        assert response.status_code == 409
+        assert rules == ["namespace_confusable"]
     else:
         # Not even well formed; the look-alike is named as well.
         assert response.status_code == 422
@@ -187,7 +193,8 @@ async def test_concurrent_look_alikes_cannot_both_win(
     async with session_scope(app.state.session_factory) as session:
         count = len((await session.execute(select(Developer))).scalars().all())
         keys = len((await session.execute(select(ApiKey))).scalars().all())
-    assert count == 1 and keys == 1
+    assert count == 1
+    assert keys == 1
 
 
 @pytest.mark.parametrize("body", [

@@ -42,9 +42,11 @@ async def test_download_with_etag(client: httpx.AsyncClient) -> None:
     assert "docs/plugin-authoring.md" in names or "docs/README.md" in names
     etag = response.headers["etag"]
     same = await client.get(f"/api/developers/sdk/python?version={__version__}")
-    assert same.content == response.content and same.headers["etag"] == etag
+    assert same.content == response.content
+    assert same.headers["etag"] == etag
     cached = await client.get("/api/developers/sdk/python", headers={"If-None-Match": etag})
-    assert cached.status_code == 304 and cached.content == b""
+    assert cached.status_code == 304
+    assert cached.content == b""
     stale = await client.get("/api/developers/sdk/python", headers={"If-None-Match": '"x"'})
     assert stale.status_code == 200
 
@@ -70,11 +72,13 @@ def test_bytes_are_deterministic(tmp_path: Path) -> None:
     first = sdk.python_sdk(docs)
     sdk._build.cache_clear()
     second = sdk.python_sdk(docs)
-    assert first.content == second.content and first.etag == second.etag
+    assert first.content == second.content
+    assert first.etag == second.etag
     assert _member(first.content, "docs/plugin-authoring.md") == b"# Guide\n"
     with zipfile.ZipFile(io.BytesIO(first.content)) as archive:
         assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
-    assert sdk.build_sdist() == sdk.build_sdist() and sdk.build_wheel() == sdk.build_wheel()
+    assert sdk.build_sdist() == sdk.build_sdist()
+    assert sdk.build_wheel() == sdk.build_wheel()
     # Other docs, other bytes (and ETag); missing docs fall back to the built-in guide.
     docs.write_text("# Guide, v2\n")
     assert sdk.python_sdk(docs).etag != first.etag

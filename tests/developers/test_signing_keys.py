@@ -52,7 +52,8 @@ async def test_add_list_revoke_with_log_entries(
     assert raw.json()["fingerprint"] == public_key_fingerprint(other_pem)
 
     listed = (await client.get(PATH, headers=headers)).json()
-    assert listed["total"] == 2 and {k["name"] for k in listed["items"]} == {"laptop", "ci"}
+    assert listed["total"] == 2
+    assert {k["name"] for k in listed["items"]} == {"laptop", "ci"}
 
     async with session_scope(app.state.session_factory) as session:
         developer = (await session.execute(select(Developer))).scalar_one()
@@ -118,7 +119,8 @@ async def test_bad_keys_are_422_naming_the_rule(
     response = await client.post(PATH, headers=headers, json={"name": "k", "publicKey": text})
     assert response.status_code == 422, response.text
     [error] = response.json()["errors"]
-    assert error["field"] == "publicKey" and error["rule"] == rule
+    assert error["field"] == "publicKey"
+    assert error["rule"] == rule
     assert await _log(app) == []
     async with session_scope(app.state.session_factory) as session:
         assert (await session.execute(select(DeveloperSigningKey))).scalars().all() == []

@@ -40,7 +40,8 @@ async def test_verify_and_unverify_update_the_listings(
     response = await client.post("/api/admin/developers/acme/verify", headers=admin,
                                  json={"verified": True, "reason": "domain checked"})
     assert response.status_code == 200, response.text
-    assert response.json()["verified"] is True and response.json()["verifiedAt"]
+    assert response.json()["verified"] is True
+    assert response.json()["verifiedAt"]
     assert await _listings(app) == {"acme.one": True, "acme.two": True, "other.one": False}
     me = (await client.get("/api/developers/me", headers=dev_headers)).json()
     assert me["verified"] is True
@@ -51,7 +52,8 @@ async def test_verify_and_unverify_update_the_listings(
 
     response = await client.post("/api/admin/developers/acme/verify", headers=admin,
                                  json={"verified": False, "reason": "domain lapsed"})
-    assert response.status_code == 200 and response.json()["verified"] is False
+    assert response.status_code == 200
+    assert response.json()["verified"] is False
     assert await _listings(app) == {"acme.one": False, "acme.two": False, "other.one": False}
 
 

@@ -76,7 +76,7 @@ with `@plugin.hook("<hook name>")` and listed in the manifest's `hooks`. Start f
 
     proofpix-plugins plugin validate template/   # the marketplace's own scan, offline
     proofpix-plugins plugin pack template/
-    proofpix-plugins plugin keygen               # once; register public.pem as a signing key
+    proofpix-plugins plugin keygen               # once; register the .pub as a signing key
     proofpix-plugins plugin sign <package.ppx>
     proofpix-plugins plugin publish <package.ppx>
 

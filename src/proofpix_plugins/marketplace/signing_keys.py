@@ -77,7 +77,7 @@ class AddSigningKeyIn(CamelModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     """What the key is (1-100 characters), e.g. where its private half lives."""
     public_key: Annotated[str, Field(min_length=1, max_length=_MAX_KEY_TEXT)]
-    """An ed25519 public key: the PEM `proofpix-plugins plugin keygen` writes (`public.pem`), or
+    """An ed25519 public key: the PEM `proofpix-plugins plugin keygen` writes (`PREFIX.pub`), or
     base64 of the raw 32 bytes. Never the private key."""
 
 
@@ -119,7 +119,7 @@ def parse_public_key(text: str) -> bytes:
     """The raw 32 bytes of an ed25519 public key given as PEM or base64 (422 otherwise)."""
     stripped = text.strip()
     if "PRIVATE KEY" in stripped:
-        raise _bad(Rule.private, "is a private key: upload only the public half (public.pem); "
+        raise _bad(Rule.private, "is a private key: upload only the public half (the .pub file); "
                    "treat this private key as exposed and generate a new pair")
     if stripped.startswith("-----BEGIN"):
         try:
