@@ -47,6 +47,9 @@ async def test_download_with_etag(client: httpx.AsyncClient) -> None:
     cached = await client.get("/api/developers/sdk/python", headers={"If-None-Match": etag})
     assert cached.status_code == 304
     assert cached.content == b""
+    for header in ("*", f'"a", W/{etag}'):
+        hit = await client.get("/api/developers/sdk/python", headers={"If-None-Match": header})
+        assert hit.status_code == 304, header
     stale = await client.get("/api/developers/sdk/python", headers={"If-None-Match": '"x"'})
     assert stale.status_code == 200
 

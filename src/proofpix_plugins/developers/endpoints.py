@@ -233,14 +233,13 @@ async def download_sdk(
         )
     archive = python_sdk()
     headers = {"ETag": archive.etag, "Cache-Control": "public, max-age=300"}
-    if archive.etag in _etags(request.headers.get("if-none-match", "")):
+    if _matches(request.headers.get("if-none-match", ""), archive.etag):
         return Response(status_code=304, headers=headers)
     headers["Content-Disposition"] = f'attachment; filename="{archive.filename}"'
     return Response(archive.content, media_type="application/zip", headers=headers)
 
 
-def _etags(header: str) -> set[str]:
-    tags = {part.strip().removeprefix("W/") for part in header.split(",")}
-    if "*" in tags:
-        return {"*"} | {python_sdk().etag}
-    return tags
+def _matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 §13.1.2: a weak comparison against each listed tag, or ``*``."""
+    tags = {part.strip().removeprefix("W/") for part in if_none_match.split(",")}
+    return "*" in tags or etag in tags
