@@ -45,6 +45,9 @@ from proofpix_plugins.kit.middleware import RequestMiddleware
 from proofpix_plugins.kit.openapi import install_openapi
 from proofpix_plugins.kit.problem import install_problem_handlers
 from proofpix_plugins.kit.rate_limit import RateLimiter
+from proofpix_plugins.marketplace.discovery_endpoints import admin_router as featured_admin_router
+from proofpix_plugins.marketplace.discovery_endpoints import router as discovery_router
+from proofpix_plugins.marketplace.discovery_runtime import start_discovery, stop_discovery
 from proofpix_plugins.migrations import upgrade_async
 from proofpix_plugins.packages.platform_key import PlatformKey
 from proofpix_plugins.platform import start_platform, stop_platform
@@ -93,6 +96,8 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
     {"name": "ops", "description": "Operations: health and readiness."},
     {"name": "admin", "description": "Platform administration (platform administrators "
      "only): background jobs, listed by state, and retrying a failed or dead one."},
+    {"name": "marketplace", "description": "The public plugin marketplace: search with facets, "
+     "the featured list, a listing's page and downloading a signed `.ppx` (no token needed)."},
 ]
 
 
@@ -126,6 +131,10 @@ def create_app(
     )
     app.state.settings = settings
     app.state.migrate = migrate
+    # Marketplace discovery (counters, caches) needs no sandbox: it runs with or without the
+    # platform, started after it and stopped (final counter flush) before it.
+    startup_hooks = [start_discovery, *startup_hooks]
+    shutdown_hooks = [stop_discovery, *shutdown_hooks]
     if platform:
         startup_hooks = [start_platform, *startup_hooks]
         shutdown_hooks = [stop_platform, *shutdown_hooks]
@@ -187,6 +196,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(accounts_router)
     app.include_router(files_router)
     app.include_router(jobs_router)
+    app.include_router(discovery_router)
+    app.include_router(featured_admin_router)
 
 
 @asynccontextmanager
