@@ -119,11 +119,13 @@ async def test_pages(client: httpx.AsyncClient, catalogue: Seeder) -> None:
     first = (await client.get(URL, params={"limit": 2})).json()
     second = (await client.get(URL, params={"limit": 2, "page": 2})).json()
     assert (first["total"], first["page"], first["limit"]) == (3, 1, 2)
-    assert len(first["items"]) == 2 and len(second["items"]) == 1
+    assert len(first["items"]) == 2
+    assert len(second["items"]) == 1
     ids = [i["pluginId"] for i in first["items"] + second["items"]]
     assert sorted(ids) == sorted(VISIBLE)
     beyond = (await client.get(URL, params={"page": 9})).json()
-    assert beyond["items"] == [] and beyond["total"] == 3
+    assert beyond["items"] == []
+    assert beyond["total"] == 3
 
 
 @pytest.mark.parametrize(("params", "field"), [
