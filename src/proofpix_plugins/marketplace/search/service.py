@@ -34,6 +34,8 @@ from proofpix_plugins.marketplace.search.backend import backend_for
 
 
 class SearchSort(StrEnum):
+    """The order of search results (`relevance` needs `q`; without it, `downloads`)."""
+
     relevance = "relevance"
     downloads = "downloads"
     rating = "rating"
