@@ -48,6 +48,9 @@ from proofpix_plugins.kit.openapi import install_openapi
 from proofpix_plugins.kit.problem import install_problem_handlers
 from proofpix_plugins.kit.rate_limit import RateLimiter
 from proofpix_plugins.marketplace.signing_keys import router as signing_keys_router
+from proofpix_plugins.marketplace.discovery_endpoints import admin_router as featured_admin_router
+from proofpix_plugins.marketplace.discovery_endpoints import router as discovery_router
+from proofpix_plugins.marketplace.discovery_runtime import start_discovery, stop_discovery
 from proofpix_plugins.migrations import upgrade_async
 from proofpix_plugins.packages.platform_key import PlatformKey
 from proofpix_plugins.platform import start_platform, stop_platform
@@ -98,6 +101,8 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
      "only): background jobs, listed by state, and retrying a failed or dead one."},
     {"name": "developers", "description": "Marketplace developers: register a namespace, "
      "manage API keys and signing keys, check a key, download the plugin SDK."},
+    {"name": "marketplace", "description": "The public plugin marketplace: search with facets, "
+     "the featured list, a listing's page and downloading a signed `.ppx` (no token needed)."},
 ]
 
 
@@ -131,6 +136,10 @@ def create_app(
     )
     app.state.settings = settings
     app.state.migrate = migrate
+    # Marketplace discovery (counters, caches) needs no sandbox: it runs with or without the
+    # platform, started after it and stopped (final counter flush) before it.
+    startup_hooks = [start_discovery, *startup_hooks]
+    shutdown_hooks = [stop_discovery, *shutdown_hooks]
     if platform:
         startup_hooks = [start_platform, *startup_hooks]
         shutdown_hooks = [stop_platform, *shutdown_hooks]
@@ -195,6 +204,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(developers_router)
     app.include_router(signing_keys_router)
     app.include_router(developers_admin_router)
+    app.include_router(discovery_router)
+    app.include_router(featured_admin_router)
 
 
 @asynccontextmanager

@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     plugin_metrics_retention_days: float = Field(default=30.0, gt=0)
     # Test-only: hosts the http capability may reach even on loopback. Never set in production.
     http_test_allow_loopback: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Marketplace discovery: how long a process keeps the featured list and facet counts when
+    # no write moves the validity token (any write drops them at once); 0 disables the cache.
+    marketplace_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # How often buffered download and search-term counts are written (and on shutdown).
+    marketplace_counter_flush_seconds: float = Field(default=5.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _defaults_by_environment(self) -> Settings:

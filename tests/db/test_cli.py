@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from proofpix_plugins.models import Base
+from proofpix_plugins.models.marketplace_search import is_search_object
 
 
 def _cli(
@@ -33,7 +34,9 @@ def _cli(
 def _tables(path: Path) -> set[str]:
     conn = sqlite3.connect(path)
     try:
-        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        # Discovery's FTS5 tables are DDL the models cannot declare (models/marketplace_search).
+        return {r[0] for r in rows if not is_search_object(r[0], "table")}
     finally:
         conn.close()
 

@@ -42,6 +42,7 @@ from proofpix_plugins.models.marketplace import (
     SubmissionStatus,
     VersionStatus,
 )
+from proofpix_plugins.models.marketplace_search import is_search_object
 from proofpix_plugins.models.plugin_state import PluginStateChange, PluginStateClock
 from proofpix_plugins.models.plugins import (
     PermissionKind,
@@ -105,5 +106,6 @@ __all__ = [
     "UTCDateTime",
     "User",
     "VersionStatus",
+    "is_search_object",
     "utcnow",
 ]

@@ -1,0 +1,140 @@
+"""The featured list: the curated head, then the top of the catalogue by a documented score.
+
+Score of a listing not curated (``docs/marketplace-discovery.md``)::
+
+    bayes = (rating_avg * rating_count + PRIOR_MEAN * PRIOR_WEIGHT) / (rating_count + PRIOR_WEIGHT)
+    score = bayes * ln(1 + downloads over the last 30 days)
+
+The Bayesian average keeps one 5-star review from outranking a hundred 4.8s; the logarithm keeps
+a download spike from burying every well-rated plugin. Suspended listings and listings with no
+visible version appear in neither part. The whole list (at most ``MAX_FEATURED``) is cached
+under the validity token and a short TTL (downloads move the score without moving the token).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final, Literal
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from proofpix_plugins.errors import FieldError, ValidationFailed
+from proofpix_plugins.marketplace.catalog import (
+    L,
+    ListingSummary,
+    discoverable,
+    summary_of,
+    summary_select,
+)
+from proofpix_plugins.marketplace.counters import today
+from proofpix_plugins.marketplace.discovery_cache import DiscoveryCache, validity_token
+from proofpix_plugins.models.marketplace import (
+    FeaturedEntry,
+    ListingStatus,
+    MarketplaceDownload,
+)
+
+PRIOR_MEAN: Final = 3.0
+PRIOR_WEIGHT: Final = 5
+RECENT_DAYS: Final = 30
+MAX_FEATURED: Final = 100
+
+
+def score(rating_avg: float, rating_count: int, recent_downloads: int) -> float:
+    bayes = (rating_avg * rating_count + PRIOR_MEAN * PRIOR_WEIGHT) / (rating_count + PRIOR_WEIGHT)
+    return bayes * math.log1p(max(recent_downloads, 0))
+
+
+@dataclass(frozen=True, slots=True)
+class FeaturedItem:
+    listing: ListingSummary
+    source: Literal["curated", "top"]
+    score: float | None
+    recent_downloads: int
+
+
+async def featured(session: AsyncSession, *, cache: DiscoveryCache | None = None
+                   ) -> list[FeaturedItem]:
+    """The whole featured list (curated, then top by score), at most ``MAX_FEATURED``."""
+    if cache is None:
+        return await _compute(session)
+    token = await validity_token(session)
+    return await cache.get(("featured",), token, lambda: _compute(session))
+
+
+async def _recent_downloads(session: AsyncSession) -> dict[uuid.UUID, int]:
+    since = today() - timedelta(days=RECENT_DAYS - 1)
+    rows = await session.execute(
+        select(MarketplaceDownload.listing_id, func.sum(MarketplaceDownload.downloads))
+        .where(MarketplaceDownload.day >= since)
+        .group_by(MarketplaceDownload.listing_id)
+    )
+    return {lid: int(n or 0) for lid, n in rows}
+
+
+async def _compute(session: AsyncSession) -> list[FeaturedItem]:
+    recent = await _recent_downloads(session)
+    curated_rows = await session.execute(
+        summary_select().join(FeaturedEntry, FeaturedEntry.listing_id == L.id)
+        .where(discoverable()).order_by(FeaturedEntry.position)
+    )
+    items = [FeaturedItem(summary_of(r), "curated", None, recent.get(r.id, 0))
+             for r in curated_rows]
+    curated = {item.listing.id for item in items}
+    candidates = await session.execute(
+        select(L.id, L.rating_avg, L.rating_count, L.plugin_id).where(discoverable()))
+    ranked = sorted(
+        ((score(float(avg), int(n), recent.get(lid, 0)), float(avg), pid, lid)
+         for lid, avg, n, pid in candidates if lid not in curated),
+        key=lambda t: (-t[0], -t[1], t[2]),
+    )[: max(MAX_FEATURED - len(items), 0)]
+    if ranked:
+        rows = await session.execute(summary_select().where(L.id.in_([t[3] for t in ranked])))
+        by_id = {r.id: summary_of(r) for r in rows}
+        items += [FeaturedItem(by_id[lid], "top", round(s, 6), recent.get(lid, 0))
+                  for s, _avg, _pid, lid in ranked if lid in by_id]
+    return items
+
+
+async def set_curated(session: AsyncSession, plugin_ids: list[str]) -> list[str]:
+    """Replace the curated list; every id must name an active listing (422 naming the index)."""
+    errors: list[FieldError] = []
+    seen: dict[str, int] = {}
+    for i, pid in enumerate(plugin_ids):
+        if pid in seen:
+            errors.append(FieldError(f"pluginIds[{i}]", f"duplicate of pluginIds[{seen[pid]}]",
+                                     "unique", pid))
+        seen.setdefault(pid, i)
+    rows = await session.execute(
+        select(L.plugin_id, L.id, L.status).where(L.plugin_id.in_(list(seen))))
+    found = {pid: (lid, status) for pid, lid, status in rows}
+    for pid, i in seen.items():
+        if pid not in found:
+            errors.append(FieldError(f"pluginIds[{i}]", "no marketplace listing has this id",
+                                     "exists", pid))
+        elif found[pid][1] is not ListingStatus.active:
+            errors.append(FieldError(f"pluginIds[{i}]", "the listing is suspended",
+                                     "active", pid))
+    if errors:
+        raise ValidationFailed("the featured list names plugins that cannot be featured",
+                               errors=sorted(errors, key=lambda e: _index(e.field)))
+    await session.execute(delete(FeaturedEntry))
+    session.add_all([FeaturedEntry(listing_id=found[pid][0], position=i)
+                     for i, pid in enumerate(seen)])
+    await session.flush()
+    return list(seen)
+
+
+def _index(field: str) -> int:
+    return int(field[field.index("[") + 1: -1])
+
+
+async def curated_ids(session: AsyncSession) -> list[str]:
+    rows = await session.scalars(
+        select(L.plugin_id).join(FeaturedEntry, FeaturedEntry.listing_id == L.id)
+        .order_by(FeaturedEntry.position))
+    return list(rows)

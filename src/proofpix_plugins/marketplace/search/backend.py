@@ -1,0 +1,66 @@
+"""The full-text part of a search, one interface with a backend per dialect.
+
+SQLite: the FTS5 table ``marketplace_search_fts`` joined on ``listing_id``; relevance is BM25
+with column weights (name 10, plugin id 6, tags 4, description 2). PostgreSQL: the generated
+``search_vector`` column and its GIN index; relevance is ``ts_rank`` (weights A name, B plugin id
+and tags, D description). Both receive only the words of ``terms.tokens``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, Float, Uuid, column, func, literal_column, table
+
+from proofpix_plugins.marketplace.catalog import AnySelect, L
+from proofpix_plugins.marketplace.search import terms
+from proofpix_plugins.models.marketplace_search import FTS_TABLE, TSVECTOR_COLUMN
+
+_FTS = table(FTS_TABLE, column("listing_id", Uuid()))
+_VECTOR: ColumnElement[Any] = literal_column(f"marketplace_listings.{TSVECTOR_COLUMN}")
+
+
+class TextBackend(Protocol):
+    def restrict(self, stmt: AnySelect, words: list[str]) -> AnySelect:
+        """``stmt`` (selecting from listings) limited to listings matching every word."""
+
+    def relevance(self, words: list[str]) -> ColumnElement[float]:
+        """Higher is better; only valid in a statement ``restrict(words)`` was applied to."""
+
+    def json_elements(self, column_: Any) -> Any:
+        """A table-valued function yielding a JSON array's string elements as ``value``."""
+
+
+@dataclass(frozen=True)
+class SqliteText:
+    def restrict(self, stmt: AnySelect, words: list[str]) -> AnySelect:
+        match = literal_column(FTS_TABLE).op("MATCH")(terms.fts5_match(words))
+        return stmt.join(_FTS, _FTS.c.listing_id == L.id).where(match)
+
+    def relevance(self, words: list[str]) -> ColumnElement[float]:
+        # bm25 is "lower is better" and takes a weight per column, the unindexed id included.
+        rank = func.bm25(literal_column(FTS_TABLE), 0.0, 10.0, 2.0, 4.0, 6.0, type_=Float)
+        return -rank
+
+    def json_elements(self, column_: Any) -> Any:
+        return func.json_each(column_).table_valued("value")
+
+
+@dataclass(frozen=True)
+class PostgresText:
+    def _query(self, words: list[str]) -> Any:
+        return func.to_tsquery(literal_column("'simple'::regconfig"), terms.tsquery(words))
+
+    def restrict(self, stmt: AnySelect, words: list[str]) -> AnySelect:
+        return stmt.where(_VECTOR.op("@@")(self._query(words)))
+
+    def relevance(self, words: list[str]) -> ColumnElement[float]:
+        return func.ts_rank(_VECTOR, self._query(words), type_=Float)
+
+    def json_elements(self, column_: Any) -> Any:
+        return func.jsonb_array_elements_text(column_).table_valued("value")
+
+
+def backend_for(dialect: str) -> SqliteText | PostgresText:
+    return PostgresText() if dialect == "postgresql" else SqliteText()

@@ -1,0 +1,46 @@
+"""What the schema knows about marketplace discovery beyond the listing tables themselves.
+
+The full-text index is dialect-specific DDL (migration ``0009``): on SQLite an FTS5 table
+``marketplace_search_fts`` (plus FTS5's shadow tables) kept in sync by triggers on
+``marketplace_listings``; on PostgreSQL a generated ``tsvector`` column with a GIN index. The
+ORM models cannot declare either, so the drift check (``migrations/runner.py``) skips the names
+listed here, and nothing else.
+
+The index on ``marketplace_listings.updated_at`` is ordinary and declared here: the discovery
+caches read ``max(updated_at)`` as their validity token on every request, and the ``updated``
+sort walks it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import Index
+
+from proofpix_plugins.models.marketplace import FeaturedEntry, MarketplaceListing
+
+#: The FTS5 virtual table (SQLite) and the prefix FTS5 gives its shadow tables.
+FTS_TABLE: Final = "marketplace_search_fts"
+#: The generated tsvector column on marketplace_listings and its GIN index (PostgreSQL).
+TSVECTOR_COLUMN: Final = "search_vector"
+TSVECTOR_INDEX: Final = "ix_marketplace_listings_search_vector"
+#: The triggers keeping the FTS5 table in step with the listings (SQLite).
+FTS_TRIGGERS: Final = (
+    "marketplace_search_fts_ai", "marketplace_search_fts_ad", "marketplace_search_fts_au",
+)
+
+Index("ix_marketplace_listings_updated_at", MarketplaceListing.updated_at)
+Index("ix_marketplace_featured_created_at", FeaturedEntry.created_at)
+
+
+def is_search_object(name: str | None, type_: str) -> bool:
+    """Whether a schema object is discovery's dialect-specific search DDL (not drift)."""
+    if name is None:
+        return False
+    if type_ == "table":
+        return name == FTS_TABLE or name.startswith(FTS_TABLE + "_")
+    if type_ == "column":
+        return name == TSVECTOR_COLUMN
+    if type_ == "index":
+        return name == TSVECTOR_INDEX
+    return False
