@@ -39,3 +39,22 @@ async def disable_everywhere(work: UnitOfWork, plugin_id: str, reason: str) -> i
         work.event(row.organization_id, plugin_id, "disabled", plugin_row_id=row.id,
                    details={"reason": why, "by": "marketplace", "from": previous.value})
     return len(rows)
+
+
+async def note_suspension_lifted(work: UnitOfWork, plugin_id: str) -> int:
+    """Say on each installation still disabled by the suspension that it may load again.
+
+    Nothing is loaded: each organization's admin decides (the status stays ``disabled``).
+    """
+    rows = (await work.session.execute(
+        select(Plugin).where(Plugin.plugin_id == plugin_id,
+                             Plugin.status == PluginStatus.disabled,
+                             Plugin.status_reason.startswith(SUSPENDED_PREFIX))
+    )).scalars().all()
+    for row in rows:
+        row.status_reason = ("the marketplace lifted its suspension; an admin may load it "
+                             "again (was: " + (row.status_reason or "")[len(SUSPENDED_PREFIX):]
+                             + ")")[:2000]
+        work.event(row.organization_id, plugin_id, "suspension_lifted", plugin_row_id=row.id,
+                   details={"by": "marketplace"})
+    return len(rows)
