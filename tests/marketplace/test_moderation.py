@@ -53,7 +53,8 @@ async def test_yank_hides_a_version_from_default_installs_but_not_exact_ones(
                            json={"reason": "x"})
     assert again.status_code == 409
     r = await api.post(f"{ADMIN_BASE}/versions/1.1.0/unyank", headers=staff.headers, json={})
-    assert r.status_code == 200 and r.json()["latestVersion"] == "1.1.0"
+    assert r.status_code == 200
+    assert r.json()["latestVersion"] == "1.1.0"
     assert [a for a, _, _ in await log_actions(platform)] == ["yank", "unyank"]
 
 
@@ -66,7 +67,8 @@ async def test_only_platform_admins_moderate_and_bad_input_is_refused(
                            json={"reason": "x"})).status_code == 403
     assert (await api.post(f"{ADMIN_BASE}/suspend", json={"reason": "x"})).status_code == 401
     empty = await api.post(f"{ADMIN_BASE}/suspend", headers=staff.headers, json={"reason": ""})
-    assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "reason"
+    assert empty.status_code == 422
+    assert empty.json()["errors"][0]["field"] == "reason"
     assert (await api.post("/api/admin/marketplace/acme.nope/suspend", headers=staff.headers,
                            json={"reason": "x"})).status_code == 404
     assert (await api.post(f"{ADMIN_BASE}/versions/9.9.9/yank", headers=staff.headers,
@@ -104,15 +106,18 @@ async def test_suspend_disables_every_installation_and_refuses_loads_until_lifte
 
         await eventually(silent, what="the suspended plugin stops answering", seconds=2.0)
         load = await api.post(f"/api/plugins/{PID}/load", headers=user.headers)
-        assert load.status_code == 409 and load.json()["errors"][0]["rule"] == "suspended"
+        assert load.status_code == 409
+        assert load.json()["errors"][0]["rule"] == "suspended"
     assert (await market_install(api, await create_test_user(platform))).status_code == 409
     assert [a for a, _, _ in await log_actions(platform)] == ["suspend"]
 
     r = await api.post(f"{ADMIN_BASE}/unsuspend", headers=staff.headers, json={})
 
-    assert r.status_code == 200 and r.json()["installations"] == 2
+    assert r.status_code == 200
+    assert r.json()["installations"] == 2
     detail = (await api.get(f"/api/plugins/{PID}", headers=admin.headers)).json()
-    assert detail["status"] == "disabled" and "lifted" in detail["statusReason"]
+    assert detail["status"] == "disabled"
+    assert "lifted" in detail["statusReason"]
     assert (await api.post(f"/api/plugins/{PID}/load", headers=admin.headers)).status_code == 200
     call = await api.post("/api/plugins/hooks/custom:mcount", headers=admin.headers, json={})
     assert call.json()["results"][0]["status"] == "ok"
