@@ -46,6 +46,7 @@ from proofpix_plugins.kit.openapi import install_openapi
 from proofpix_plugins.kit.problem import install_problem_handlers
 from proofpix_plugins.kit.rate_limit import RateLimiter
 from proofpix_plugins.marketplace.moderation_routes import router as marketplace_moderation_router
+from proofpix_plugins.marketplace.update_routes import router as marketplace_updates_router
 from proofpix_plugins.migrations import upgrade_async
 from proofpix_plugins.packages.platform_key import PlatformKey
 from proofpix_plugins.platform import start_platform, stop_platform
@@ -189,6 +190,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(files_router)
     app.include_router(jobs_router)
     app.include_router(marketplace_moderation_router)
+    app.include_router(marketplace_updates_router)
 
 
 @asynccontextmanager
