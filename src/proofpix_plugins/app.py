@@ -46,6 +46,7 @@ from proofpix_plugins.kit.openapi import install_openapi
 from proofpix_plugins.kit.problem import install_problem_handlers
 from proofpix_plugins.kit.rate_limit import RateLimiter
 from proofpix_plugins.marketplace.moderation_routes import router as marketplace_moderation_router
+from proofpix_plugins.marketplace.review_routes import router as marketplace_reviews_router
 from proofpix_plugins.marketplace.update_routes import router as marketplace_updates_router
 from proofpix_plugins.migrations import upgrade_async
 from proofpix_plugins.packages.platform_key import PlatformKey
@@ -95,6 +96,10 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
     {"name": "ops", "description": "Operations: health and readiness."},
     {"name": "admin", "description": "Platform administration (platform administrators "
      "only): background jobs, listed by state, and retrying a failed or dead one."},
+    {"name": "marketplace", "description": "The plugin marketplace: reviews from installing "
+     "organizations and developers' replies."},
+    {"name": "developers", "description": "Marketplace developers (X-API-Key): per-plugin, "
+     "per-version analytics."},
 ]
 
 
@@ -191,6 +196,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(jobs_router)
     app.include_router(marketplace_moderation_router)
     app.include_router(marketplace_updates_router)
+    app.include_router(marketplace_reviews_router)
 
 
 @asynccontextmanager

@@ -113,3 +113,15 @@ async def publish(
 
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+async def api_key(app: FastAPI, developer_id: uuid.UUID, *scopes: str) -> str:
+    """A fresh API key of ``developer_id`` with ``scopes`` (stored hashed, as the portal does)."""
+    from proofpix_plugins.developers.api_keys import display_prefix, key_digest, new_key
+    from proofpix_plugins.models.marketplace import ApiKey
+
+    key = new_key()
+    async with session_scope(app.state.session_factory) as session:
+        session.add(ApiKey(developer_id=developer_id, name="test", prefix=display_prefix(key),
+                           key_hash=key_digest(key), scopes=list(scopes)))
+    return key
