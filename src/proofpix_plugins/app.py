@@ -45,6 +45,8 @@ from proofpix_plugins.kit.middleware import RequestMiddleware
 from proofpix_plugins.kit.openapi import install_openapi
 from proofpix_plugins.kit.problem import install_problem_handlers
 from proofpix_plugins.kit.rate_limit import RateLimiter
+from proofpix_plugins.marketplace.analytics_routes import admin_router as market_analytics
+from proofpix_plugins.marketplace.analytics_routes import developer_router as developer_dashboard
 from proofpix_plugins.marketplace.moderation_routes import router as marketplace_moderation_router
 from proofpix_plugins.marketplace.review_routes import router as marketplace_reviews_router
 from proofpix_plugins.marketplace.update_routes import router as marketplace_updates_router
@@ -197,6 +199,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(marketplace_moderation_router)
     app.include_router(marketplace_updates_router)
     app.include_router(marketplace_reviews_router)
+    app.include_router(developer_dashboard)
+    app.include_router(market_analytics)
 
 
 @asynccontextmanager
