@@ -101,7 +101,7 @@ class ReviewOut(CamelResponse):
 @router.post("/{plugin_id}/reviews", response_model=ReviewOut, status_code=201,
              dependencies=[Depends(rate_limit("plugin_ops"))],
              responses={200: {"model": ReviewOut, "description": "The review was edited."},
-                        **problem_responses(404)})
+                        **problem_responses(403, 404)})
 async def post_review(plugin_id: PluginId, body: ReviewIn, principal: ConfirmedUser,
                       session: SessionDep, response: Response) -> ReviewOut:
     """Review a marketplace plugin
