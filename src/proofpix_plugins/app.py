@@ -47,10 +47,15 @@ from proofpix_plugins.kit.middleware import RequestMiddleware
 from proofpix_plugins.kit.openapi import install_openapi
 from proofpix_plugins.kit.problem import install_problem_handlers
 from proofpix_plugins.kit.rate_limit import RateLimiter
-from proofpix_plugins.marketplace.signing_keys import router as signing_keys_router
+from proofpix_plugins.marketplace.analytics_routes import admin_router as market_analytics
+from proofpix_plugins.marketplace.analytics_routes import developer_router as developer_dashboard
 from proofpix_plugins.marketplace.discovery_endpoints import admin_router as featured_admin_router
 from proofpix_plugins.marketplace.discovery_endpoints import router as discovery_router
 from proofpix_plugins.marketplace.discovery_runtime import start_discovery, stop_discovery
+from proofpix_plugins.marketplace.moderation_routes import router as marketplace_moderation_router
+from proofpix_plugins.marketplace.review_routes import router as marketplace_reviews_router
+from proofpix_plugins.marketplace.signing_keys import router as signing_keys_router
+from proofpix_plugins.marketplace.update_routes import router as marketplace_updates_router
 from proofpix_plugins.migrations import upgrade_async
 from proofpix_plugins.packages.platform_key import PlatformKey
 from proofpix_plugins.platform import start_platform, stop_platform
@@ -100,9 +105,12 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
     {"name": "admin", "description": "Platform administration (platform administrators "
      "only): background jobs, listed by state, and retrying a failed or dead one."},
     {"name": "developers", "description": "Marketplace developers: register a namespace, "
-     "manage API keys and signing keys, check a key, download the plugin SDK."},
+     "manage API keys and signing keys, check a key, download the plugin SDK, submit versions "
+     "and follow them through the pipeline, per-plugin and per-version analytics (X-API-Key)."},
     {"name": "marketplace", "description": "The public plugin marketplace: search with facets, "
-     "the featured list, a listing's page and downloading a signed `.ppx` (no token needed)."},
+     "the featured list, a listing's page, downloading a signed `.ppx` (no token needed), the "
+     "marketplace's public key and publication log, reviews from installing organizations and "
+     "developers' replies."},
 ]
 
 
@@ -206,6 +214,11 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(developers_admin_router)
     app.include_router(discovery_router)
     app.include_router(featured_admin_router)
+    app.include_router(marketplace_moderation_router)
+    app.include_router(marketplace_updates_router)
+    app.include_router(marketplace_reviews_router)
+    app.include_router(developer_dashboard)
+    app.include_router(market_analytics)
 
 
 @asynccontextmanager

@@ -29,6 +29,7 @@ from proofpix_plugins.files.service import FileService
 from proofpix_plugins.files.work import FileWork
 from proofpix_plugins.jobs import JobQueue, JobRegistry, JobRunner
 from proofpix_plugins.jobs import tasks as job_tasks
+from proofpix_plugins.marketplace.artifact_source import MarketplaceArtifacts
 from proofpix_plugins.plugins import tasks as plugin_tasks
 from proofpix_plugins.plugins.config_values import ConfigCipher
 from proofpix_plugins.plugins.db_broker import DbBroker
@@ -169,6 +170,11 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
                                    settings.scan_parallel_min_bytes),
     )
     state.plugin_service = service
+    # Marketplace installs reach the install route, and the kill switch every load, through
+    # protocols plugins/ defines (plugins/marketplace_source.py); plugins never imports it.
+    market = MarketplaceArtifacts(state.session_factory, blobs, state.platform_key, spool.root)
+    state.marketplace_source = market
+    service.load_gates.append(market)
     files = FileService(state.session_factory, blobs, service, work,
                         owner=f"{socket.gethostname()}/{instance}")
     state.file_service = files

@@ -91,10 +91,10 @@ async def list_plugins(
 
 
 @router.post("/install", response_model=InstallResult, status_code=201, dependencies=PluginOps,
-             responses=problem_responses(409, 413, 415),
+             responses=problem_responses(404, 409, 413, 415),
              openapi_extra={"requestBody": OPENAPI_REQUEST_BODY})
 async def install_plugin(principal: Admin, service: Service, form: PackageForm) -> InstallResult:
-    """Install or upgrade a plugin from an uploaded .ppx
+    """Install or upgrade a plugin from an uploaded .ppx or from the marketplace
 
     Streams the `.ppx` package (multipart part `file`, at most the upload limit), validates and
     scans it before anything is written, and installs it for the caller's organization; a
@@ -102,13 +102,28 @@ async def install_plugin(principal: Admin, service: Service, form: PackageForm) 
     (JSON) chooses which requested permissions to grant. A plugin whose required configuration
     is missing installs as `needs_configuration`.
 
+    A JSON body `{"source": "marketplace", "pluginId", "version"?, "grantPermissions"?,
+    "config"?}` installs a published marketplace version instead (the newest visible one when
+    `version` is omitted; a yanked one only by its exact version): its artifact's sha256 and
+    the marketplace signature are verified before anything is written, then the same pipeline
+    runs. An upgrade that asks for more waits for consent (`pendingConsent`).
+
     Who: an `admin` or `owner` of an `enterprise` organization. Notable errors: 415 when `file`
     is not a zip package, 413 over the size limit, 422 with the scanner's or manifest's rule
-    ids, 409 when this version (or a newer one) is already installed.
+    ids (or `artifact-unverified` when a marketplace artifact fails verification), 404 for an
+    unknown marketplace plugin or version, 409 when this version (or a newer one) is already
+    installed, or the listing is suspended or the version in review.
     """
-    return await service.install_plugin(principal.org_id, form.package, actor=principal.user_id,
-                                        grant_permissions=form.grant_permissions,
-                                        config=form.config)
+    result = await service.install_plugin(
+        principal.org_id, form.package, actor=principal.user_id,
+        grant_permissions=form.grant_permissions, config=form.config,
+        expected_publisher=form.expected_publisher, expected_id=form.expected_id,
+        expected_version=form.expected_version)
+    if form.on_installed is not None:
+        await form.on_installed()
+    if form.notices:
+        result.warnings.extend({"ruleId": "marketplace", "message": n} for n in form.notices)
+    return result
 
 
 @router.websocket("/events/ws")

@@ -28,6 +28,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "load_failed",
         "insecure_load",
         "custom",
+        # The marketplace lifted the suspension that disabled it (plugins/takedown.py).
+        "suspension_lifted",
     }
 )
 

@@ -1,16 +1,23 @@
-"""The upload-install request (SPEC §7): a multipart ``file`` (the ``.ppx``) and ``metadata``.
+"""The install request (SPEC §7): a multipart ``file`` (the ``.ppx``) and ``metadata``, or a
+JSON body naming a marketplace version.
 
 ``install_form`` is the route's dependency: it streams the package to a private temporary file
 under the upload cap, refuses a file that is not a ZIP archive (415) and parses the optional
 ``metadata`` JSON (422 naming the field), and deletes the file once the route returns. It is
 declared after the route's auth dependencies, so nobody unauthorized gets a body spooled.
+
+A JSON body (``{"source": "marketplace", "pluginId", "version"?, ...}``) is dispatched to the
+marketplace through the :class:`~proofpix_plugins.plugins.marketplace_source.MarketplaceSource`
+on ``app.state`` (injected by the composition root): it hands back the verified artifact in a
+temporary file, and the install runs the same pipeline as an upload.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +26,14 @@ from fastapi import Request
 from pydantic import ValidationError
 
 from proofpix_plugins.config import Settings
-from proofpix_plugins.errors import FieldError, UnsupportedMediaType, ValidationFailed
+from proofpix_plugins.errors import (
+    FieldError,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from proofpix_plugins.kit.problem import validation_field_errors
+from proofpix_plugins.plugins.marketplace_source import MarketplaceInstallIn, MarketplaceSource
 from proofpix_plugins.plugins.schemas import InstallMetadata
 from proofpix_plugins.storage.uploads import SpooledUpload, spool_multipart
 
@@ -45,6 +58,10 @@ OPENAPI_REQUEST_BODY: dict[str, Any] = {
             },
         },
         "encoding": {"metadata": {"contentType": "application/json"}},
+    }, "application/json": {
+        "schema": MarketplaceInstallIn.model_json_schema(ref_template="#/components/schemas/"
+                                                         "{model}"),
+        "example": {"source": "marketplace", "pluginId": "acme.counter", "version": "1.0.0"},
     }},
 }
 
@@ -54,14 +71,27 @@ class InstallForm:
     package: Path
     grant_permissions: list[str] | None
     config: dict[str, Any] | None = None
+    #: A marketplace install: the package must be this plugin id, version and publisher.
+    expected_id: str | None = None
+    expected_version: str | None = None
+    expected_publisher: str | None = None
+    #: Called once the install committed (the marketplace counts it).
+    on_installed: Callable[[], Awaitable[None]] | None = None
+    notices: Sequence[str] = ()
 
 
 async def install_form(request: Request) -> AsyncIterator[InstallForm]:
     ctype = request.headers.get("content-type", "")
+    if ctype.split(";", 1)[0].strip().lower() == "application/json":
+        async for form in _marketplace_form(request):
+            yield form
+        return
     if not ctype.startswith("multipart/form-data"):
         raise UnsupportedMediaType(
-            "send multipart/form-data with a 'file' part (.ppx)",
-            errors=(FieldError("content-type", "multipart/form-data", "media-type"),),
+            "send multipart/form-data with a 'file' part (.ppx), or application/json naming a "
+            "marketplace plugin",
+            errors=(FieldError("content-type", "multipart/form-data or application/json",
+                               "media-type"),),
         )
     settings: Settings = request.app.state.settings
     upload = await spool_multipart(ctype, request.stream(), file_field="file",
@@ -73,6 +103,37 @@ async def install_form(request: Request) -> AsyncIterator[InstallForm]:
         yield InstallForm(upload.path, metadata.grant_permissions, metadata.config)
     finally:
         upload.discard()
+
+
+async def _marketplace_form(request: Request) -> AsyncIterator[InstallForm]:
+    body = _parse_json(await request.body(), "body", MarketplaceInstallIn)
+    source: MarketplaceSource | None = getattr(request.app.state, "marketplace_source", None)
+    if source is None:
+        raise ServiceUnavailable("this server has no marketplace")
+    async with source.checkout(body.plugin_id, body.version) as artifact:
+        yield InstallForm(
+            artifact.path, body.grant_permissions, body.config,
+            expected_id=artifact.plugin_id, expected_version=artifact.version,
+            expected_publisher=artifact.publisher,
+            on_installed=functools.partial(source.record_install, artifact.plugin_id,
+                                           artifact.version),
+            notices=artifact.notices,
+        )
+
+
+def _parse_json(raw: bytes, name: str, model: type[MarketplaceInstallIn]) -> MarketplaceInstallIn:
+    try:
+        parsed = json.loads(raw, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        raise ValidationFailed(
+            f"{name} is not JSON", errors=(FieldError(name, "must be a JSON object", "json"),),
+        ) from None
+    try:
+        return model.model_validate(parsed)
+    except ValidationError as exc:
+        errors = tuple(dataclasses.replace(e, field=e.field or name)
+                       for e in validation_field_errors(exc.errors()))
+        raise ValidationFailed("request body is invalid", errors=errors) from None
 
 
 def _no_constants(name: str) -> Any:

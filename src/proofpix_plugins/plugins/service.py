@@ -59,6 +59,7 @@ from proofpix_plugins.plugins.event_hub import EventHub
 from proofpix_plugins.plugins.events import event_wire
 from proofpix_plugins.plugins.install import InstallPipeline
 from proofpix_plugins.plugins.layout import PluginLayout
+from proofpix_plugins.plugins.marketplace_source import LoadGate
 from proofpix_plugins.plugins.read_cache import OrgReadCache
 from proofpix_plugins.plugins.repository import PluginRepository
 from proofpix_plugins.plugins.schemas import (
@@ -183,6 +184,8 @@ class PluginService:
         self._scan_checks = scan_checks
         self._flush_task: asyncio.Task[None] | None = None
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        #: Consulted before every load (the marketplace's kill switch: marketplace_source.py).
+        self.load_gates: list[LoadGate] = []
         #: List and detail answers; every event of an organization, from any process, drops its
         #: entries (see read_cache.py).
         self.reads = OrgReadCache(ttl=read_cache_seconds)
@@ -307,11 +310,16 @@ class PluginService:
         grant_permissions: Sequence[str] | None = None,
         expected_publisher: str | None = None,
         config: dict[str, Any] | None = None,
+        expected_id: str | None = None,
+        expected_version: str | None = None,
     ) -> InstallResult:
         """Install (or upgrade to) the ``.ppx`` at ``package``; the caller keeps the file.
 
         Marketplace installs arrive here too, once the artifact's sha256 and signature are
-        verified: the pipeline from scan to rows is the same for every source.
+        verified: the pipeline from scan to rows is the same for every source. The platform
+        signature covers the artifact's digest only, so ``expected_id`` and
+        ``expected_version`` (the marketplace row's) must match the manifest inside it: a row
+        pointing at another plugin's signed artifact installs nothing.
         """
         org = as_uuid(org_id)
         vetted = await vet_package(package, PLATFORM_VERSION, _python_version(),
@@ -323,6 +331,13 @@ class PluginService:
                 errors=(FieldError("id", "publisher namespace mismatch", "namespace",
                                    manifest.id),),
             )
+        for name, want, have in (("id", expected_id, manifest.id),
+                                 ("version", expected_version, manifest.version)):
+            if want is not None and want != have:
+                raise ValidationFailed(
+                    f"the package's manifest {name} is {have!r}, not {want!r}",
+                    errors=(FieldError(name, f"must be {want!r}", "artifact-mismatch", have),),
+                )
         async with self._lock(org, manifest.id):
             done = await self._installs.install(org, vetted, package, actor, grant_permissions,
                                                 config)
@@ -404,6 +419,8 @@ class PluginService:
             row = await self._get(PluginRepository(session), org, plugin_id)
         _require_configured(row, self._cipher)
         _require_transition(row, PluginStatus.loaded)
+        for gate in self.load_gates:
+            await gate.check_loadable(plugin_id)
         if row.pending_consent:
             raise Conflict(
                 f"plugin {plugin_id} needs consent before it can load",
