@@ -35,6 +35,8 @@ from proofpix_plugins.config import Settings
 from proofpix_plugins.db import create_engine, create_session_factory
 from proofpix_plugins.db_sqlite import DataVersion
 from proofpix_plugins.files.endpoints import router as files_router
+from proofpix_plugins.files.proof_endpoints import key_router as proof_key_router
+from proofpix_plugins.files.proof_endpoints import router as proofs_router
 from proofpix_plugins.jobs.endpoints import router as jobs_router
 from proofpix_plugins.kit.audit import AuditWriter
 from proofpix_plugins.kit.body_guard import BodyGuardMiddleware, BodyLimits
@@ -187,6 +189,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(accounts_router)
     app.include_router(files_router)
     app.include_router(jobs_router)
+    app.include_router(proofs_router)
+    app.include_router(proof_key_router)
 
 
 @asynccontextmanager

@@ -56,6 +56,7 @@ from proofpix_plugins.models.plugins import (
     PluginStatus,
     PluginStorage,
 )
+from proofpix_plugins.models.proofs import FileProof
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -70,6 +71,7 @@ __all__ = [
     "File",
     "FilePluginMetadata",
     "FilePluginResult",
+    "FileProof",
     "FileStatus",
     "Job",
     "JobStatus",
