@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
@@ -140,8 +141,31 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     port: int = 0
 
-    def url(self, path: str = "/hook") -> str:
-        return f"http://localhost:{self.port}{path}"
+    def url(self, path: str = "/hook", host: str = "hooks.acme.example") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+
+#: Public hook hosts the connectors' manifests allow, and the test-only loopback switch names.
+LOCAL_NAMES = ("hooks.acme.example", "hooks.slack.com")
+
+
+def resolve_locally(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Point only ``LOCAL_NAMES`` at 127.0.0.1 in the host's egress resolver (every other name
+    resolves as usual), so the connectors reach the receiver with their manifests unchanged.
+    Everything after the name lookup is real: the address policy, the connection, HTTP."""
+    from proofpix_plugins.runtime.egress import fetch as egress
+
+    real = egress.SystemResolver.resolve
+    asked: list[str] = []
+
+    async def resolve(self: egress.SystemResolver, host: str, port: int) -> list[str]:
+        asked.append(host)
+        if host in LOCAL_NAMES:
+            return ["127.0.0.1"]
+        return await real(self, host, port)
+
+    monkeypatch.setattr(egress.SystemResolver, "resolve", resolve)
+    return asked
 
 
 @contextmanager
@@ -149,7 +173,7 @@ def receiver(judge: Callable[[str, dict[str, str], bytes], int]) -> Iterator[Rec
     state = Receiver(judge)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa as rsa_mod
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from sqlalchemy import update
@@ -168,8 +169,7 @@ async def test_bad_input_exits_2(
     bad_key = ppx_dir / "bad.pem"
     bad_key.write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
     rsa = ppx_dir / "rsa.pem"
-    from cryptography.hazmat.primitives.asymmetric import rsa as rsa_mod
-    rsa.write_bytes(rsa_mod.generate_private_key(public_exponent=65537, key_size=1024)
+    rsa.write_bytes(rsa_mod.generate_private_key(public_exponent=65537, key_size=2048)
                     .public_key().public_bytes(serialization.Encoding.PEM,
                                                serialization.PublicFormat.SubjectPublicKeyInfo))
     cases = [
