@@ -261,3 +261,22 @@ async def test_examples_with_full_defaults_load_without_config(
     plugin_id = await install_example(api, admin, name, ppx_dir)
     r = await api.get(f"/api/plugins/{plugin_id}", headers=admin.headers)
     assert r.json()["status"] == "loaded"
+
+
+def test_the_sample_photo_is_small_has_gps_and_is_what_its_script_makes() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_sample_photo",
+                                                  EXAMPLES / "make_sample_photo.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    committed = (EXAMPLES / "sample-photo.jpg").read_bytes()
+    assert len(committed) < 100 * 1024
+    made = module.sample_photo()
+    assert _gps_of(committed) == _gps_of(made)
+    assert _gps_of(committed)
+    with Image.open(io.BytesIO(committed)) as a, Image.open(io.BytesIO(made)) as b:
+        assert a.size == b.size == (640, 427)
+        assert dict(a.getexif()) == dict(b.getexif())
