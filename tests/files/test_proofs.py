@@ -92,6 +92,13 @@ async def test_a_proof_is_signed_stored_listed_and_verifies_offline(
     assert published.status_code == 200
     assert published.json()["keyId"] == key.key_id
     assert published.json()["publicKeyPem"].encode() == key.public_pem
+    # Later proofs list after it, a page at a time.
+    second = (await _proof(api, admin, record["id"]))["proof"]
+    page = await api.get(f"/api/files/{record['id']}/proofs?page=2&limit=1",
+                         headers=admin.headers)
+    assert page.json() == {"items": [second], "total": 2, "page": 2, "limit": 1}
+    bad = await api.get(f"/api/files/{record['id']}/proofs?limit=0", headers=admin.headers)
+    assert bad.status_code == 422
 
 
 async def test_a_tampered_proof_a_different_photo_and_another_key_fail(
