@@ -37,6 +37,8 @@ from proofpix_plugins.db_sqlite import DataVersion
 from proofpix_plugins.developers.endpoints import admin_router as developers_admin_router
 from proofpix_plugins.developers.endpoints import router as developers_router
 from proofpix_plugins.files.endpoints import router as files_router
+from proofpix_plugins.files.proof_endpoints import key_router as proof_key_router
+from proofpix_plugins.files.proof_endpoints import router as proofs_router
 from proofpix_plugins.jobs.endpoints import router as jobs_router
 from proofpix_plugins.kit.audit import AuditWriter
 from proofpix_plugins.kit.body_guard import BodyGuardMiddleware, BodyLimits
@@ -219,6 +221,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(marketplace_reviews_router)
     app.include_router(developer_dashboard)
     app.include_router(market_analytics)
+    app.include_router(proofs_router)
+    app.include_router(proof_key_router)
 
 
 @asynccontextmanager

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from starlette.datastructures import State
 
 from proofpix_plugins.config import SandboxMode, Settings
+from proofpix_plugins.files.proofs import ProofService
 from proofpix_plugins.files.service import FileService
 from proofpix_plugins.files.work import FileWork
 from proofpix_plugins.jobs import JobQueue, JobRegistry, JobRunner
@@ -178,6 +179,7 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     files = FileService(state.session_factory, blobs, service, work,
                         owner=f"{socket.gethostname()}/{instance}")
     state.file_service = files
+    state.proof_service = ProofService(state.session_factory, blobs, service, state.platform_key)
     _on_close(stack, "plugin_service", service.close)
     await service.start()
     interrupted = await files.recover_interrupted(instance_alive)

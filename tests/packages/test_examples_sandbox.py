@@ -95,8 +95,9 @@ async def test_exif_reader_reports_camera_and_gps(world: World) -> None:
 
 
 async def test_gps_stripper_returns_a_derived_image_without_gps(world: World) -> None:
-    spec, _ = await _install(world, "gps-stripper", {"keepOrientation": True})
-    world.broker.add_file("org-1", "f-gps", _gps_jpeg())
+    spec, _ = await _install(world, "gps-stripper")
+    original = _gps_jpeg()
+    world.broker.add_file("org-1", "f-gps", original)
     out = await world.pool.call(spec.key, "file:process", {"step": 1}, timeout_ms=10000,
                                 info=info_for(spec, "file:process", file_id="f-gps"))
     assert out.status == "ok", out.error
@@ -105,18 +106,24 @@ async def test_gps_stripper_returns_a_derived_image_without_gps(world: World) ->
     derived = world.broker.derived[-1]
     img = Image.open(io.BytesIO(derived.data))
     assert 0x8825 not in img.getexif()
-    assert img.size == (16, 32)  # orientation 6 applied to the pixels
+    # Not re-encoded: the same pixels, and the orientation tag still says how to show them.
+    assert img.getexif()[0x0112] == 6
+    assert img.convert("RGB").tobytes() == Image.open(io.BytesIO(original)).convert(
+        "RGB").tobytes()
 
 
 async def test_upload_counter_counts_per_org(world: World) -> None:
     spec, _ = await _install(world, "upload-counter")
+    photo = _gps_jpeg()
+    world.broker.add_file("org-1", "f-count", photo)
     for expected in (1, 2, 3):
         out = await world.pool.call(spec.key, "file:uploaded", {}, timeout_ms=2000,
-                                    info=info_for(spec, "file:uploaded"))
+                                    info=info_for(spec, "file:uploaded", file_id="f-count"))
         assert out.status == "ok", out.error
         assert out.result["total"] == expected
     report = await world.pool.call(spec.key, "export:before", {"format": "zip"},
                                    timeout_ms=2000, info=info_for(spec, "export:before"))
     assert report.status == "ok", report.error
     assert report.result["uploadCounts"]["total"] == 3
+    assert report.result["uploadCounts"]["bytes"] == 3 * len(photo)
     assert json.dumps(report.result)  # JSON-compatible out

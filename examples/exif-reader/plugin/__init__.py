@@ -30,6 +30,14 @@ def find_exif(raw: bytes) -> bytes | None:
     return None
 
 
+def camera_name(make: object, model: object) -> str | None:
+    """``Canon EOS 5D``, not ``Canon Canon EOS 5D``: many models already start with the make."""
+    make_s, model_s = str(make or "").strip(), str(model or "").strip()
+    if make_s and model_s.lower().startswith(make_s.lower()):
+        return model_s
+    return " ".join(p for p in (make_s, model_s) if p) or None
+
+
 @plugin.hook("file:uploaded")
 def on_upload(event: dict, ctx: HookContext) -> dict:
     raw = ctx.files.read()
@@ -39,7 +47,7 @@ def on_upload(event: dict, ctx: HookContext) -> dict:
     tags = read_ifd(tiff)
     result = {
         "exif": True,
-        "camera": " ".join(str(tags[k]) for k in ("Make", "Model") if k in tags) or None,
+        "camera": camera_name(tags.get("Make"), tags.get("Model")),
         "takenAt": tags.get("DateTimeOriginal") or tags.get("DateTime"),
         "hasGps": "GPSInfo" in tags,
         "tagCount": len(tags),

@@ -18,9 +18,12 @@ def count_upload(event: dict, ctx: HookContext) -> dict:
     total = int(ctx.storage.get("total", 0)) + 1
     key = day_key()
     today = int(ctx.storage.get(key, 0)) + 1
+    size = int(ctx.files.info().get("sizeBytes") or 0)
+    total_bytes = int(ctx.storage.get("bytes", 0)) + size
     ctx.storage.set("total", total)
     ctx.storage.set(key, today)
-    return {"total": total, "today": today}
+    ctx.storage.set("bytes", total_bytes)
+    return {"total": total, "today": today, "bytes": total_bytes}
 
 
 @plugin.hook("export:before")
@@ -28,4 +31,5 @@ def report(event: dict, ctx: HookContext) -> dict:
     # ctx.storage is the SDK's store (keys() is a broker call), not a dict.
     keys = ctx.storage.keys()
     days = {k: ctx.storage.get(k, 0) for k in keys if k.startswith("day:")}
-    return {**event, "uploadCounts": {"total": ctx.storage.get("total", 0), "days": days}}
+    return {**event, "uploadCounts": {"total": ctx.storage.get("total", 0),
+                                      "bytes": ctx.storage.get("bytes", 0), "days": days}}

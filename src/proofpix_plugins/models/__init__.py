@@ -57,6 +57,7 @@ from proofpix_plugins.models.plugins import (
     PluginStatus,
     PluginStorage,
 )
+from proofpix_plugins.models.proofs import FileProof
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -71,6 +72,7 @@ __all__ = [
     "File",
     "FilePluginMetadata",
     "FilePluginResult",
+    "FileProof",
     "FileStatus",
     "Job",
     "JobStatus",
