@@ -1,6 +1,8 @@
-"""`proofpix-plugins plugin` commands for plugin authors: validate, pack, keygen, sign, verify.
+"""`proofpix-plugins plugin` commands for plugin authors: init, validate, test, pack, keygen,
+sign, verify, publish, rules.
 
-Exit codes scripts can trust: 0 clean (warnings allowed), 1 rejected / invalid, 2 usage error.
+Exit codes scripts can trust: 0 clean (warnings allowed), 1 rejected / invalid, 2 usage error;
+``test`` and ``publish`` document theirs (``test_cmd.py``, ``publish_cmd.py``).
 ``validate`` and ``pack`` run exactly the checks the server runs on install and submission.
 """
 
@@ -17,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from proofpix_plugins import PLATFORM_VERSION
+from proofpix_plugins.cli import init_cmd, publish_cmd, test_cmd
 from proofpix_plugins.errors import ProofPixError
 from proofpix_plugins.packages.archive import read_archive
 from proofpix_plugins.packages.errors import KeyInvalid, PackageError
@@ -33,7 +36,11 @@ from proofpix_plugins.scanning.report import ScanReport
 from proofpix_plugins.scanning.rules import RULES, render_markdown
 from proofpix_plugins.scanning.scanner import default_checks, scan_package
 
-app = typer.Typer(no_args_is_help=True, help="Plugin author commands: validate, pack, sign.")
+app = typer.Typer(no_args_is_help=True, help="Plugin author commands: init, validate, test, "
+                  "pack, sign, publish.")
+app.command("init")(init_cmd.init)
+app.command("test")(test_cmd.test)
+app.command("publish")(publish_cmd.publish)
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 #: Default for --python-version: the interpreter the CLI runs on (workers run the same one).
