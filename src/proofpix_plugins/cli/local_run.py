@@ -41,7 +41,7 @@ from proofpix_plugins.plugins.config_values import check_config
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.errors import LoadError
 from proofpix_plugins.runtime.hooks.bus import HookBus
-from proofpix_plugins.runtime.hooks.options import HookOptions
+from proofpix_plugins.runtime.hooks.options import HookMode, HookOptions
 from proofpix_plugins.runtime.hooks.results import CallRecord, PluginResult
 from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
 from proofpix_plugins.runtime.host.pool import WorkerPool
@@ -154,7 +154,9 @@ def _config(manifest: Manifest, values: Mapping[str, Any] | None) -> dict[str, A
 @contextmanager
 def _readable_copy(plugin_dir: Path) -> Iterator[tuple[Path, Path]]:
     """(package root, runtime base dir) under a fresh 0711 dir plugin uids can traverse."""
-    base = Path("/tmp") / f"ppx-test-{secrets.token_hex(6)}"
+    # Not tempfile.mkdtemp(): $TMPDIR may sit under a 0700 directory plugin uids cannot cross;
+    # a random name created with mkdir (fails if it exists) is as safe.
+    base = Path("/tmp") / f"ppx-test-{secrets.token_hex(6)}"  # noqa: S108
     base.mkdir(mode=0o711)
     base.chmod(0o711)
     try:
@@ -168,7 +170,7 @@ def _readable_copy(plugin_dir: Path) -> Iterator[tuple[Path, Path]]:
             target = root / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, _dirs, filenames in os.walk(root):
             os.chmod(dirpath, 0o755)  # noqa: S103 - read-only to the plugin's own uid
             for f in filenames:
                 os.chmod(os.path.join(dirpath, f), 0o644)
@@ -194,7 +196,7 @@ def _spec(manifest: Manifest, root: Path, granted: frozenset[str],
     )
 
 
-def _plugin_logs(entries: list[dict[str, Any]], plugin_id: str) -> list[dict[str, Any]]:
+def _plugin_logs(entries: Sequence[Mapping[str, Any]], plugin_id: str) -> list[dict[str, Any]]:
     out = []
     for e in entries:
         if e.get("source") == "plugin" and e.get("plugin") == plugin_id:
@@ -257,7 +259,7 @@ async def run_local_async(
 
 async def _call(bus: HookBus, broker: MemoryBroker, records: list[CallRecord],
                 spec: PluginSpec, hook: str, event: Any, file_id: str) -> HookRun:
-    mode = "waterfall" if hook in WATERFALL_HOOKS else "parallel"
+    mode: HookMode = "waterfall" if hook in WATERFALL_HOOKS else "parallel"
     events_before, records_before = len(broker.events), len(records)
     with capture_logs() as entries:
         outcome = await bus.execute_hook(

@@ -39,7 +39,7 @@ from proofpix_plugins.scanning.scanner import default_checks, scan_package
 app = typer.Typer(no_args_is_help=True, help="Plugin author commands: init, validate, test, "
                   "pack, sign, publish.")
 app.command("init")(init_cmd.init)
-app.command("test")(test_cmd.test)
+app.command("test")(test_cmd.run_hooks)
 app.command("publish")(publish_cmd.publish)
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2

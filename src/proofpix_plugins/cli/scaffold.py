@@ -60,7 +60,7 @@ _ANALYZER = '''
 def on_upload(event: dict[str, Any], ctx: HookContext) -> dict[str, Any]:
     """Report the uploaded photo's size and format (needs the ``files`` permission)."""
     data = ctx.files.read()
-    kind = "jpeg" if data[:3] == b"\\xff\\xd8\\xff" else "png" if data[:4] == b"\\x89PNG" else "other"
+    kind = "jpeg" if data[:3] == b"\\xff\\xd8\\xff" else "png" if data[:4] == b"\\x89PNG" else "?"
     ctx.log.info("analyzed", filename=event.get("filename"), bytes=len(data))
     return {"bytes": len(data), "format": kind, "width": event.get("width")}
 '''

@@ -72,7 +72,7 @@ def _print(console: Console, run: LocalRun) -> None:
         console.print(f"[red bold]FAILED: {failed or 'load'} hook(s) did not answer ok[/]")
 
 
-def test(
+def run_hooks(
     directory: Annotated[Path, typer.Argument(help="plugin source directory")],
     event: Annotated[Path | None, typer.Option("--event", "-e", help="JSON file: the event "
                      "every called hook receives (default: a sample payload per hook)")] = None,
@@ -94,10 +94,7 @@ def test(
             has_event=event is not None, photo=photo,
             config=_config_object(config), grants=grant, hooks=hook,
         )
-        if as_json:
-            run = run_local(directory, options)
-        else:
-            run = _with_progress(directory, options)
+        run = run_local(directory, options) if as_json else _with_progress(directory, options)
     except BadInput as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(EXIT_USAGE) from None

@@ -87,16 +87,16 @@ def unsatisfiable(schema: Any) -> str | None:
     if schema.get("not") == {} or schema.get("not") is True:
         return "not {} forbids every value"
     for low, high, what in _BOUNDS:
-        lo, hi = schema.get(low), schema.get(high)
-        if _number(lo) and _number(hi) and lo > hi:
+        lo, hi = _number(schema.get(low)), _number(schema.get(high))
+        if lo is not None and hi is not None and lo > hi:
             return f"{what} ({lo} > {hi})"
-    lo = schema.get("exclusiveMinimum", schema.get("minimum"))
-    hi = schema.get("exclusiveMaximum", schema.get("maximum"))
-    if (("exclusiveMinimum" in schema or "exclusiveMaximum" in schema)
-            and _number(lo) and _number(hi) and lo >= hi):
-        return f"no number lies between {lo} and {hi} (exclusive)"
-    if types == ["integer"] and _number(lo) and _number(hi) and math.floor(hi) < math.ceil(lo):
-        return f"no integer lies between {lo} and {hi}"
+    lo = _number(schema.get("exclusiveMinimum", schema.get("minimum")))
+    hi = _number(schema.get("exclusiveMaximum", schema.get("maximum")))
+    if lo is not None and hi is not None:
+        if ("exclusiveMinimum" in schema or "exclusiveMaximum" in schema) and lo >= hi:
+            return f"no number lies between {lo} and {hi} (exclusive)"
+        if types == ["integer"] and math.floor(hi) < math.ceil(lo):
+            return f"no integer lies between {lo} and {hi}"
     for key in ("allOf", "anyOf", "oneOf"):
         parts = schema.get(key)
         if isinstance(parts, list):
@@ -110,8 +110,11 @@ def unsatisfiable(schema: Any) -> str | None:
     return None
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _number(value: Any) -> float | None:
+    """``value`` when it is a JSON number (not a bool), else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return None
 
 
 def _line_of(text: str, key: str, value: str | None = None, start: int = 0) -> int | None:
@@ -158,7 +161,8 @@ class AuthoringCheck:
         schema = manifest.config_schema
         if not schema:
             return
-        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        raw_props = schema.get("properties")
+        props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
         required = [k for k in schema.get("required", []) if isinstance(k, str)]
         start = text.find('"config_schema"')
         start = max(start, 0)
