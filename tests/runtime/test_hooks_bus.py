@@ -369,7 +369,10 @@ async def test_circuit_breaker_disables_after_consecutive_failures(world: World)
     for _ in range(3):
         await bus.execute_hook(org, "photo:seen", {})
     after = await bus.execute_hook(org, "photo:seen", {})
-    assert [r.plugin_id for r in after.results] == ["acme.fine"]
+    # The disabled plugin is no longer called, but it is reported, with the reason.
+    assert [(r.plugin_id, r.status) for r in after.results] == [
+        ("acme.fine", "ok"), ("acme.flaky", "skipped")]
+    assert "disabled" in (after.results[1].error or "")
     assert not world.pool.is_loaded(org, "acme.flaky")
     assert [(o, p) for o, p, _ in disabled] == [(org, "acme.flaky")]
     (event,) = [e for e in world.broker.events_of("acme.flaky", "disabled") if e.org_id == org]
