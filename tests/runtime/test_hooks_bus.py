@@ -483,3 +483,54 @@ async def test_a_failing_metrics_sink_never_fails_the_hook_call(world: World) ->
     (res,) = (await bus.execute_hook(org, "photo:seen", {"n": 2})).results
     assert res.status == "ok"
     assert res.result == {"plugin": "acme.ok", "event": {"n": 2}}
+
+
+# -- feedback: skipped plugins, tracebacks -------------------------------------------------------
+
+
+async def test_a_plugin_unloaded_while_a_call_waits_is_reported_skipped(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    await bus.activate(spec(world, org, "acme.slow", {"photo:seen": ("sleepy", 50)}))
+    first = asyncio.ensure_future(bus.execute_hook(org, "photo:seen", {"sleep": 0.5}))
+    await asyncio.sleep(0.1)
+    second = asyncio.ensure_future(bus.execute_hook(org, "photo:seen", {"sleep": 0.5}))
+    await asyncio.sleep(0.05)  # the second call now waits for the busy worker
+    await bus.deactivate(org, "acme.slow")
+    [waiting] = (await second).results
+    await first
+    assert waiting.plugin_id == "acme.slow"
+    assert waiting.status == "skipped"
+    assert "unloaded" in (waiting.error or "")
+
+
+async def test_an_admin_unload_is_not_reported_as_skipped(world: World) -> None:
+    bus, org = bus_for(world, threshold=1), _org()
+    await bus.activate(spec(world, org, "acme.flaky", {"photo:seen": ("fail", 50)}))
+    await bus.execute_hook(org, "photo:seen", {})
+    assert bus.disabled(org) and "acme.flaky" in bus.disabled(org)
+    await bus.deactivate(org, "acme.flaky")
+    assert (await bus.execute_hook(org, "photo:seen", {})).results == []
+    assert bus.disabled(org) == {}
+
+
+async def test_errors_carry_only_the_plugins_frames(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    await bus.activate(spec(world, org, "acme.fail", {"photo:seen": ("fail", 50)}))
+    [res] = (await bus.execute_hook(org, "photo:seen", {})).results
+    assert res.status == "error"
+    assert [(t.file, t.function) for t in res.trace] == [("plugin/__init__.py", "fail")]
+    assert res.trace[0].code == 'raise ValueError("handler failed on purpose")'
+    wire = res.to_wire()
+    assert wire["traceback"][0]["line"] == res.trace[0].line
+    assert res.error_text().splitlines()[-1] == "ValueError: handler failed on purpose"
+
+
+def test_frames_a_worker_forges_outside_its_package_are_hidden() -> None:
+    from proofpix_plugins.runtime.host.pool import trace_lines
+    from proofpix_plugins.runtime.sandbox import wire
+
+    lines = trace_lines([wire.TraceFrame("/srv/host/secret.py", 3, "f", "x"),
+                         wire.TraceFrame("../other/plugin.py", 4, "g"),
+                         wire.TraceFrame("plugin/__init__.py", 5, "h", "y")])
+    assert [t.file for t in lines] == ["<outside the package>", "<outside the package>",
+                                       "plugin/__init__.py"]
