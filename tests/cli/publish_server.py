@@ -50,7 +50,7 @@ def build_app(market: Market) -> FastAPI:
     @app.post("/api/developers/plugins", status_code=202, response_model=None)
     async def submit(
         file: UploadFile = File(...),  # noqa: B008 - FastAPI's declaration style
-        releaseNotes: str | None = Form(None),  # noqa: N803 - the wire name
+        releaseNotes: str | None = Form(None),  # the wire name is camelCase
         signature: str | None = Form(None),
         x_api_key: str | None = Header(None),
     ) -> JSONResponse | dict[str, Any]:

@@ -21,7 +21,7 @@ def _fields(model: type[BaseModel]) -> set[str]:
 def test_every_manifest_field_is_documented() -> None:
     for name in _fields(Manifest):
         assert f"`{name}`" in DOC, name
-    nested = {"author": Author, "hooks[]": Hook, "network": Network, "engines": Engines,
+    nested: dict[str, type[BaseModel]] = {"author": Author, "hooks[]": Hook, "network": Network, "engines": Engines,
               "resources": Resources}
     for parent, model in nested.items():
         for name in _fields(model):

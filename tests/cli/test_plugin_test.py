@@ -65,7 +65,8 @@ def test_every_hook_runs_with_logs_and_capabilities(plugin: Path) -> None:
     hooks = {h["hook"]: h for h in run["hooks"]}
     count = hooks["custom:count"]
     assert count["status"] == "ok"
-    assert count["result"]["n"] == 1 and count["result"]["limit"] == 3
+    assert count["result"]["n"] == 1
+    assert count["result"]["limit"] == 3
     assert count["logs"] == [{"level": "info", "message": "counted", "fields": {"n": 1}}]
     assert count["capabilities"] == {"storage.get": 1, "storage.set": 1}
     measure = hooks["file:uploaded"]
@@ -86,7 +87,9 @@ def test_an_error_shows_the_plugins_own_traceback_and_exits_1(plugin: Path, tmp_
     assert 'File "plugin/__init__.py", line 15, in count' in out
     assert 'File "plugin/__init__.py", line 7, in deep' in out
     # Host frames (the worker loop, the SDK) and absolute paths never show.
-    assert "worker.py" not in out and "proofpix_sdk" not in out and "/tmp/" not in out
+    assert "worker.py" not in out
+    assert "proofpix_sdk" not in out
+    assert "/tmp/" not in out
 
 
 def test_json_traceback_is_structured(plugin: Path, tmp_path) -> None:

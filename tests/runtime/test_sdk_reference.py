@@ -53,6 +53,7 @@ def test_every_public_class_has_a_docstring(cls: type) -> None:
 def test_every_public_callable_is_documented_and_annotated(cls: type, name: str,
                                                            member: Any) -> None:
     fn = member.fget if isinstance(member, property) else member
+    assert fn is not None
     if name == "__init__" and dataclasses.is_dataclass(cls):
         return  # generated from the fields, which the class docstring describes
     assert (fn.__doc__ or "").strip(), f"{cls.__name__}.{name} has no docstring"
@@ -75,6 +76,7 @@ def test_each_capability_names_its_permission(namespace: str) -> None:
 
 
 def test_help_on_hook_context_lists_every_namespace() -> None:
-    text = pydoc.render_doc(proofpix_sdk.HookContext, renderer=pydoc.plaintext)
+    text = pydoc.render_doc(proofpix_sdk.HookContext,
+                            renderer=pydoc.plaintext)  # type: ignore[attr-defined]
     for namespace in NAMESPACES:
         assert f"{namespace}:" in text, namespace

@@ -1,5 +1,5 @@
 """Authoring rules (scanning/checks/authoring.py): hooks without the permission the bus needs,
-unsatisfiable config schemas, bad defaults, required keys without default; with plugin.json lines."""
+unsatisfiable config schemas, bad defaults, required keys without default; plugin.json lines."""
 
 from __future__ import annotations
 
@@ -31,8 +31,10 @@ def test_file_uploaded_without_files_is_flagged_with_its_line(tmp_path: Path) ->
     report = _scan(tmp_path, permissions=["storage"])
     [finding] = _by_rule(report, "PPX-HOOK-PERMISSION")
     assert finding.file == "plugin.json"
-    assert finding.line is not None and finding.line > 1
-    assert "'files'" in finding.message and "file:uploaded" in finding.message
+    assert finding.line is not None
+    assert finding.line > 1
+    assert "'files'" in finding.message
+    assert "file:uploaded" in finding.message
 
 
 def test_file_uploaded_with_files_is_not_flagged(tmp_path: Path) -> None:
@@ -68,7 +70,8 @@ def test_unsatisfiable_config_is_blocking_with_its_line(tmp_path: Path) -> None:
                                                          "maximum": 3}}}
     report = _scan(tmp_path, config_schema=schema)
     [finding] = _by_rule(report, "PPX-CONFIG-UNSATISFIABLE")
-    assert "level" in finding.message and finding.line is not None
+    assert "level" in finding.message
+    assert finding.line is not None
     assert report.rejected
 
 
@@ -91,7 +94,8 @@ def test_required_without_default_is_a_warning(tmp_path: Path) -> None:
         "url": {"type": "string"}, "mode": {"type": "string", "default": "fast"}}}
     report = _scan(tmp_path, config_schema=schema)
     [finding] = _by_rule(report, "PPX-CONFIG-REQUIRED-NO-DEFAULT")
-    assert "'url'" in finding.message and finding.line is not None
+    assert "'url'" in finding.message
+    assert finding.line is not None
     assert not finding.severity.blocking
     assert not report.rejected
 
