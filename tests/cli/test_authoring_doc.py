@@ -21,8 +21,9 @@ def _fields(model: type[BaseModel]) -> set[str]:
 def test_every_manifest_field_is_documented() -> None:
     for name in _fields(Manifest):
         assert f"`{name}`" in DOC, name
-    nested: dict[str, type[BaseModel]] = {"author": Author, "hooks[]": Hook, "network": Network, "engines": Engines,
-              "resources": Resources}
+    nested: dict[str, type[BaseModel]] = {
+        "author": Author, "hooks[]": Hook, "network": Network, "engines": Engines,
+        "resources": Resources}
     for parent, model in nested.items():
         for name in _fields(model):
             assert f"`{name}`" in DOC or f"`{parent}.{name}`" in DOC, f"{parent}.{name}"
