@@ -192,3 +192,20 @@ def test_rules_lists_every_rule_as_json():
     assert result.exit_code == 0
     ids = {r["id"] for r in json.loads(result.stdout)}
     assert {"PPX-ARC-PATH-TRAVERSAL", "PPX-ESC-SUBCLASSES", "PPX-SECRET-AWS"} <= ids
+
+
+def test_root_version_option():
+    from proofpix_plugins import PLATFORM_VERSION
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"proofpix-plugins {PLATFORM_VERSION}"
+
+
+def test_pack_keeps_stdout_for_the_report(tmp_path):
+    src = Path(shutil.copytree(EXAMPLES / "exif-reader", tmp_path / "exif-reader"))
+    out = tmp_path / "x.ppx"
+    result = runner.invoke(app, ["plugin", "pack", str(src), "-o", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rejected"] is False
+    assert out.is_file()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from proofpix_plugins.scanning.checks.authoring import unsatisfiable
+from proofpix_plugins.scanning.checks.authoring import manifest_line, unsatisfiable
 from proofpix_plugins.scanning.scanner import default_checks, scan_package
 from tests.packages.builders import HANDLER_SOURCE, make_ppx, manifest
 
@@ -112,3 +112,23 @@ def test_examples_report(tmp_path: Path) -> None:
         found[example.name] = sorted({f.rule_id for f in report.findings
                                       if f.check == "authoring"})
     assert "PPX-HOOK-PERMISSION" in found["upload-counter"]
+
+
+def test_manifest_findings_carry_the_field_line(tmp_path: Path) -> None:
+    meta = manifest(hooks=[{"name": "file:uploaded", "handler": "on_upload"},
+                           {"name": "file:process", "handler": "missing_one"}])
+    path = make_ppx(tmp_path / "h.ppx", {"plugin/__init__.py": HANDLER_SOURCE}, meta)
+    report = scan_package(path, platform_version="0.1.0", python_version="3.11.7",
+                          checks=default_checks(disabled=["bandit"]))
+    [finding] = _by_rule(report, "PPX-STRUCT-NO-HANDLER")
+    text = (json.dumps(meta, indent=2)).splitlines()
+    assert finding.line is not None
+    assert '"handler": "missing_one"' in text[finding.line - 1]
+
+
+def test_manifest_line_paths() -> None:
+    text = '{\n  "id": "a.b",\n  "hooks": [\n    {"handler": "x"},\n    {"handler": "y"}\n  ]\n}'
+    assert manifest_line(text, "id") == 2
+    assert manifest_line(text, "hooks[1].handler") == 5
+    assert manifest_line(text, "hooks[0].handler") == 4
+    assert manifest_line(text, "nothing") is None

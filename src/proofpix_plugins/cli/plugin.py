@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from proofpix_plugins import PLATFORM_VERSION
 from proofpix_plugins.cli import init_cmd, publish_cmd, test_cmd
@@ -177,13 +179,20 @@ def pack(
     target = out or Path.cwd() / _default_name(directory)
     if target.exists() and target.is_dir():
         raise _usage(f"{target} is a directory")
-    try:
-        sha256 = write_archive(directory, target)
-    except PackageError as exc:
-        _explain(exc)
-        raise typer.Exit(EXIT_REJECTED) from None
-    report = scan_package(target, platform_version=platform_version,
-                          python_version=python_version)
+    # A spinner on stderr (transient, and off when stderr is not a terminal), so stdout keeps
+    # only the report.
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(f"packing {directory}", total=None)
+        try:
+            sha256 = write_archive(directory, target)
+        except PackageError as exc:
+            progress.stop()
+            _explain(exc)
+            raise typer.Exit(EXIT_REJECTED) from None
+        progress.update(task, description=f"scanning {target.name}")
+        report = scan_package(target, platform_version=platform_version,
+                              python_version=python_version)
     _render(report, fmt, target, None)
     if report.rejected:
         target.unlink(missing_ok=True)

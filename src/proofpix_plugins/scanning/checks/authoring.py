@@ -127,6 +127,39 @@ def _line_of(text: str, key: str, value: str | None = None, start: int = 0) -> i
     return None if match is None else text.count("\n", 0, match.start()) + 1
 
 
+_SEGMENT: Final = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def manifest_line(text: str, field_path: str) -> int | None:
+    """Best-effort 1-based line in the manifest text of a field path such as ``name`` or
+    ``hooks[1].handler`` (a FieldError's ``field``); None when it cannot be found.
+
+    A textual search, not a JSON parse with positions: each key is looked up after the previous
+    one, and ``[i]`` skips to the i-th occurrence of the key that follows it.
+    """
+    pos = 0
+    parts = _SEGMENT.findall(field_path)
+    if not parts:
+        return None
+    found: int | None = None
+    skip = 0
+    for key, index in parts:
+        if index:
+            skip = int(index)
+            continue
+        pattern = re.compile(rf'"{re.escape(key)}"\s*:')
+        match = None
+        for _ in range(skip + 1):
+            match = pattern.search(text, pos if match is None else match.end())
+            if match is None:
+                return found
+        skip = 0
+        assert match is not None
+        pos = match.end()
+        found = text.count("\n", 0, match.start()) + 1
+    return found
+
+
 @dataclass
 class AuthoringCheck:
     id: str = "authoring"
