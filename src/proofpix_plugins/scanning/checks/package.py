@@ -15,7 +15,6 @@ from proofpix_plugins.scanning.context import MAX_SOURCE_BYTES, ScanContext
 from proofpix_plugins.scanning.findings import Finding
 from proofpix_plugins.scanning.rules import rule
 
-
 #: A FieldError whose field is a source location rather than a manifest field.
 _SOURCE_AT = re.compile(r"(.+\.py):(\d+)")
 
