@@ -526,7 +526,7 @@ async def test_errors_carry_only_the_plugins_frames(world: World) -> None:
     assert res.error_text().splitlines()[-1] == "ValueError: handler failed on purpose"
 
 
-def test_frames_a_worker_forges_outside_its_package_are_hidden() -> None:
+async def test_frames_a_worker_forges_outside_its_package_are_hidden() -> None:
     from proofpix_plugins.runtime.host.pool import trace_lines
     from proofpix_plugins.runtime.sandbox import wire
 
@@ -535,3 +535,12 @@ def test_frames_a_worker_forges_outside_its_package_are_hidden() -> None:
                          wire.TraceFrame("plugin/__init__.py", 5, "h", "y")])
     assert [t.file for t in lines] == ["<outside the package>", "<outside the package>",
                                        "plugin/__init__.py"]
+
+
+async def test_the_call_that_trips_the_breaker_reports_the_plugin_once(world: World) -> None:
+    bus, org = bus_for(world, threshold=1), _org()
+    await bus.activate(spec(world, org, "acme.flaky", {"photo:seen": ("fail", 50)}))
+    tripping = await bus.execute_hook(org, "photo:seen", {})
+    assert [(r.plugin_id, r.status) for r in tripping.results] == [("acme.flaky", "error")]
+    later = await bus.execute_hook(org, "photo:seen", {})
+    assert [(r.plugin_id, r.status) for r in later.results] == [("acme.flaky", "skipped")]

@@ -26,7 +26,7 @@ import inspect
 import itertools
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,6 +148,13 @@ class HookBus:
         disabled = self._disabled.get(org_id)
         if disabled is not None and disabled.pop(plugin_id, None) is not None and not disabled:
             self._disabled.pop(org_id, None)
+
+    def note_disabled(self, org_id: str, plugin_id: str, hooks: Iterable[str],
+                      reason: str) -> None:
+        """Report ``plugin_id`` as ``skipped`` (with ``reason``) in calls of ``hooks``: what a
+        process that did not trip the breaker itself learns from the stored status."""
+        if (org_id, plugin_id) not in self._specs:
+            self._disabled.setdefault(org_id, {})[plugin_id] = (frozenset(hooks), reason)
 
     def disabled(self, org_id: str) -> dict[str, str]:
         """Plugin id -> reason, for the plugins of ``org_id`` the circuit breaker disabled."""
@@ -297,7 +304,10 @@ class HookBus:
                 elif options.stop_on_error:
                     break
             result.output = current if options.mode == "waterfall" else None
-        result.results.extend(self._skipped_disabled(org_id, name))
+        # A plugin disabled by this very call already has its result in it.
+        called = {r.plugin_id for r in result.results}
+        result.results.extend(r for r in self._skipped_disabled(org_id, name)
+                              if r.plugin_id not in called)
         result.duration_ms = (time.perf_counter() - started) * 1000
         return result
 
