@@ -11,6 +11,7 @@ class PermissionDenied(PluginError):
     """A capability was used without its granted permission; the host recorded the attempt."""
 
     def __init__(self, message: str, permission: str = "") -> None:
+        """``permission``: the permission the capability needs (e.g. ``"storage"``)."""
         super().__init__(message)
         self.permission = permission
 

@@ -17,9 +17,17 @@ class Plugin:
     """
 
     def __init__(self) -> None:
+        """An empty registry; create one per plugin module: ``plugin = Plugin()``."""
         self.hooks: dict[str, Handler] = {}
 
     def hook(self, name: str) -> Callable[[F], F]:
+        """Decorator registering the function as the handler of hook ``name``.
+
+        The handler is called as ``fn(event, ctx)`` with the JSON event and a
+        :class:`~proofpix_sdk.HookContext`, and returns a JSON-compatible value. The manifest
+        must declare the same hook and handler (``PPX-STRUCT-HOOK-MISMATCH`` otherwise).
+        Raises ValueError for an empty name or a second, different function for the same hook.
+        """
         if not isinstance(name, str) or not name:
             raise ValueError("hook name must be a non-empty string")
 

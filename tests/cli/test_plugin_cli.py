@@ -33,10 +33,19 @@ def evil_ppx(tmp_path: Path) -> Path:
                     {"plugin/__init__.py": HANDLER_SOURCE + "import subprocess\n"})
 
 
-def test_validate_clean_directory_exits_0(example):
-    result = _run("validate", str(example))
+def test_validate_clean_directory_exits_0(tmp_path):
+    clean = Path(shutil.copytree(EXAMPLES / "exif-reader", tmp_path / "exif-reader"))
+    result = _run("validate", str(clean))
     assert result.exit_code == 0, result.output
     assert "CLEAN" in result.output
+
+
+def test_validate_warns_about_a_hook_without_its_permission(example):
+    """upload-counter binds file:uploaded without 'files': the bus would deny every call."""
+    result = _run("validate", str(example))
+    assert result.exit_code == 0, result.output
+    assert "PPX-HOOK-PERMISSION" in result.output
+    assert "plugin.json:12" in result.output
 
 
 def test_validate_rejected_package_exits_1_and_names_the_rule(evil_ppx):
@@ -183,3 +192,20 @@ def test_rules_lists_every_rule_as_json():
     assert result.exit_code == 0
     ids = {r["id"] for r in json.loads(result.stdout)}
     assert {"PPX-ARC-PATH-TRAVERSAL", "PPX-ESC-SUBCLASSES", "PPX-SECRET-AWS"} <= ids
+
+
+def test_root_version_option():
+    from proofpix_plugins import PLATFORM_VERSION
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"proofpix-plugins {PLATFORM_VERSION}"
+
+
+def test_pack_keeps_stdout_for_the_report(tmp_path):
+    src = Path(shutil.copytree(EXAMPLES / "exif-reader", tmp_path / "exif-reader"))
+    out = tmp_path / "x.ppx"
+    result = runner.invoke(app, ["plugin", "pack", str(src), "-o", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rejected"] is False
+    assert out.is_file()

@@ -92,7 +92,10 @@ async def test_circuit_breaker_disables_the_plugin_with_an_event(
         assert "consecutive" in (detail["statusReason"] or "")
         assert "disabled" in await events_of(api, user, "acme.boom")
         r = await api.post("/api/plugins/hooks/custom:go", headers=user.headers, json={})
-        assert r.json()["results"] == []
+        # No longer called, but reported as skipped with the reason (SPEC §4).
+        [skipped] = r.json()["results"]
+        assert (skipped["pluginId"], skipped["status"]) == ("acme.boom", "skipped")
+        assert "disabled" in skipped["error"]
         # An admin re-enables it explicitly.
         r = await api.post("/api/plugins/acme.boom/load", headers=user.headers)
         assert r.status_code == 200

@@ -369,7 +369,10 @@ async def test_circuit_breaker_disables_after_consecutive_failures(world: World)
     for _ in range(3):
         await bus.execute_hook(org, "photo:seen", {})
     after = await bus.execute_hook(org, "photo:seen", {})
-    assert [r.plugin_id for r in after.results] == ["acme.fine"]
+    # The disabled plugin is no longer called, but it is reported, with the reason.
+    assert [(r.plugin_id, r.status) for r in after.results] == [
+        ("acme.fine", "ok"), ("acme.flaky", "skipped")]
+    assert "disabled" in (after.results[1].error or "")
     assert not world.pool.is_loaded(org, "acme.flaky")
     assert [(o, p) for o, p, _ in disabled] == [(org, "acme.flaky")]
     (event,) = [e for e in world.broker.events_of("acme.flaky", "disabled") if e.org_id == org]
@@ -480,3 +483,64 @@ async def test_a_failing_metrics_sink_never_fails_the_hook_call(world: World) ->
     (res,) = (await bus.execute_hook(org, "photo:seen", {"n": 2})).results
     assert res.status == "ok"
     assert res.result == {"plugin": "acme.ok", "event": {"n": 2}}
+
+
+# -- feedback: skipped plugins, tracebacks -------------------------------------------------------
+
+
+async def test_a_plugin_unloaded_while_a_call_waits_is_reported_skipped(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    await bus.activate(spec(world, org, "acme.slow", {"photo:seen": ("sleepy", 50)}))
+    first = asyncio.ensure_future(bus.execute_hook(org, "photo:seen", {"sleep": 0.5}))
+    await asyncio.sleep(0.1)
+    second = asyncio.ensure_future(bus.execute_hook(org, "photo:seen", {"sleep": 0.5}))
+    await asyncio.sleep(0.05)  # the second call now waits for the busy worker
+    await bus.deactivate(org, "acme.slow")
+    [waiting] = (await second).results
+    await first
+    assert waiting.plugin_id == "acme.slow"
+    assert waiting.status == "skipped"
+    assert "unloaded" in (waiting.error or "")
+
+
+async def test_an_admin_unload_is_not_reported_as_skipped(world: World) -> None:
+    bus, org = bus_for(world, threshold=1), _org()
+    await bus.activate(spec(world, org, "acme.flaky", {"photo:seen": ("fail", 50)}))
+    await bus.execute_hook(org, "photo:seen", {})
+    assert bus.disabled(org)
+    assert "acme.flaky" in bus.disabled(org)
+    await bus.deactivate(org, "acme.flaky")
+    assert (await bus.execute_hook(org, "photo:seen", {})).results == []
+    assert bus.disabled(org) == {}
+
+
+async def test_errors_carry_only_the_plugins_frames(world: World) -> None:
+    bus, org = bus_for(world), _org()
+    await bus.activate(spec(world, org, "acme.fail", {"photo:seen": ("fail", 50)}))
+    [res] = (await bus.execute_hook(org, "photo:seen", {})).results
+    assert res.status == "error"
+    assert [(t.file, t.function) for t in res.trace] == [("plugin/__init__.py", "fail")]
+    assert res.trace[0].code == 'raise ValueError("handler failed on purpose")'
+    wire = res.to_wire()
+    assert wire["traceback"][0]["line"] == res.trace[0].line
+    assert res.error_text().splitlines()[-1] == "ValueError: handler failed on purpose"
+
+
+async def test_frames_a_worker_forges_outside_its_package_are_hidden() -> None:
+    from proofpix_plugins.runtime.host.pool import trace_lines
+    from proofpix_plugins.runtime.sandbox import wire
+
+    lines = trace_lines([wire.TraceFrame("/srv/host/secret.py", 3, "f", "x"),
+                         wire.TraceFrame("../other/plugin.py", 4, "g"),
+                         wire.TraceFrame("plugin/__init__.py", 5, "h", "y")])
+    assert [t.file for t in lines] == ["<outside the package>", "<outside the package>",
+                                       "plugin/__init__.py"]
+
+
+async def test_the_call_that_trips_the_breaker_reports_the_plugin_once(world: World) -> None:
+    bus, org = bus_for(world, threshold=1), _org()
+    await bus.activate(spec(world, org, "acme.flaky", {"photo:seen": ("fail", 50)}))
+    tripping = await bus.execute_hook(org, "photo:seen", {})
+    assert [(r.plugin_id, r.status) for r in tripping.results] == [("acme.flaky", "error")]
+    later = await bus.execute_hook(org, "photo:seen", {})
+    assert [(r.plugin_id, r.status) for r in later.results] == [("acme.flaky", "skipped")]

@@ -1,6 +1,8 @@
-"""`proofpix-plugins plugin` commands for plugin authors: validate, pack, keygen, sign, verify.
+"""`proofpix-plugins plugin` commands for plugin authors: init, validate, test, pack, keygen,
+sign, verify, publish, rules.
 
-Exit codes scripts can trust: 0 clean (warnings allowed), 1 rejected / invalid, 2 usage error.
+Exit codes scripts can trust: 0 clean (warnings allowed), 1 rejected / invalid, 2 usage error;
+``test`` and ``publish`` document theirs (``test_cmd.py``, ``publish_cmd.py``).
 ``validate`` and ``pack`` run exactly the checks the server runs on install and submission.
 """
 
@@ -15,8 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from proofpix_plugins import PLATFORM_VERSION
+from proofpix_plugins.cli import init_cmd, publish_cmd, test_cmd
 from proofpix_plugins.errors import ProofPixError
 from proofpix_plugins.packages.archive import read_archive
 from proofpix_plugins.packages.errors import KeyInvalid, PackageError
@@ -33,7 +38,11 @@ from proofpix_plugins.scanning.report import ScanReport
 from proofpix_plugins.scanning.rules import RULES, render_markdown
 from proofpix_plugins.scanning.scanner import default_checks, scan_package
 
-app = typer.Typer(no_args_is_help=True, help="Plugin author commands: validate, pack, sign.")
+app = typer.Typer(no_args_is_help=True, help="Plugin author commands: init, validate, test, "
+                  "pack, sign, publish.")
+app.command("init")(init_cmd.init)
+app.command("test")(test_cmd.run_hooks)
+app.command("publish")(publish_cmd.publish)
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 #: Default for --python-version: the interpreter the CLI runs on (workers run the same one).
@@ -170,13 +179,20 @@ def pack(
     target = out or Path.cwd() / _default_name(directory)
     if target.exists() and target.is_dir():
         raise _usage(f"{target} is a directory")
-    try:
-        sha256 = write_archive(directory, target)
-    except PackageError as exc:
-        _explain(exc)
-        raise typer.Exit(EXIT_REJECTED) from None
-    report = scan_package(target, platform_version=platform_version,
-                          python_version=python_version)
+    # A spinner on stderr (transient, and off when stderr is not a terminal), so stdout keeps
+    # only the report.
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(f"packing {directory}", total=None)
+        try:
+            sha256 = write_archive(directory, target)
+        except PackageError as exc:
+            progress.stop()
+            _explain(exc)
+            raise typer.Exit(EXIT_REJECTED) from None
+        progress.update(task, description=f"scanning {target.name}")
+        report = scan_package(target, platform_version=platform_version,
+                              python_version=python_version)
     _render(report, fmt, target, None)
     if report.rejected:
         target.unlink(missing_ok=True)

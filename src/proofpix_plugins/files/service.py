@@ -165,7 +165,7 @@ class FileService:
                         file_id=fid, organization_id=org_id, hook_name=hook,
                         plugin_id=r.plugin_id, status=r.status, duration_ms=r.duration_ms,
                         result=_bounded(r.result) if r.status == "ok" else None,
-                        error=(r.error or r.status)[:2000] if r.status != "ok" else None,
+                        error=r.error_text(2000) if r.status != "ok" else None,
                     ))
             fresh.status = FileStatus.complete
             fresh.processing_owner = None

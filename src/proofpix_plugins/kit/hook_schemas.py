@@ -13,19 +13,36 @@ from pydantic import ConfigDict
 from proofpix_plugins.kit.schemas import CamelResponse
 
 
+class TraceFrameOut(CamelResponse):
+    """One frame of the plugin's own code in a failed call's traceback."""
+
+    file: str
+    """Path inside the plugin package, e.g. `plugin/__init__.py`."""
+    line: int
+    """1-based line number."""
+    function: str
+    """The function the frame ran."""
+    code: str = ""
+    """The source line, stripped."""
+
+
 class PluginResultOut(CamelResponse):
     """One plugin's outcome: ``result`` when its status is ok, ``error`` otherwise."""
 
     plugin_id: str
     """The plugin's id."""
     status: str
-    """`ok`, `error`, `timeout`, `denied` (a permission missing) or `crashed`."""
+    """`ok`, `error`, `timeout`, `denied` (a permission missing), `crashed` or `skipped` (not
+    called: disabled or unloaded meanwhile; `error` says why)."""
     duration_ms: float
     """Wall time of the call, milliseconds."""
     result: Any = None
     """What the handler returned (any JSON value), when `status` is `ok`."""
     error: str | None = None
     """What went wrong, when `status` is not `ok`."""
+    traceback: list[TraceFrameOut] | None = None
+    """For a plugin's own exception: its frames (plugin code only, outermost first, at most
+    20), so the author sees file and line."""
 
 
 class HookResultOut(CamelResponse):

@@ -183,6 +183,11 @@ class Convergence:
                              status=row.status.value if row else "uninstalled")
                 if row is None:
                     self._bus.metrics.forget(org_id, plugin_id)
+                elif row.status == PluginStatus.disabled:
+                    # Every process reports it as skipped, as the one whose breaker tripped does.
+                    self._bus.note_disabled(org_id, plugin_id,
+                                            [h.hook_name for h in row.hooks],
+                                            row.status_reason or "disabled")
                 return True
             try:
                 # Trees are per machine: this machine's own, or one built from the verified blob.

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-CallStatus = Literal["ok", "error", "timeout", "crashed", "denied"]
+#: ``skipped``: the bus did not call the plugin (disabled or unloaded meanwhile); never a
+#: worker's answer, so it does not count towards the circuit breaker.
+CallStatus = Literal["ok", "error", "timeout", "crashed", "denied", "skipped"]
 
 
 @dataclass
@@ -20,6 +22,22 @@ class CallOutcome:
     peak_rss_kb: int | None = None
     http_calls: int = 0
     storage_bytes: int = 0
+    #: The plugin's own traceback frames of a failed call, outermost first (see TraceLine).
+    trace: tuple[TraceLine, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TraceLine:
+    """One frame of a plugin's traceback: package-relative file, line, function, source."""
+
+    file: str
+    line: int
+    function: str
+    code: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "function": self.function,
+                "code": self.code}
 
 
 @dataclass(frozen=True)

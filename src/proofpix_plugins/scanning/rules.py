@@ -147,6 +147,20 @@ _ALL: Final[tuple[Rule, ...]] = (
        "A top-level module shadows the stdlib, the SDK, a start-up hook or a sandbox library",
        "Shadowing json, proofpix_sdk, sitecustomize or PIL changes what other code imports; "
        "the names are runtime/limits.RESERVED_TOP_LEVEL."),
+    # Authoring: packages that are valid but cannot work (scanning/checks/authoring.py)
+    _R("PPX-HOOK-PERMISSION", M,
+       "A hook is bound without the permission the bus requires to deliver it",
+       "file:uploaded and file:process reach only plugins holding 'files'; without it every "
+       "call answers 'denied'. A warning for now so published packages are not rejected "
+       "retroactively."),
+    _R("PPX-CONFIG-UNSATISFIABLE", H, "A config_schema property or required key no value can "
+       "satisfy (empty enum, minimum > maximum, wrong-typed const, false schema)",
+       "The plugin could never be configured, so it could never load."),
+    _R("PPX-CONFIG-DEFAULT-INVALID", H, "A config_schema default is refused by its own schema",
+       "Defaults are applied before validation: the default config would be rejected."),
+    _R("PPX-CONFIG-REQUIRED-NO-DEFAULT", L, "A required config key has no default",
+       "The plugin installs as needs_configuration until an admin sets the key; fine when "
+       "intended (a URL, a secret), a surprise otherwise."),
     # Compatibility
     _R("PPX-COMPAT-PROOFPIX", H, "engines.proofpix excludes this platform version",
        "The plugin says it does not work here."),

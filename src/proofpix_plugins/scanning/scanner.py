@@ -30,6 +30,7 @@ from proofpix_plugins.packages.errors import PackageError
 from proofpix_plugins.packages.manifest import parse_manifest
 from proofpix_plugins.packages.pack import write_archive
 from proofpix_plugins.scanning.check import Check, dedupe
+from proofpix_plugins.scanning.checks.authoring import AuthoringCheck
 from proofpix_plugins.scanning.checks.bandit_check import BanditCheck
 from proofpix_plugins.scanning.checks.code import (
     DangerousModuleCheck,
@@ -93,7 +94,7 @@ def default_checks(*, disabled: Collection[str] = ()) -> list[Check]:
     checks: list[Check] = [
         ArchiveCheck(), ManifestCheck(), StructureCheck(), CompatibilityCheck(), SourceCheck(),
         DynamicCodeCheck(), EscapeGadgetCheck(), DangerousModuleCheck(), ObfuscationCheck(),
-        FileAccessCheck(), PermissionCheck(), SecretsCheck(), BanditCheck(),
+        FileAccessCheck(), PermissionCheck(), SecretsCheck(), BanditCheck(), AuthoringCheck(),
     ]
     by_id = {c.id: c for c in checks}
     errors = []

@@ -26,9 +26,9 @@ import inspect
 import itertools
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import structlog
 
@@ -43,6 +43,7 @@ from proofpix_plugins.runtime.errors import (
 from proofpix_plugins.runtime.hooks.breaker import FAILURES, CircuitBreaker, trip_reason
 from proofpix_plugins.runtime.hooks.metrics import MetricsRegistry
 from proofpix_plugins.runtime.hooks.options import DEFAULT_OPTIONS, HookOptions
+from proofpix_plugins.runtime.hooks.permissions import HOOK_PERMISSIONS
 from proofpix_plugins.runtime.hooks.results import CallRecord, HookResult, PluginResult
 from proofpix_plugins.runtime.host.broker import Broker
 from proofpix_plugins.runtime.host.pool import WorkerPool
@@ -54,11 +55,6 @@ __all__ = ["HOOK_PERMISSIONS", "HookBus", "HookRecursionLimit"]
 
 log = structlog.get_logger(__name__)
 
-#: Permissions a plugin must hold to receive a host hook at all.
-HOOK_PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
-    "file:uploaded": frozenset({"files"}),
-    "file:process": frozenset({"files"}),
-}
 
 
 class HookRecursionLimit(CapabilityError):
@@ -107,6 +103,10 @@ class HookBus:
         self._routes: dict[str, dict[str, tuple[_Entry, ...]]] = {}
         self._breaker = CircuitBreaker(config.circuit_breaker_threshold)
         self._denied_noted: set[tuple[str, str, str]] = set()
+        # org -> plugin id -> (hooks it bound, why): plugins the circuit breaker disabled. They
+        # are reported as ``skipped`` in every call of those hooks until registered again, so
+        # a disabled plugin never silently disappears from the results.
+        self._disabled: dict[str, dict[str, tuple[frozenset[str], str]]] = {}
         # call id -> plugins in the call chain, for calls a plugin may nest hooks into.
         self._chains: dict[str, frozenset[str]] = {}
         # call ids whose failures (and those of the calls nested in them) do not count.
@@ -131,6 +131,7 @@ class HookBus:
         self._by_org.setdefault(spec.org_id, {})[spec.plugin_id] = spec
         self._breaker.forget(key)
         self._denied_noted = {d for d in self._denied_noted if (d[0], d[1]) != key}
+        self._forget_disabled(spec.org_id, spec.plugin_id)
         self._rebuild(spec.org_id)
 
     def unregister(self, org_id: str, plugin_id: str) -> None:
@@ -142,6 +143,22 @@ class HookBus:
                 self._by_org.pop(org_id, None)
             self._breaker.forget((org_id, plugin_id))
             self._rebuild(org_id)
+
+    def _forget_disabled(self, org_id: str, plugin_id: str) -> None:
+        disabled = self._disabled.get(org_id)
+        if disabled is not None and disabled.pop(plugin_id, None) is not None and not disabled:
+            self._disabled.pop(org_id, None)
+
+    def note_disabled(self, org_id: str, plugin_id: str, hooks: Iterable[str],
+                      reason: str) -> None:
+        """Report ``plugin_id`` as ``skipped`` (with ``reason``) in calls of ``hooks``: what a
+        process that did not trip the breaker itself learns from the stored status."""
+        if (org_id, plugin_id) not in self._specs:
+            self._disabled.setdefault(org_id, {})[plugin_id] = (frozenset(hooks), reason)
+
+    def disabled(self, org_id: str) -> dict[str, str]:
+        """Plugin id -> reason, for the plugins of ``org_id`` the circuit breaker disabled."""
+        return {pid: why for pid, (_, why) in self._disabled.get(org_id, {}).items()}
 
     def is_registered(self, org_id: str, plugin_id: str) -> bool:
         return (org_id, plugin_id) in self._specs
@@ -183,7 +200,8 @@ class HookBus:
             self._rebuild(spec.org_id)
 
     async def deactivate(self, org_id: str, plugin_id: str) -> None:
-        """Stop routing, then stop the worker."""
+        """Stop routing, then stop the worker (an admin's unload: no longer reported)."""
+        self._forget_disabled(org_id, plugin_id)
         self.unregister(org_id, plugin_id)
         await self.pool.unload(org_id, plugin_id)
 
@@ -286,8 +304,19 @@ class HookBus:
                 elif options.stop_on_error:
                     break
             result.output = current if options.mode == "waterfall" else None
+        # A plugin disabled by this very call already has its result in it.
+        called = {r.plugin_id for r in result.results}
+        result.results.extend(r for r in self._skipped_disabled(org_id, name)
+                              if r.plugin_id not in called)
         result.duration_ms = (time.perf_counter() - started) * 1000
         return result
+
+    def _skipped_disabled(self, org_id: str, name: str) -> list[PluginResult]:
+        return [
+            PluginResult(pid, "skipped", 0.0, error=f"skipped: plugin is disabled ({why})")
+            for pid, (hooks, why) in sorted(self._disabled.get(org_id, {}).items())
+            if name in hooks
+        ]
 
     async def _call_one(
         self,
@@ -342,7 +371,8 @@ class HookBus:
             status: CallStatus = outcome.status
             value, error = outcome.result, outcome.error
         except NotLoaded as exc:
-            status, value, error = "error", None, f"plugin is not loaded: {exc.detail}"
+            # Unloaded (or disabled) between routing and the call: not the plugin's failure.
+            status, value, error = "skipped", None, f"skipped: plugin was unloaded ({exc.detail})"
         except PoolClosed:
             status, value, error = "error", None, "the sandbox runtime is shutting down"
         except Exception as exc:  # the runtime itself failed this call; others go on
@@ -361,7 +391,11 @@ class HookBus:
                  "reason": "more refusals in this call than are recorded one by one"},
             )
         elapsed = (time.perf_counter() - started) * 1000
-        self._account(spec, name, status, elapsed, outcome)
+        if status == "skipped":  # never ran: no metrics, no breaker count
+            return PluginResult(entry.plugin_id, status, elapsed, None, error)
+        # The budget is shared with nested calls: a top-level record counts theirs too.
+        caps = {cap: spent[0] for cap, spent in info.budget.caps.items()} if budget is None else {}
+        self._account(spec, name, status, elapsed, outcome, caps)
         if not counts:
             pass  # the caller may not disable the plugin: outcomes leave the breaker alone
         elif status == "ok":
@@ -370,11 +404,12 @@ class HookBus:
             # Only what the plugin's own worker did counts: a pool shutting down or a runtime
             # fault must not disable every plugin it happened to be calling.
             await self._count_failure(spec, status, error)
-        return PluginResult(entry.plugin_id, status, elapsed, value, error)
+        return PluginResult(entry.plugin_id, status, elapsed, value, error,
+                            outcome.trace if outcome is not None else ())
 
     def _account(
         self, spec: PluginSpec, hook: str, status: CallStatus, elapsed: float,
-        outcome: CallOutcome | None,
+        outcome: CallOutcome | None, capabilities: Mapping[str, int] | None = None,
     ) -> None:
         cpu = outcome.cpu_ms if outcome else None
         rss = outcome.peak_rss_kb if outcome else None
@@ -388,7 +423,7 @@ class HookBus:
             try:
                 self.on_metrics(
                     CallRecord(spec.org_id, spec.plugin_id, hook, status, elapsed, cpu, rss,
-                               http, stored)
+                               http, stored, dict(capabilities or {}))
                 )
             except Exception:  # a metrics sink must never fail a hook call
                 log.exception("on_metrics callback failed", plugin=spec.plugin_id)
@@ -416,6 +451,8 @@ class HookBus:
         try:
             reason = trip_reason(n, status, error)
             self.unregister(*key)
+            self._disabled.setdefault(spec.org_id, {})[spec.plugin_id] = (
+                frozenset(spec.hooks), reason)
             try:
                 await self.pool.unload(*key)
             except Exception:

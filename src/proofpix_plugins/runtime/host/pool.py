@@ -50,7 +50,7 @@ from proofpix_plugins.runtime.limits import (
     WORKER_PIDS_MAX,
     call_cpu_seconds,
 )
-from proofpix_plugins.runtime.outcome import CallOutcome, LiveWorker, SandboxReport
+from proofpix_plugins.runtime.outcome import CallOutcome, LiveWorker, SandboxReport, TraceLine
 from proofpix_plugins.runtime.sandbox import control, wire
 from proofpix_plugins.runtime.spec import CallInfo, PluginSpec, validate_spec
 
@@ -415,6 +415,7 @@ class WorkerPool:
             status, started, result=result.value if result.ok else None,
             error=None if result.ok else result.error, counters=cur.counters,
             cpu_ms=cpu_ms, peak_rss_kb=peak_kb,
+            trace=() if result.ok else trace_lines(result.trace),
         )
 
     def _maybe_recycle(self, w: WorkerHandle, cpu_budget: float) -> None:
@@ -600,6 +601,7 @@ class WorkerPool:
 def _outcome(
     status: Any, started: float, *, result: Any = None, error: str | None = None,
     counters: Any = None, cpu_ms: float | None = None, peak_rss_kb: int | None = None,
+    trace: tuple[TraceLine, ...] = (),
 ) -> CallOutcome:
     return CallOutcome(
         status=status, result=result, error=error,
@@ -607,7 +609,24 @@ def _outcome(
         peak_rss_kb=peak_rss_kb,
         http_calls=counters.http_calls if counters is not None else 0,
         storage_bytes=counters.storage_bytes if counters is not None else 0,
+        trace=trace,
     )
+
+
+def trace_lines(frames: list[wire.TraceFrame]) -> tuple[TraceLine, ...]:
+    """The worker's traceback frames as results carry them.
+
+    The worker is the plugin's process, so its frames are only a claim about its own code: the
+    wire already bounds their number and sizes; here a path that is not package-relative (an
+    absolute path or one climbing out with '..') is shown as '<outside the package>'.
+    """
+    out = []
+    for f in frames:
+        parts = f.file.replace("\\", "/").split("/")
+        inside = bool(f.file) and not f.file.startswith("/") and ".." not in parts
+        out.append(TraceLine(f.file if inside else "<outside the package>", f.line, f.function,
+                             f.code))
+    return tuple(out)
 
 
 def _cpu_hard(per_call: float) -> int:

@@ -86,6 +86,21 @@ class Ready(msgspec.Struct, tag="ready", frozen=True):
     stages: dict[Name, Annotated[float, msgspec.Meta(ge=0)]] = {}
 
 
+#: Frames of a plugin traceback one result may carry (the innermost are kept).
+MAX_TRACE_FRAMES = 20
+Path = Annotated[str, msgspec.Meta(max_length=300)]
+Line = Annotated[str, msgspec.Meta(max_length=300)]
+
+
+class TraceFrame(msgspec.Struct, frozen=True, array_like=True):
+    """One frame of a plugin's own code: path relative to its package root, 1-based line."""
+
+    file: Path
+    line: Count
+    function: Name
+    code: Line = ""
+
+
 class Result(msgspec.Struct, tag="result", frozen=True):
     id: Count
     ok: bool
@@ -94,6 +109,8 @@ class Result(msgspec.Struct, tag="result", frozen=True):
     #: "" for a plain handler exception, "denied" when PermissionDenied escaped the handler,
     #: "fatal" when the worker cannot continue (MemoryError) and exits after replying.
     kind: Name = ""
+    #: The plugin's own frames of a failed call, outermost first; host and SDK frames removed.
+    trace: Annotated[list[TraceFrame], msgspec.Meta(max_length=MAX_TRACE_FRAMES)] = []
 
 
 class CapRequest(msgspec.Struct, tag="cap", frozen=True):

@@ -34,6 +34,7 @@ from proofpix_plugins.runtime.sandbox.hardening import (
 )
 from proofpix_plugins.runtime.sandbox.import_policy import ImportPolicy
 from proofpix_plugins.runtime.sandbox.import_policy import install as install_import_policy
+from proofpix_plugins.runtime.sandbox.trace import plugin_frames
 from proofpix_sdk import HookContext
 from proofpix_sdk.errors import CapabilityError, PermissionDenied
 
@@ -330,13 +331,15 @@ def _call(
     except ChannelBroken:
         raise SystemExit(0) from None
     except PermissionDenied as exc:
-        reply = _result(call.id, ok=False, error=f"PermissionDenied: {exc}", kind="denied")
+        reply = _result(call.id, ok=False, error=f"PermissionDenied: {exc}", kind="denied",
+                        trace=plugin_frames(exc, boot.root))
     except MemoryError:
         reply = _result(call.id, ok=False, error="out of memory (MemoryError)", kind="fatal")
         fatal = True
     except BaseException as exc:  # a plugin may raise anything, SystemExit included
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        reply = _result(call.id, ok=False, error=detail[:4000])
+        reply = _result(call.id, ok=False, error=detail[:4000],
+                        trace=plugin_frames(exc, boot.root))
     try:
         channel.send(reply)
     except (TypeError, ValueError, RecursionError, msgspec.EncodeError) as exc:
@@ -347,11 +350,12 @@ def _call(
 
 
 def _result(
-    call_id: int, *, ok: bool, value: Any = None, error: str = "", kind: str = ""
+    call_id: int, *, ok: bool, value: Any = None, error: str = "", kind: str = "",
+    trace: list[wire.TraceFrame] | None = None,
 ) -> wire.Result:
     # No CPU or memory figures: the plugin could forge them (it can replace ``time``); the host
     # reads them from the kernel (host/usage.py).
-    return wire.Result(id=call_id, ok=ok, value=value, error=error, kind=kind)
+    return wire.Result(id=call_id, ok=ok, value=value, error=error, kind=kind, trace=trace or [])
 
 
 # Keep a reference so the scrubbed sys.modules cannot make these unreachable for the runtime.

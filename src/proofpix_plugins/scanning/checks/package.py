@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from proofpix_plugins.errors import FieldError
 from proofpix_plugins.packages.compat import check_engines, resolve_dependencies
 from proofpix_plugins.packages.manifest import MANIFEST_NAME
 from proofpix_plugins.packages.structure import check_structure
+from proofpix_plugins.scanning.checks.authoring import manifest_line
 from proofpix_plugins.scanning.context import MAX_SOURCE_BYTES, ScanContext
 from proofpix_plugins.scanning.findings import Finding
 from proofpix_plugins.scanning.rules import rule
 
+#: A FieldError whose field is a source location rather than a manifest field.
+_SOURCE_AT = re.compile(r"(.+\.py):(\d+)")
 
-def from_field_error(error: FieldError, *, file: str | None = None) -> Finding:
-    """A package-domain FieldError as a finding (same rule id)."""
+
+def from_field_error(error: FieldError, *, file: str | None = None,
+                     manifest_text: str | None = None) -> Finding:
+    """A package-domain FieldError as a finding (same rule id); with ``manifest_text``, a
+    finding in plugin.json gets the line of its field."""
     try:
         r = rule(error.rule or "")
     except KeyError:
@@ -23,11 +30,22 @@ def from_field_error(error: FieldError, *, file: str | None = None) -> Finding:
     snippet = None
     if error.value is not None:
         snippet = json.dumps(error.as_dict()["value"])
+    located = _SOURCE_AT.fullmatch(error.field)
+    if file is not None and located:  # "plugin/__init__.py:13": the finding is in the source
+        return r.finding(error.message, file=located[1], line=int(located[2]), snippet=snippet)
     if file is not None:
-        return r.finding(f"{error.field}: {error.message}", file=file, snippet=snippet)
+        line = manifest_line(manifest_text, error.field) if manifest_text else None
+        return r.finding(f"{error.field}: {error.message}", file=file, snippet=snippet,
+                         line=line)
     if error.field.startswith("("):  # "(archive)": about the whole archive, not one entry
         return r.finding(error.message, snippet=snippet)
     return r.finding(error.message, file=error.field, snippet=snippet)
+
+
+def _text(ctx: ScanContext) -> str | None:
+    if ctx.archive is None:
+        return None
+    return ctx.archive.manifest_bytes.decode("utf-8", "replace")
 
 
 @dataclass
@@ -54,7 +72,8 @@ class ManifestCheck:
     message: str = "plugin.json follows the manifest schema exactly."
 
     def run(self, ctx: ScanContext) -> list[Finding]:
-        return [from_field_error(e, file=MANIFEST_NAME) for e in ctx.manifest_errors]
+        return [from_field_error(e, file=MANIFEST_NAME, manifest_text=_text(ctx))
+                for e in ctx.manifest_errors]
 
 
 @dataclass
@@ -70,7 +89,7 @@ class StructureCheck:
         if ctx.manifest is None:
             return []
         sources = {p: s.raw for p, s in ctx.sources.items()}
-        return [from_field_error(e, file=MANIFEST_NAME)
+        return [from_field_error(e, file=MANIFEST_NAME, manifest_text=_text(ctx))
                 for e in check_structure(ctx.manifest, sources, ctx.names)]
 
 
