@@ -240,3 +240,13 @@ async def test_active_keys_are_capped(client: httpx.AsyncClient, make_user: Make
     assert len(first["items"]) == 1
     await client.delete(f"/api/developers/keys/{first['items'][0]['id']}", headers=headers)
     assert (await _create(client, headers)).status_code == 201
+
+
+def test_the_documented_example_key_is_not_a_valid_key() -> None:
+    # The OpenAPI example has the key's shape but a wrong checksum: a checksum-aware secret
+    # scanner must never report the documentation as a leak.
+    from proofpix_plugins.developers.api_keys import KEY_PATTERN, well_formed
+    from proofpix_plugins.developers.schemas import EXAMPLE_SECRET
+
+    assert KEY_PATTERN.fullmatch(EXAMPLE_SECRET)
+    assert not well_formed(EXAMPLE_SECRET)
