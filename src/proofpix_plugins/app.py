@@ -45,6 +45,9 @@ from proofpix_plugins.kit.middleware import RequestMiddleware
 from proofpix_plugins.kit.openapi import install_openapi
 from proofpix_plugins.kit.problem import install_problem_handlers
 from proofpix_plugins.kit.rate_limit import RateLimiter
+from proofpix_plugins.marketplace.log_routes import router as marketplace_log_router
+from proofpix_plugins.marketplace.moderation_routes import router as moderation_router
+from proofpix_plugins.marketplace.submission_routes import router as submissions_router
 from proofpix_plugins.migrations import upgrade_async
 from proofpix_plugins.packages.platform_key import PlatformKey
 from proofpix_plugins.platform import start_platform, stop_platform
@@ -93,6 +96,10 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
     {"name": "ops", "description": "Operations: health and readiness."},
     {"name": "admin", "description": "Platform administration (platform administrators "
      "only): background jobs, listed by state, and retrying a failed or dead one."},
+    {"name": "developers", "description": "Marketplace developers (`X-API-Key`): submit plugin "
+     "versions and follow their submissions through scanning and review."},
+    {"name": "marketplace", "description": "The public marketplace: its signing key and the "
+     "hash-chained publication log."},
 ]
 
 
@@ -187,6 +194,9 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(accounts_router)
     app.include_router(files_router)
     app.include_router(jobs_router)
+    app.include_router(submissions_router)
+    app.include_router(moderation_router)
+    app.include_router(marketplace_log_router)
 
 
 @asynccontextmanager
