@@ -68,7 +68,7 @@ async def _authenticate(request: Request, key: str | None) -> DeveloperPrincipal
         ).one_or_none()
         if row is None:
             raise _unauthorized("unknown API key")
-        api_key, developer = row.tuple()
+        api_key, developer = row[0], row[1]
         if api_key.revoked_at is not None:
             raise _unauthorized("this API key was revoked")
         if api_key.expires_at is not None and api_key.expires_at <= now:

@@ -24,6 +24,7 @@ from proofpix_plugins.marketplace.schemas import (
     RejectionIn,
     RescanOut,
     SubmissionId,
+    SubmissionOut,
 )
 from proofpix_plugins.models.marketplace import Submission, SubmissionStatus
 
@@ -41,8 +42,11 @@ def _page(
 
 
 async def _out(session: AsyncSession, submission: Submission) -> AdminSubmissionOut:
-    out = AdminSubmissionOut.model_validate(submission)
-    return out.model_copy(update={"diff": await moderation.review_diff(session, submission)})
+    wire = SubmissionOut.model_validate(submission).model_dump()
+    return AdminSubmissionOut(
+        **wire, developer_id=submission.developer_id, release_notes=submission.release_notes,
+        diff=await moderation.review_diff(session, submission),
+    )
 
 
 def _deps(request: Request) -> PipelineDeps:
