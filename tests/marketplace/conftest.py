@@ -101,19 +101,25 @@ async def add_api_key(
     return key, row_id
 
 
+async def create_developer(
+    app: FastAPI, namespace: str | None = None, *, verified: bool = True,
+    scopes: tuple[str, ...] = ("publish", "read"), **key: Any,
+) -> Dev:
+    user = await create_test_user(app)
+    ns = namespace or f"dev{uuid.uuid4().hex[:8]}"
+    dev_id = uuid.uuid4()
+    async with session_scope(app.state.session_factory) as session:
+        session.add(Developer(id=dev_id, user_id=user.principal.user_id, namespace=ns,
+                              skeleton=f"{ns}-{dev_id.hex}", display_name=ns,
+                              verified=verified))
+    secret, key_id = await add_api_key(app, dev_id, scopes=scopes, **key)
+    return Dev(dev_id, user.principal.user_id, ns, secret, key_id)
+
+
 @pytest.fixture
 def make_developer(mp: FastAPI) -> MakeDeveloper:
-    async def make(namespace: str | None = None, *, verified: bool = True,
-                   scopes: tuple[str, ...] = ("publish", "read"), **key: Any) -> Dev:
-        user = await create_test_user(mp)
-        ns = namespace or f"dev{uuid.uuid4().hex[:8]}"
-        dev_id = uuid.uuid4()
-        async with session_scope(mp.state.session_factory) as session:
-            session.add(Developer(id=dev_id, user_id=user.principal.user_id, namespace=ns,
-                                  skeleton=f"{ns}-{dev_id.hex}", display_name=ns,
-                                  verified=verified))
-        secret, key_id = await add_api_key(mp, dev_id, scopes=scopes, **key)
-        return Dev(dev_id, user.principal.user_id, ns, secret, key_id)
+    async def make(namespace: str | None = None, **options: Any) -> Dev:
+        return await create_developer(mp, namespace, **options)
 
     return make
 
