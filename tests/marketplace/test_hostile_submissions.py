@@ -13,11 +13,11 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from proofpix_plugins.config import Settings
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.jobs import Job
 from proofpix_plugins.models.marketplace import Submission
-from proofpix_plugins.config import Settings
 from tests.fixtures.app import StartApp, client_for
 from tests.marketplace.conftest import (
     Dev,
@@ -40,7 +40,8 @@ async def nothing_written(app: FastAPI, expected_submissions: int = 0) -> None:
         jobs = (await session.execute(
             select(func.count()).select_from(Job).where(
                 Job.name == "marketplace.process_submission"))).scalar_one()
-    assert subs == expected_submissions and jobs == expected_submissions
+    assert subs == expected_submissions
+    assert jobs == expected_submissions
 
 
 def problem(r: httpx.Response, status: int, field: str | None = None,
@@ -103,7 +104,8 @@ async def test_malformed_uploads_are_refused_with_nothing_written(
         zf.writestr("plugin/__init__.py", "x = 1\n")
     no_manifest = await api.post("/api/developers/plugins", headers=dev.headers,
                                  files={"file": ("x.ppx", buf.getvalue(), "application/zip")})
-    assert no_manifest.status_code == 422 and no_manifest.json()["errors"], no_manifest.text
+    assert no_manifest.status_code == 422, no_manifest.text
+    assert no_manifest.json()["errors"]
     notes = await submit(api, dev, package(ppx_dir, dev), notes="x" * 10_001)
     problem(notes, 422, "releaseNotes", "max-length")
     await nothing_written(mp)

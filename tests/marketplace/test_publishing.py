@@ -79,7 +79,8 @@ async def test_a_verified_developer_s_clean_version_is_published_signed_and_logg
     assert r.status_code == 202, r.text
     body = r.json()
     assert body["status"] == "pending"
-    assert body["pluginId"] == f"{dev.namespace}.tool" and body["version"] == "1.0.0"
+    assert body["pluginId"] == f"{dev.namespace}.tool"
+    assert body["version"] == "1.0.0"
     assert body["statusUrl"] == f"/api/developers/submissions/{body['id']}"
     assert r.headers["location"] == body["statusUrl"]
 
@@ -87,14 +88,17 @@ async def test_a_verified_developer_s_clean_version_is_published_signed_and_logg
     assert done["status"] == "published"
     assert done["scanReport"]["rejected"] is False
     assert done["scanReport"]["pluginId"] == f"{dev.namespace}.tool"
-    assert done["decidedAt"] is not None and done["reviewReasons"] == []
+    assert done["decidedAt"] is not None
+    assert done["reviewReasons"] == []
 
     async with session_scope(mp.state.session_factory) as session:
         listing = (await session.execute(select(MarketplaceListing))).scalar_one()
         version = (await session.execute(select(MarketplaceVersion))).scalar_one()
         entries = list((await session.execute(select(PublicationLogEntry))).scalars())
-    assert listing.plugin_id == f"{dev.namespace}.tool" and listing.latest_version == "1.0.0"
-    assert listing.verified is True and listing.type == "analyzer"
+    assert listing.plugin_id == f"{dev.namespace}.tool"
+    assert listing.latest_version == "1.0.0"
+    assert listing.verified is True
+    assert listing.type == "analyzer"
     assert version.changelog == "First release."
     assert version.signing_key_id == mp.state.platform_key.key_id
     assert version.rules_version == mp.state.marketplace.rules_version
@@ -124,7 +128,8 @@ async def test_a_new_permission_goes_to_review_with_its_diff_and_an_admin_approv
 
     admin = await admin_headers(mp)
     queue = (await api.get("/api/admin/submissions?status=in_review", headers=admin)).json()
-    assert queue["total"] == 1 and queue["items"][0]["id"] == sid
+    assert queue["total"] == 1
+    assert queue["items"][0]["id"] == sid
     diff = queue["items"][0]["diff"]
     assert diff["previousVersion"] == "1.0.0"
     assert diff["permissions"] == {"added": ["http"], "removed": []}
@@ -144,15 +149,18 @@ async def test_a_new_permission_goes_to_review_with_its_diff_and_an_admin_approv
                            json={"reason": "too late"})).status_code == 409
 
     mine = (await api.get(f"/api/developers/submissions/{sid}", headers=dev.headers)).json()
-    assert mine["status"] == "published" and mine["decisionReason"] == "slack host is documented"
+    assert mine["status"] == "published"
+    assert mine["decisionReason"] == "slack host is documented"
     async with session_scope(mp.state.session_factory) as session:
         listing = (await session.execute(select(MarketplaceListing))).scalar_one()
         versions = (await session.execute(
             select(func.count()).select_from(MarketplaceVersion))).scalar_one()
         publishes = (await session.execute(
             select(func.count()).select_from(PublicationLogEntry))).scalar_one()
-    assert listing.latest_version == "1.1.0" and listing.permissions == ["http"]
-    assert versions == 2 and publishes == 2
+    assert listing.latest_version == "1.1.0"
+    assert listing.permissions == ["http"]
+    assert versions == 2
+    assert publishes == 2
 
 
 async def test_an_unverified_developer_is_reviewed_and_a_rejection_reason_reaches_them(
@@ -170,11 +178,13 @@ async def test_an_unverified_developer_is_reviewed_and_a_rejection_reason_reache
     assert missing.json()["errors"][0]["field"] == "reason"
     r = await api.post(f"/api/admin/submissions/{sid}/reject", headers=admin,
                        json={"reason": "the description is empty"})
-    assert r.status_code == 200 and r.json()["status"] == "rejected"
+    assert r.status_code == 200
+    assert r.json()["status"] == "rejected"
     assert (await api.post(f"/api/admin/submissions/{sid}/reject", headers=admin,
                            json={"reason": "twice"})).status_code == 409
     mine = (await api.get(f"/api/developers/submissions/{sid}", headers=dev.headers)).json()
-    assert mine["status"] == "rejected" and mine["decisionReason"] == "the description is empty"
+    assert mine["status"] == "rejected"
+    assert mine["decisionReason"] == "the description is empty"
     async with session_scope(mp.state.session_factory) as session:
         assert (await session.execute(
             select(func.count()).select_from(MarketplaceVersion))).scalar_one() == 0
@@ -190,7 +200,8 @@ async def test_a_scan_error_is_rejected_with_the_report(
     assert done["scanReport"]["rejected"] is True
     rules = {f["ruleId"] for f in done["scanReport"]["findings"]}
     assert any(rule.startswith("PPX-") for rule in rules)
-    assert done["reviewReasons"] and done["decisionReason"]
+    assert done["reviewReasons"]
+    assert done["decisionReason"]
     admin = await admin_headers(mp)
     assert (await api.post(f"/api/admin/submissions/{sid}/approve", headers=admin,
                            json={})).status_code == 409
@@ -210,7 +221,10 @@ async def test_submissions_are_private_to_their_developer_and_listed_with_a_filt
     assert r.status_code == 404
     mine = (await api.get("/api/developers/submissions?status=published",
                           headers=dev.headers)).json()
-    assert mine["total"] == 1 and mine["items"][0]["id"] == sid
-    assert mine["page"] == 1 and mine["limit"] == 20
+    assert mine["total"] == 1
+    assert mine["items"][0]["id"] == sid
+    assert mine["page"] == 1
+    assert mine["limit"] == 20
     theirs = (await api.get("/api/developers/submissions", headers=other.headers)).json()
-    assert theirs["total"] == 0 and theirs["items"] == []
+    assert theirs["total"] == 0
+    assert theirs["items"] == []
