@@ -102,8 +102,10 @@ async def test_the_log_verifies_over_http_and_an_edited_row_is_caught(
     for version in ("1.0.0", "1.0.1"):
         ppx = build_ppx(data_root, manifest("acme.tool", version, hooks=HOOKS), CLEAN)
         sid = submit(server.base, key, ppx)
-        eventually_sync(lambda sid=sid: status(server.base, key, sid) == "published",
-                        what=f"{version} published", seconds=120, interval=0.2)
+        def published(sid: str = sid) -> bool:
+            return status(server.base, key, sid) == "published"
+
+        eventually_sync(published, what=f"{version} published", seconds=120, interval=0.2)
 
     ok = verify_log(server.base, "--json")
     assert ok.returncode == 0, ok.stdout + ok.stderr

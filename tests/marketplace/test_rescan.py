@@ -92,6 +92,7 @@ async def test_a_version_failing_new_rules_goes_back_to_review_and_installs_are_
             return row if row.status is VersionStatus.in_review else None
 
     version = await eventually(sent_back, what="version sent back to review", seconds=60)
+    assert version is not None
     assert version.rules_version == deps.rules_version
     async with session_scope(mp.state.session_factory) as session:
         review = (await session.execute(select(Submission).where(

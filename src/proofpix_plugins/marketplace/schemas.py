@@ -146,6 +146,9 @@ class PublicKeyOut(CamelResponse):
 class LogHead(CamelResponse):
     """The newest entry when this page was read, signed by the marketplace key."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"seq": 1, "hash": _SHA, "signature": _SIG}]})
+
     seq: int
     """Sequence number of the newest entry (0: the log is empty)."""
     hash: str
@@ -154,10 +157,18 @@ class LogHead(CamelResponse):
     """Base64 ed25519 signature over `"<seq>:<hash>"` under the `publog.head.v1` context."""
 
 
+_ENTRY: Final = {
+    "seq": 1, "prevHash": "0" * 64, "action": "publish", "pluginId": "acme.exif-reader",
+    "version": "1.0.0", "artifactSha256": _SHA, "signature": _SIG,
+    "detail": {"signingKeyId": _SHA}, "createdAt": "2026-12-01T09:30:00.000000+00:00",
+    "entryHash": _SHA,
+}
+
+
 class LogEntryOut(CamelResponse):
     """One publication-log entry: the fields its hash covers, and that hash."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_ENTRY]})
 
     seq: int
     """1, 2, 3, ... without gaps."""
@@ -185,11 +196,7 @@ class LogPage(CamelResponse):
     """A page of the publication log after a sequence number, and the signed head."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "items": [{"seq": 1, "prevHash": "0" * 64, "action": "publish",
-                   "pluginId": "acme.exif-reader", "version": "1.0.0",
-                   "artifactSha256": _SHA, "signature": _SIG,
-                   "detail": {"signingKeyId": _SHA}, "createdAt": "2026-12-01T09:30:00.000000"
-                   "+00:00", "entryHash": _SHA}],
+        "items": [_ENTRY],
         "total": 1, "after": 0, "limit": 100, "nextAfter": None,
         "head": {"seq": 1, "hash": _SHA, "signature": _SIG},
     }]})
