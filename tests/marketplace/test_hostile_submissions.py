@@ -30,6 +30,7 @@ from tests.marketplace.conftest import (
     submit,
 )
 from tests.marketplace.test_publishing import package, publish_ok
+from tests.plugins.builders import build_ppx, manifest
 
 PROBLEM = "application/problem+json"
 
@@ -165,3 +166,19 @@ async def test_once_a_signing_key_exists_submissions_must_be_signed_by_an_active
     assert good.status_code == 202, good.text
     done = await settled(api, dev, good.json()["id"])
     assert done["status"] == "published"
+
+
+async def test_submissions_are_rate_limited_with_a_problem(
+    mp_settings: Settings, start_app: StartApp, ppx_dir: Path,
+) -> None:
+    limited = mp_settings.model_copy(update={"rate_limit_uploads": "2/minute"})
+    async with start_app(limited, platform=True) as app, client_for(app) as c:
+        dev = await create_developer(app)
+        # An id outside the developer's namespace: each attempt is refused, and still counted.
+        ppx = build_ppx(ppx_dir, manifest("someoneelse.tool", "1.0.0"), "x = 1\n")
+        codes = [(await submit(c, dev, ppx)).status_code for _ in range(2)]
+        assert codes == [403, 403]
+        r = await submit(c, dev, ppx)
+        problem(r, 429)
+        assert "retry-after" in r.headers
+        await nothing_written(app)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from proofpix_plugins.db import SessionDep
 from proofpix_plugins.kit.problem_schema import problem_responses
+from proofpix_plugins.kit.rate_limit import rate_limit_reads
 from proofpix_plugins.marketplace import publog
 from proofpix_plugins.marketplace.schemas import LogHead, LogPage, PublicKeyOut
 from proofpix_plugins.models.marketplace import PublicationLogHead
 from proofpix_plugins.packages.platform_key import PlatformKey
 
 router = APIRouter(prefix="/api/plugins/marketplace", tags=["marketplace"],
+                   dependencies=[Depends(rate_limit_reads())],
                    responses=problem_responses(422))
 
 PEM_TYPE = "application/x-pem-file"

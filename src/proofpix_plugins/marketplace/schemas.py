@@ -157,7 +157,7 @@ class LogHead(CamelResponse):
     """Base64 ed25519 signature over `"<seq>:<hash>"` under the `publog.head.v1` context."""
 
 
-_ENTRY: Final = {
+_ENTRY: Final[dict[str, Any]] = {
     "seq": 1, "prevHash": "0" * 64, "action": "publish", "pluginId": "acme.exif-reader",
     "version": "1.0.0", "artifactSha256": _SHA, "signature": _SIG,
     "detail": {"signingKeyId": _SHA}, "createdAt": "2026-12-01T09:30:00.000000+00:00",

@@ -17,6 +17,7 @@ from proofpix_plugins.errors import Forbidden, NotFound
 from proofpix_plugins.kit.ids import as_uuid
 from proofpix_plugins.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageParams
 from proofpix_plugins.kit.problem_schema import answers, problem_responses
+from proofpix_plugins.kit.rate_limit import rate_limit, rate_limit_reads
 from proofpix_plugins.kit.routes import PatternRoute
 from proofpix_plugins.marketplace import intake, moderation
 from proofpix_plugins.marketplace.schemas import SubmissionAccepted, SubmissionId, SubmissionOut
@@ -27,7 +28,10 @@ from proofpix_plugins.marketplace.submission_form import (
 )
 from proofpix_plugins.models.marketplace import ApiKeyScope, SubmissionStatus
 
+# Reads under the default budget; a submission under the uploads budget (by client address:
+# an API key is not a bearer token, so the limiter keys it like an anonymous caller).
 router = APIRouter(prefix="/api/developers", tags=["developers"], route_class=PatternRoute,
+                   dependencies=[Depends(rate_limit_reads())],
                    responses=problem_responses(401, 403, 422))
 
 Publisher = Annotated[DeveloperPrincipal, Depends(require_api_key(ApiKeyScope.publish))]
@@ -61,6 +65,7 @@ def _page(
 
 
 @router.post("/plugins", status_code=202, response_model=SubmissionAccepted,
+             dependencies=[Depends(rate_limit("uploads"))],
              responses=problem_responses(400, 409, 413, 415),
              openapi_extra={"requestBody": OPENAPI_REQUEST_BODY})
 async def submit_plugin(request: Request, developer: Publisher, form: Form) -> JSONResponse:
