@@ -56,8 +56,14 @@ async def check_admissible(
     plugin_id: str,
     version: str,
     exclude_submission: uuid.UUID | None = None,
+    open_submissions: bool = True,
 ) -> None:
-    """Raise the problem that refuses this (plugin id, version) for this developer, if any."""
+    """Raise the problem that refuses this (plugin id, version) for this developer, if any.
+
+    ``open_submissions=False`` (the pipeline's and approval's re-check) skips the replay check:
+    two racing submissions of one version must not reject each other; the version order and
+    the unique (listing, version) key let exactly one of them publish.
+    """
     publisher = plugin_id.split(".", 1)[0]
     if publisher != namespace:
         raise Forbidden(
@@ -88,6 +94,8 @@ async def check_admissible(
                 errors=(FieldError("version", f"must be greater than {newest}",
                                    "version-order", version),),
             )
+    if not open_submissions:
+        return
     stmt = select(Submission.id).where(
         Submission.plugin_id == plugin_id,
         Submission.version == version,

@@ -131,7 +131,7 @@ async def approve(
     await check_admissible(
         session, developer_id=developer.id, namespace=developer.namespace,
         plugin_id=submission.plugin_id, version=submission.version,
-        exclude_submission=submission.id,
+        exclude_submission=submission.id, open_submissions=False,
     )
     await publish(session, submission, key=key, rules_version=rules_version,
                   decision_reason=reason)

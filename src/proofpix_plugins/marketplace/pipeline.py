@@ -136,7 +136,7 @@ async def _decide(
         await check_admissible(
             session, developer_id=developer.id, namespace=developer.namespace,
             plugin_id=submission.plugin_id, version=submission.version,
-            exclude_submission=submission.id,
+            exclude_submission=submission.id, open_submissions=False,
         )
     except ProofPixError as exc:
         submission.status = SubmissionStatus.rejected
