@@ -54,9 +54,12 @@ from proofpix_plugins.marketplace.analytics_routes import developer_router as de
 from proofpix_plugins.marketplace.discovery_endpoints import admin_router as featured_admin_router
 from proofpix_plugins.marketplace.discovery_endpoints import router as discovery_router
 from proofpix_plugins.marketplace.discovery_runtime import start_discovery, stop_discovery
-from proofpix_plugins.marketplace.moderation_routes import router as marketplace_moderation_router
+from proofpix_plugins.marketplace.log_routes import router as marketplace_log_router
+from proofpix_plugins.marketplace.moderation_routes import router as moderation_router
 from proofpix_plugins.marketplace.review_routes import router as marketplace_reviews_router
 from proofpix_plugins.marketplace.signing_keys import router as signing_keys_router
+from proofpix_plugins.marketplace.submission_routes import router as submissions_router
+from proofpix_plugins.marketplace.takedown_routes import router as takedown_router
 from proofpix_plugins.marketplace.update_routes import router as marketplace_updates_router
 from proofpix_plugins.migrations import upgrade_async
 from proofpix_plugins.packages.platform_key import PlatformKey
@@ -113,6 +116,10 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
      "the featured list, a listing's page, downloading a signed `.ppx` (no token needed), the "
      "marketplace's public key and publication log, reviews from installing organizations and "
      "developers' replies."},
+    {"name": "developers", "description": "Marketplace developers (`X-API-Key`): submit plugin "
+     "versions and follow their submissions through scanning and review."},
+    {"name": "marketplace", "description": "The public marketplace: its signing key and the "
+     "hash-chained publication log."},
 ]
 
 
@@ -216,13 +223,16 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(developers_admin_router)
     app.include_router(discovery_router)
     app.include_router(featured_admin_router)
-    app.include_router(marketplace_moderation_router)
+    app.include_router(takedown_router)
     app.include_router(marketplace_updates_router)
     app.include_router(marketplace_reviews_router)
     app.include_router(developer_dashboard)
     app.include_router(market_analytics)
     app.include_router(proofs_router)
     app.include_router(proof_key_router)
+    app.include_router(submissions_router)
+    app.include_router(moderation_router)
+    app.include_router(marketplace_log_router)
 
 
 @asynccontextmanager

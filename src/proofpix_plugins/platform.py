@@ -30,6 +30,7 @@ from proofpix_plugins.files.service import FileService
 from proofpix_plugins.files.work import FileWork
 from proofpix_plugins.jobs import JobQueue, JobRegistry, JobRunner
 from proofpix_plugins.jobs import tasks as job_tasks
+from proofpix_plugins.marketplace import tasks as marketplace_tasks
 from proofpix_plugins.marketplace.artifact_source import MarketplaceArtifacts
 from proofpix_plugins.plugins import tasks as plugin_tasks
 from proofpix_plugins.plugins.config_values import ConfigCipher
@@ -219,8 +220,11 @@ async def _start_jobs(state: State, stack: AsyncExitStack, settings: Settings) -
     job_tasks.register(registry, retention=timedelta(days=settings.jobs_retention_days))
     plugin_tasks.register(
         registry, retention=timedelta(days=settings.plugin_metrics_retention_days))
+    marketplace_tasks.register(registry, state, install_checks(
+        settings.scan_bandit_workers, settings.scan_parallel_min_bytes))
     state.job_registry = registry
     state.job_queue = JobQueue(registry)
+    await marketplace_tasks.start(state)
     if settings.jobs_concurrency == 0:
         return
     runner = JobRunner(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from proofpix_plugins import PLATFORM_VERSION
-from proofpix_plugins.cli import admin, db, demo, plugin, proof, serve
+from proofpix_plugins.cli import admin, db, demo, marketplace, plugin, proof, serve
 
 app = typer.Typer(no_args_is_help=True, help="ProofPix plugin platform")
 
@@ -32,6 +32,7 @@ app.add_typer(admin.app, name="admin")
 app.add_typer(demo.app, name="demo")
 app.add_typer(plugin.app, name="plugin")
 app.add_typer(proof.app, name="proof")
+app.add_typer(marketplace.app, name="marketplace")
 
 if __name__ == "__main__":
     app()

@@ -1,115 +1,145 @@
-"""Yank and suspend (issue #13): a platform admin's takedowns, each logged publicly.
+"""The moderation queue: list submissions with their diff, approve (publish) or reject.
 
-- **Yank** a version: hidden from search and from installs that name no version; an install
-  naming it exactly still works (pinned deployments keep working, as PyPI's PEP 592 yank);
-  existing installations are untouched.
-- **Suspend** a listing, the kill switch: never installable, and every installation of the
-  plugin id in every organization is disabled in the same transaction
-  (``plugins/takedown.py``), which every API process converges to within its reconcile
-  interval. Loading it again is refused while the suspension lasts.
-
-Each change appends a publication-log entry (``publog.append``) and bumps the listing's
-``updated_at`` (the discovery caches' validity token) in the same transaction.
+Only an ``in_review`` submission can be decided, once: the decision is a conditional update
+(``WHERE status = 'in_review'``), so two admins deciding at the same moment get one success and
+one 409, never two versions. A submission that a re-scan sent back to review names an existing
+version: approving it restores that version (a ``review`` log entry says so) instead of
+publishing it a second time; rejecting it keeps the version hidden.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from proofpix_plugins.db import session_scope
-from proofpix_plugins.errors import Conflict, FieldError, NotFound
+from proofpix_plugins.errors import Conflict, NotFound
 from proofpix_plugins.marketplace import publog
-from proofpix_plugins.marketplace.artifact_source import listing_by_plugin_id
-from proofpix_plugins.marketplace.versions import newest, versions_of, visible
+from proofpix_plugins.marketplace.admission import check_admissible, listing_of
+from proofpix_plugins.marketplace.publishing import previous_published, publish
+from proofpix_plugins.marketplace.review_diff import diff
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.marketplace import (
-    ListingStatus,
+    Developer,
     LogAction,
-    MarketplaceListing,
     MarketplaceVersion,
+    Submission,
+    SubmissionStatus,
+    VersionStatus,
 )
-from proofpix_plugins.plugins.event_hub import EventHub
-from proofpix_plugins.plugins.takedown import disable_everywhere, note_suspension_lifted
-from proofpix_plugins.plugins.unit_of_work import unit_of_work
+from proofpix_plugins.packages.platform_key import PlatformKey
 
 
-@dataclass(frozen=True)
-class ListingState:
-    plugin_id: str
-    status: ListingStatus
-    status_reason: str | None
-    #: Installations whose state this change touched (disabled, or told they may load).
-    installations: int
+async def page(
+    session: AsyncSession, *, status: SubmissionStatus | None, page_no: int, limit: int,
+    developer_id: uuid.UUID | None = None,
+) -> tuple[Sequence[Submission], int]:
+    stmt = select(Submission)
+    count = select(func.count()).select_from(Submission)
+    if status is not None:
+        stmt = stmt.where(Submission.status == status)
+        count = count.where(Submission.status == status)
+    if developer_id is not None:
+        stmt = stmt.where(Submission.developer_id == developer_id)
+        count = count.where(Submission.developer_id == developer_id)
+    # Oldest first for the queue (first come, first reviewed); the id breaks ties stably.
+    order = (Submission.created_at.asc(), Submission.id) if developer_id is None else (
+        Submission.created_at.desc(), Submission.id)
+    rows = (
+        await session.execute(stmt.order_by(*order).offset((page_no - 1) * limit).limit(limit))
+    ).scalars().all()
+    total = int((await session.execute(count)).scalar_one())
+    return rows, total
 
 
-@dataclass(frozen=True)
-class VersionState:
-    plugin_id: str
-    version: str
-    yanked: bool
-    yanked_reason: str | None
-    latest_version: str | None
+async def get(session: AsyncSession, submission_id: uuid.UUID) -> Submission:
+    submission = await session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFound("submission not found")
+    return submission
 
 
-async def _listing(session: AsyncSession, plugin_id: str) -> MarketplaceListing:
-    listing = await listing_by_plugin_id(session, plugin_id, lock=True)
+async def review_diff(session: AsyncSession, submission: Submission) -> dict[str, Any] | None:
+    """The submission's diff against the newest published version (None before its scan)."""
+    if submission.scan_report is None:
+        return None
+    previous = await previous_published(session, submission.plugin_id)
+    if previous is not None and previous.version == submission.version:
+        previous = None  # a re-scan review: the version is its own baseline
+    return diff(previous, submission.scan_report).as_wire()
+
+
+async def _take(
+    session: AsyncSession, submission_id: uuid.UUID, to: SubmissionStatus,
+    reviewer: uuid.UUID, reason: str | None,
+) -> Submission:
+    submission = await get(session, submission_id)
+    now = utcnow()
+    taken = await session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id, Submission.status == SubmissionStatus.in_review)
+        .values(status=to, reviewer_id=reviewer, decision_reason=reason, decided_at=now,
+                updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        raise Conflict(
+            f"submission is {submission.status.value}, not in_review: it cannot be decided",
+        )
+    await session.refresh(submission)
+    return submission
+
+
+async def _reviewed_version(
+    session: AsyncSession, submission: Submission
+) -> MarketplaceVersion | None:
+    listing = await listing_of(session, submission.plugin_id)
     if listing is None:
-        raise NotFound(f"plugin {plugin_id} is not in the marketplace")
-    return listing
+        return None
+    return (
+        await session.execute(
+            select(MarketplaceVersion).where(
+                MarketplaceVersion.listing_id == listing.id,
+                MarketplaceVersion.version == submission.version,
+            )
+        )
+    ).scalar_one_or_none()
 
 
-async def set_yanked(
-    sf: async_sessionmaker[AsyncSession], plugin_id: str, version: str, reason: str | None,
-    *, yanked: bool,
-) -> VersionState:
-    async with session_scope(sf) as session:
-        listing = await _listing(session, plugin_id)
-        row = (await session.execute(select(MarketplaceVersion).where(
-            MarketplaceVersion.listing_id == listing.id, MarketplaceVersion.version == version)
-        )).scalar_one_or_none()
-        if row is None:
-            raise NotFound(f"plugin {plugin_id} has no version {version}")
-        if row.yanked == yanked:
-            state = "yanked" if yanked else "not yanked"
-            raise Conflict(f"{plugin_id} {version} is already {state}",
-                           errors=(FieldError("version", f"already {state}", "state",
-                                              version),))
-        row.yanked = yanked
-        row.yanked_reason = reason if yanked else None
-        # Search shows the newest visible version; none left shows none.
-        best = newest(v for v in await versions_of(session, listing.id) if visible(v))
-        listing.latest_version = best.version if best else None
-        listing.updated_at = utcnow()
-        await publog.append(session, LogAction.yank if yanked else LogAction.unyank,
-                            plugin_id=plugin_id, version=version,
-                            artifact_sha256=row.artifact_sha256,
-                            detail={"reason": reason} if reason else {})
-        return VersionState(plugin_id, version, row.yanked, row.yanked_reason,
-                            listing.latest_version)
+async def approve(
+    session: AsyncSession, submission_id: uuid.UUID, *, reviewer: uuid.UUID,
+    reason: str | None, key: PlatformKey, rules_version: str,
+) -> Submission:
+    submission = await _take(session, submission_id, SubmissionStatus.published, reviewer,
+                             reason)
+    existing = await _reviewed_version(session, submission)
+    if existing is not None:
+        existing.status = VersionStatus.published
+        await publog.append(
+            session, LogAction.review, plugin_id=submission.plugin_id,
+            version=submission.version,
+            detail={"decision": "restored", "submissionId": str(submission.id),
+                    "reason": reason or ""},
+        )
+        return submission
+    developer = await session.get(Developer, submission.developer_id)
+    assert developer is not None
+    # A newer version may have been published while this one waited (409, rolled back).
+    await check_admissible(
+        session, developer_id=developer.id, namespace=developer.namespace,
+        plugin_id=submission.plugin_id, version=submission.version,
+        exclude_submission=submission.id, open_submissions=False,
+    )
+    await publish(session, submission, key=key, rules_version=rules_version,
+                  decision_reason=reason)
+    submission.reviewer_id = reviewer
+    return submission
 
 
-async def set_suspended(
-    sf: async_sessionmaker[AsyncSession], hub: EventHub, plugin_id: str, reason: str | None,
-    *, suspended: bool,
-) -> ListingState:
-    async with unit_of_work(sf, hub) as work:
-        listing = await _listing(work.session, plugin_id)
-        target = ListingStatus.suspended if suspended else ListingStatus.active
-        if listing.status == target:
-            raise Conflict(f"plugin {plugin_id} is already {target.value}",
-                           errors=(FieldError("status", f"already {target.value}", "state",
-                                              target.value),))
-        listing.status = target
-        listing.status_reason = reason if suspended else None
-        listing.updated_at = utcnow()
-        await publog.append(work.session,
-                            LogAction.suspend if suspended else LogAction.unsuspend,
-                            plugin_id=plugin_id, detail={"reason": reason} if reason else {})
-        if suspended:
-            touched = await disable_everywhere(work, plugin_id, reason or "no reason given")
-        else:
-            touched = await note_suspension_lifted(work, plugin_id)
-        return ListingState(plugin_id, listing.status, listing.status_reason, touched)
+async def reject(
+    session: AsyncSession, submission_id: uuid.UUID, *, reviewer: uuid.UUID, reason: str,
+) -> Submission:
+    return await _take(session, submission_id, SubmissionStatus.rejected, reviewer, reason)

@@ -1,159 +1,148 @@
-"""Platform-admin takedowns (issue #13): yank / unyank a version, suspend / unsuspend a listing."""
+"""Platform-admin routes: the moderation queue, approve and reject, and queueing a re-scan."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
-from pydantic import ConfigDict, Field
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from proofpix_plugins.accounts.auth import Principal, require_platform_admin
+from proofpix_plugins.accounts.auth import PlatformAdmin, require_platform_admin
+from proofpix_plugins.db import SessionDep
+from proofpix_plugins.errors import NotFound
+from proofpix_plugins.jobs import JobQueue
+from proofpix_plugins.kit.ids import as_uuid
+from proofpix_plugins.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageParams
 from proofpix_plugins.kit.problem_schema import problem_responses
-from proofpix_plugins.kit.rate_limit import rate_limit
 from proofpix_plugins.kit.routes import PatternRoute
-from proofpix_plugins.kit.schemas import CamelModel, CamelResponse
 from proofpix_plugins.marketplace import moderation
-from proofpix_plugins.models.marketplace import ListingStatus
-from proofpix_plugins.plugins.schemas import PluginId
-
-router = APIRouter(
-    prefix="/api/admin/marketplace", tags=["admin"], route_class=PatternRoute,
-    responses=problem_responses(404, 409),
+from proofpix_plugins.marketplace.pipeline import PipelineDeps
+from proofpix_plugins.marketplace.rescan import RESCAN
+from proofpix_plugins.marketplace.schemas import (
+    AdminSubmissionOut,
+    DecisionIn,
+    RejectionIn,
+    RescanOut,
+    SubmissionId,
+    SubmissionOut,
 )
+from proofpix_plugins.models.marketplace import Submission, SubmissionStatus
 
-PlatformAdmin = Annotated[Principal, Depends(require_platform_admin)]
-Limited = [Depends(rate_limit("plugin_ops"))]
-#: A version in a path: semantic-version characters only.
-VersionParam = Annotated[str, Path(
-    pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$",
-    description="The version, as published (`1.2.0`, `2.0.0-rc.1`).", examples=["1.0.0"],
-)]
+router = APIRouter(prefix="/api/admin", tags=["admin"], route_class=PatternRoute,
+                   dependencies=[Depends(require_platform_admin)],
+                   responses=problem_responses(401, 403, 422))
 
 
-class ReasonIn(CamelModel):
-    """Why: shown to every organization affected and written to the public log."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"reason": "sends photos to an undeclared host (CVE-2026-0001)"}]})
-
-    reason: str = Field(min_length=1, max_length=2000)
-    """The reason, plain text (1-2,000 characters)."""
+def _page(
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="page number, from 1")] = 1,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = (
+        DEFAULT_LIMIT),
+) -> PageParams:
+    return PageParams(page=page, limit=limit)
 
 
-class OptionalReasonIn(CamelModel):
-    """An optional note for lifting a takedown."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "fixed in 1.0.1"}]})
-
-    reason: str | None = Field(default=None, min_length=1, max_length=2000)
-    """Why it is lifted (written to the public log)."""
-
-
-class VersionStateOut(CamelResponse):
-    """A version after a yank or unyank."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "pluginId": "acme.counter", "version": "1.0.0", "yanked": True,
-        "yankedReason": "corrupts EXIF", "latestVersion": "1.0.1"}]})
-
-    plugin_id: str
-    """The plugin id."""
-    version: str
-    """The version."""
-    yanked: bool
-    """Whether it is yanked now."""
-    yanked_reason: str | None
-    """Why it was yanked."""
-    latest_version: str | None
-    """The listing's newest visible version after the change."""
+async def _out(session: AsyncSession, submission: Submission) -> AdminSubmissionOut:
+    wire = SubmissionOut.model_validate(submission).model_dump()
+    return AdminSubmissionOut(
+        **wire, developer_id=submission.developer_id, release_notes=submission.release_notes,
+        diff=await moderation.review_diff(session, submission),
+    )
 
 
-class ListingStateOut(CamelResponse):
-    """A listing after a suspension or its lifting."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "pluginId": "acme.counter", "status": "suspended", "statusReason": "malware",
-        "installations": 12}]})
-
-    plugin_id: str
-    """The plugin id."""
-    status: ListingStatus
-    """`active` or `suspended`."""
-    status_reason: str | None
-    """Why it is suspended."""
-    installations: int
-    """Installations this change touched: disabled by a suspension, or told they may load
-    again when it is lifted."""
+def _deps(request: Request) -> PipelineDeps:
+    deps: PipelineDeps = request.app.state.marketplace
+    return deps
 
 
-async def _yank(plugin_id: str, version: str, reason: str | None, request: Request,
-                yanked: bool) -> VersionStateOut:
-    state = await moderation.set_yanked(request.app.state.session_factory, plugin_id, version,
-                                        reason, yanked=yanked)
-    return VersionStateOut.model_validate(state)
+@router.get("/submissions", response_model=Page[AdminSubmissionOut])
+async def list_submissions(
+    session: SessionDep,
+    params: Annotated[PageParams, Depends(_page)],
+    status: Annotated[SubmissionStatus | None, Query(
+        description="only submissions in this state, e.g. `in_review` for the queue")] = None,
+) -> Page[AdminSubmissionOut]:
+    """List marketplace submissions (the moderation queue)
 
+    One page of submissions, oldest first, filtered by `status` (`?status=in_review` is the
+    review queue); each with its diff against the newest published version: permissions,
+    network hosts, secret config keys and findings.
 
-@router.post("/{plugin_id}/versions/{version}/yank", response_model=VersionStateOut,
-             dependencies=Limited)
-async def yank_version(plugin_id: PluginId, version: VersionParam, body: ReasonIn,
-                       request: Request, _: PlatformAdmin) -> VersionStateOut:
-    """Yank a marketplace version
-
-    Hides the version from search and from installs that name no version; an install naming
-    it exactly still works, and existing installations are untouched. Appends a `yank` entry
-    to the publication log.
-
-    Who: a platform administrator. 409 when it is already yanked.
+    Who: a platform administrator (403 for anyone else).
     """
-    return await _yank(plugin_id, version, body.reason, request, True)
+    rows, total = await moderation.page(session, status=status, page_no=params.page,
+                                        limit=params.limit)
+    return Page.of([await _out(session, r) for r in rows], total, params)
 
 
-@router.post("/{plugin_id}/versions/{version}/unyank", response_model=VersionStateOut,
-             dependencies=Limited)
-async def unyank_version(plugin_id: PluginId, version: VersionParam, body: OptionalReasonIn,
-                         request: Request, _: PlatformAdmin) -> VersionStateOut:
-    """Lift a version's yank
+@router.get("/submissions/{submission_id}", response_model=AdminSubmissionOut,
+            responses=problem_responses(404))
+async def get_submission(submission_id: SubmissionId, session: SessionDep) -> AdminSubmissionOut:
+    """Read a submission for review
 
-    Makes the version visible and installable by default again; appends an `unyank` entry to
-    the publication log.
+    The submission with its scan report, review reasons, release notes and diff against the
+    newest published version.
 
-    Who: a platform administrator. 409 when it is not yanked.
+    Who: a platform administrator (403 for anyone else). 404 for an unknown id.
     """
-    return await _yank(plugin_id, version, body.reason, request, False)
+    sid = as_uuid(submission_id, NotFound, "submission not found")
+    return await _out(session, await moderation.get(session, sid))
 
 
-async def _suspend(plugin_id: str, reason: str | None, request: Request,
-                   suspended: bool) -> ListingStateOut:
-    state = await moderation.set_suspended(request.app.state.session_factory,
-                                           request.app.state.event_hub, plugin_id, reason,
-                                           suspended=suspended)
-    return ListingStateOut.model_validate(state)
+@router.post("/submissions/{submission_id}/approve", response_model=AdminSubmissionOut,
+             responses=problem_responses(404, 409))
+async def approve_submission(
+    submission_id: SubmissionId, admin: PlatformAdmin, session: SessionDep,
+    deps: Annotated[PipelineDeps, Depends(_deps)], body: DecisionIn | None = None,
+) -> AdminSubmissionOut:
+    """Approve a submission in review
 
+    Publishes the version exactly as the pipeline would (listing, signed version, log entry),
+    or, for a version a re-scan sent back to review, makes it installable again.
 
-@router.post("/{plugin_id}/suspend", response_model=ListingStateOut, dependencies=Limited)
-async def suspend_listing(plugin_id: PluginId, body: ReasonIn, request: Request,
-                          _: PlatformAdmin) -> ListingStateOut:
-    """Suspend a plugin (the kill switch)
-
-    The listing becomes uninstallable and every installation of the plugin, in every
-    organization, is disabled at once (unloaded in every API process within about a second),
-    with the reason in its `statusReason` and a `disabled` event. Loading it is refused until
-    the suspension is lifted. Appends a `suspend` entry to the publication log.
-
-    Who: a platform administrator. 409 when it is already suspended.
+    Who: a platform administrator (403 for anyone else). Notable errors: 409 when the
+    submission is not `in_review` (already decided, still scanning) or a newer version of the
+    plugin was published meanwhile; 404 for an unknown id.
     """
-    return await _suspend(plugin_id, body.reason, request, True)
+    sid = as_uuid(submission_id, NotFound, "submission not found")
+    submission = await moderation.approve(
+        session, sid, reviewer=admin.user_id, reason=body.reason if body else None,
+        key=deps.key, rules_version=deps.rules_version,
+    )
+    return await _out(session, submission)
 
 
-@router.post("/{plugin_id}/unsuspend", response_model=ListingStateOut, dependencies=Limited)
-async def unsuspend_listing(plugin_id: PluginId, body: OptionalReasonIn, request: Request,
-                            _: PlatformAdmin) -> ListingStateOut:
-    """Lift a plugin's suspension
+@router.post("/submissions/{submission_id}/reject", response_model=AdminSubmissionOut,
+             responses=problem_responses(404, 409))
+async def reject_submission(
+    submission_id: SubmissionId, body: RejectionIn, admin: PlatformAdmin, session: SessionDep,
+) -> AdminSubmissionOut:
+    """Reject a submission in review
 
-    The listing is installable again; disabled installations stay disabled (their
-    `statusReason` says they may be loaded) until each organization's admin loads them.
-    Appends an `unsuspend` entry to the publication log.
+    Records the decision and its required `reason`, which the developer reads as
+    `decisionReason`. Nothing is published.
 
-    Who: a platform administrator. 409 when it is not suspended.
+    Who: a platform administrator (403 for anyone else). Notable errors: 409 when the
+    submission is not `in_review`; 404 for an unknown id.
     """
-    return await _suspend(plugin_id, body.reason, request, False)
+    sid = as_uuid(submission_id, NotFound, "submission not found")
+    submission = await moderation.reject(session, sid, reviewer=admin.user_id,
+                                         reason=body.reason)
+    return await _out(session, submission)
+
+
+@router.post("/marketplace/rescan", response_model=RescanOut, status_code=202)
+async def queue_rescan(
+    request: Request, session: SessionDep, deps: Annotated[PipelineDeps, Depends(_deps)],
+) -> RescanOut:
+    """Re-scan every published version under the current rules
+
+    Queues the `marketplace.rescan` job for the running rule set (once per rule-set version);
+    a version that now fails goes back to review and its installations get a warning event.
+    Follow the job at `/api/admin/jobs/{jobId}`.
+
+    Who: a platform administrator (403 for anyone else).
+    """
+    queue: JobQueue = request.app.state.job_queue
+    rules = deps.rules_version
+    job = await queue.enqueue(session, RESCAN, {"rulesVersion": rules}, key=f"{RESCAN}:{rules}")
+    return RescanOut(job_id=job.id, rules_version=rules, created=job.created)

@@ -62,6 +62,9 @@ class VersionStatus(StrEnum):
 
 
 class SubmissionStatus(StrEnum):
+    """Where a submission is: ``pending`` -> ``scanning`` -> ``in_review`` / ``published`` /
+    ``rejected``."""
+
     pending = "pending"
     scanning = "scanning"
     in_review = "in_review"
