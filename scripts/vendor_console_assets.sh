@@ -2,7 +2,7 @@
 # Fetch the web console's front-end assets from their npm release tarballs (npm pack: the
 # registry's own tarball, integrity-checked by npm) and keep only the dist files the console
 # serves plus the licence files. Pinned versions; re-running reproduces the committed files,
-# whose sha256 it prints (compare with web/static/vendor/SHA256SUMS).
+# whose sha256 it records in scripts/console-assets.sha256.
 #
 #   scripts/vendor_console_assets.sh            # re-fetch into src/proofpix_plugins/web/static/vendor
 #   scripts/vendor_console_assets.sh --check    # fetch to a temp dir and diff against the tree
@@ -21,7 +21,11 @@ fetch() {
   local tgz; tgz="$(ls "$work"/*.tgz)"
   mkdir -p "$work/x" && tar -xzf "$tgz" -C "$work/x"
   mkdir -p "$dest/$dir"
-  for f in "$@"; do cp "$work/x/package/$f" "$dest/$dir/$(basename "$f")"; done
+  # Licence files are kept as LICENSE whatever their extension (one name for every release).
+  for f in "$@"; do
+    local name; name="$(basename "$f")"; [[ "$name" == LICENSE* ]] && name=LICENSE
+    cp "$work/x/package/$f" "$dest/$dir/$name"
+  done
   rm -rf "$work/x" "$tgz"
 }
 
@@ -32,10 +36,11 @@ fetch uplot@1.6.32 uplot-1.6.32 dist/uPlot.iife.min.js dist/uPlot.min.css LICENS
 fetch axe-core@4.14.1 axe-core-4.14.1 axe.min.js LICENSE
 
 sums() { (cd "$1" && find htmx.org-* pico-* uplot-* axe-core-* -type f | sort | xargs sha256sum); }
+record="$root/scripts/console-assets.sha256"
 if [[ "$dest" == "$vendor" ]]; then
-  sums "$vendor" > "$vendor/SHA256SUMS"
-  cat "$vendor/SHA256SUMS"
+  sums "$vendor" > "$record"
+  cat "$record"
 else
-  diff <(sums "$dest") "$vendor/SHA256SUMS" && echo "vendored console assets match their npm releases"
+  diff <(sums "$dest") "$record" && echo "vendored console assets match their npm releases"
   rm -rf "$dest"
 fi

@@ -49,8 +49,8 @@ from proofpix_plugins.migrations import upgrade_async
 from proofpix_plugins.packages.platform_key import PlatformKey
 from proofpix_plugins.platform import start_platform, stop_platform
 from proofpix_plugins.plugins.endpoints import router as plugins_router
-from proofpix_plugins.web.docs import install_docs
 from proofpix_plugins.web.console import install_console
+from proofpix_plugins.web.docs import install_docs
 
 LifecycleHook = Callable[[FastAPI], Awaitable[None]]
 

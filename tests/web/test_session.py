@@ -37,7 +37,9 @@ async def test_anywhere_else_it_is_secure_and_host_prefixed(frame_app: FastAPI) 
 
     for header in (plain, secure):
         assert header.startswith(f"{SECURE_COOKIE}=")
-        assert "Secure" in header and "HttpOnly" in header and "Path=/" in header
+        assert "Secure" in header
+        assert "HttpOnly" in header
+        assert "Path=/" in header
 
 
 async def test_login_rotates_the_session_id_and_the_planted_one_stays_anonymous(
@@ -51,7 +53,8 @@ async def test_login_rotates_the_session_id_and_the_planted_one_stays_anonymous(
 
     before_sid = ConsoleSession.decode(planted)
     after_session = ConsoleSession.decode(after)
-    assert before_sid is not None and after_session is not None
+    assert before_sid is not None
+    assert after_session is not None
     assert after_session.sid != before_sid.sid
     async with browser_client(frame_app) as attacker:
         attacker.cookies.set(COOKIE, planted)
@@ -70,7 +73,8 @@ async def test_logout_clears_the_cookie_and_revokes_its_refresh_token(
         assert f'{COOKIE}=""' in out.headers["set-cookie"] or "Max-Age=0" in \
             out.headers["set-cookie"]
     session = ConsoleSession.decode(stolen)
-    assert session is not None and session.refresh_token is not None
+    assert session is not None
+    assert session.refresh_token is not None
     # A copy of the cookie taken before logout no longer renews: the family is revoked.
     expired = ConsoleSession(session.sid, None, session.refresh_token).encode()
     async with browser_client(frame_app) as thief:
@@ -93,7 +97,8 @@ async def test_an_expired_access_token_is_renewed_from_the_refresh_token(
         renewed = ConsoleSession.decode(page.cookies[COOKIE])
 
     assert "Sign out" in page.text
-    assert renewed is not None and renewed.access_token not in (None, "not.a.jwt")
+    assert renewed is not None
+    assert renewed.access_token not in (None, "not.a.jwt")
     assert renewed.refresh_token != session.refresh_token  # rotated, as the API rotates
 
 

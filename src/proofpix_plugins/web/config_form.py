@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,17 +163,17 @@ def read_form(schema: Mapping[str, Any] | None, fields: list[Field],
     return Submitted(values, errors)
 
 
-def attach_errors(fields: list[Field], errors: tuple[FieldError, ...] | list[FieldError],
+def attach_errors(fields: list[Field], errors: Sequence[FieldError],
                   extra: dict[str, list[str]] | None = None) -> list[str]:
     """Put the service's errors next to their fields; answer the ones that fit no field."""
     by_name = {f.name: f for f in fields}
     general: list[str] = []
-    for name, messages in (extra or {}).items():
-        if name in by_name:
-            by_name[name].errors.extend(messages)
+    for field_name, messages in (extra or {}).items():
+        if field_name in by_name:
+            by_name[field_name].errors.extend(messages)
     for err in errors:
-        name = _field_name(err)
-        target = by_name.get(name) if name else None
+        key = _field_name(err)
+        target = by_name.get(key) if key else None
         if target is None:
             general.append(f"{err.field}: {err.message}")
             continue

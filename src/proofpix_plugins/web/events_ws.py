@@ -18,7 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proofpix_plugins.config import Settings
-from proofpix_plugins.plugins.events_ws import WS_FORBIDDEN, WS_UNAUTHENTICATED, stream_plugin_events
+from proofpix_plugins.plugins.events_ws import (
+    WS_FORBIDDEN,
+    WS_UNAUTHENTICATED,
+    stream_plugin_events,
+)
 from proofpix_plugins.web.auth import load_console
 from proofpix_plugins.web.session import read_session
 

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from proofpix_plugins.errors import ProofPixError
+from proofpix_plugins.storage.uploads import SpooledUpload, spool_multipart
 from proofpix_plugins.web.auth import (
     UNSAFE_METHODS,
     Console,
@@ -29,7 +30,6 @@ from proofpix_plugins.web.auth import (
     load_console,
     require_user,
 )
-from proofpix_plugins.storage.uploads import SpooledUpload, spool_multipart
 from proofpix_plugins.web.session import CSRF_FIELD
 from proofpix_plugins.web.templating import render
 

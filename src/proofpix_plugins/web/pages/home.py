@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proofpix_plugins.models.accounts import Tier
+from proofpix_plugins.plugins.schemas import PluginOut
 from proofpix_plugins.plugins.service import PluginService
 from proofpix_plugins.web.auth import Console
 from proofpix_plugins.web.pages.common import page, route_kwargs
@@ -22,7 +23,8 @@ SHOWN = 5
 @page
 async def home(request: Request, console: Console) -> Response:
     principal = console.principal
-    installed, total = [], 0
+    installed: list[PluginOut] = []
+    total = 0
     # An app started without the plugin platform (platform=False) has no plugin service.
     svc: PluginService | None = getattr(request.app.state, "plugin_service", None)
     if svc is not None and principal is not None and principal.tier is Tier.enterprise:

@@ -45,8 +45,14 @@
       ws.onmessage = function (msg) {
         var event;
         try { event = JSON.parse(msg.data); } catch (e) { return; }
-        if (event.pluginId !== plugin || !window.htmx) return;
-        window.htmx.ajax("GET", refresh, { target: "#events", swap: "innerHTML" });
+        if (event.pluginId !== plugin) return;
+        // The server-rendered fragment (escaped like every page) replaces the list.
+        fetch(refresh, { credentials: "same-origin" }).then(function (r) {
+          return r.ok ? r.text() : null;
+        }).then(function (html) {
+          var box = document.getElementById("events");
+          if (html !== null && box) box.innerHTML = html;
+        });
       };
       ws.onclose = function (ev) {
         status.textContent = "Live updates paused; reconnecting…";
@@ -67,6 +73,9 @@
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts();
     liveEvents();
+    // A page answered with validation errors: focus the first field in error.
+    var bad = document.querySelector("main [aria-invalid=true]");
+    if (bad) bad.focus();
   });
   // After a swapped-in form with errors, move focus to the first invalid field.
   document.addEventListener("htmx:afterSwap", function (ev) {
