@@ -161,7 +161,8 @@ def test_a_newcomer_installs_configures_loads_and_sees_a_photo_result(
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     shot_login = page.goto(live.base_url + "/login")
-    assert shot_login is not None and shot_login.status == 200
+    assert shot_login is not None
+    assert shot_login.status == 200
     shot(page, "login")
     sign_in_with_keyboard(page, live, newcomer.email)
     shot(page, "home")

@@ -3,6 +3,7 @@ load and unload. Every read and write is a ``PluginService`` call, as the API's 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -92,22 +93,31 @@ def _chart_series(metrics: MetricsOut) -> dict[str, list[Any]]:
 async def _detail_context(request: Request, principal: Principal, pid: str) -> dict[str, Any]:
     svc = service(request)
     detail = await svc.get_plugin(principal.org_id, pid)
-    metrics = MetricsOut.model_validate(
-        await svc.get_plugin_metrics(principal.org_id, pid, minutes=METRICS_MINUTES))
     manage = can_manage(principal)
+    # Independent reads, each in its own short transaction: run them side by side.
+    metrics_raw, admin_reads = await asyncio.gather(
+        svc.get_plugin_metrics(principal.org_id, pid, minutes=METRICS_MINUTES),
+        asyncio.gather(svc.get_plugin_config(principal.org_id, pid),
+                       _schema(request, principal, pid),
+                       svc.list_plugin_events(principal.org_id, pid, page=1,
+                                              limit=EVENTS_SHOWN)) if manage else _nothing(),
+    )
+    metrics = MetricsOut.model_validate(metrics_raw)
     context: dict[str, Any] = {
         "plugin": detail, "metrics": metrics, "series": _chart_series(metrics),
         "manage": manage, "fields": [], "form_errors": [], "events": [], "saved": False,
         "config_version": None, "title": detail.name,
     }
-    if manage:
-        config = await svc.get_plugin_config(principal.org_id, pid)
-        schema = await _schema(request, principal, pid)
+    if admin_reads is not None:
+        config, schema, (events, _) = admin_reads
         context["fields"] = build_fields(schema, config.values)
         context["config_version"] = config.version
-        context["events"], _ = await svc.list_plugin_events(principal.org_id, pid, page=1,
-                                                            limit=EVENTS_SHOWN)
+        context["events"] = events
     return context
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _schema(request: Request, principal: Principal, pid: str) -> dict[str, Any] | None:
