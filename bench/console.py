@@ -28,17 +28,17 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _stats import percentile  # noqa: E402
+from tests.fixtures.app import build_test_settings
+from tests.plugins.builders import gps_jpeg
 
-from proofpix_plugins.app import create_app  # noqa: E402
-from proofpix_plugins.db import session_scope  # noqa: E402
-from proofpix_plugins.models.accounts import Role, Tier  # noqa: E402
-from proofpix_plugins.packages.pack import write_archive  # noqa: E402
-from tests.fixtures.app import build_test_settings  # noqa: E402
-from tests.plugins.builders import gps_jpeg  # noqa: E402
+from _stats import percentile
+from proofpix_plugins.app import create_app
+from proofpix_plugins.db import session_scope
+from proofpix_plugins.models.accounts import Role, Tier
+from proofpix_plugins.packages.pack import write_archive
 
 GOAL_MS = 20.0
-PASSWORD = "bench console password"
+PASSWORD = "bench console password"  # noqa: S105 - a throwaway account in a temp dir
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -113,7 +113,7 @@ async def run(requests: int) -> int:
                                "/api/plugins", {"authorization": f"Bearer {token}"})}
                 targets.update({f"page: GET {p}": (p, {}) for p in pages})
                 samples: dict[str, list[float]] = {name: [] for name in targets}
-                for name, (path, headers) in targets.items():  # warm-up
+                for path, headers in targets.values():  # warm-up
                     for _ in range(5):
                         await _time(client, path, headers)
                 for _ in range(requests):  # interleaved: load weighs on every row alike
