@@ -192,7 +192,6 @@ def test_a_newcomer_installs_configures_loads_and_sees_a_photo_result(
     page.get_by_role("button", name=re.compile("^Load")).click()
     expect(page.get_by_role("button", name=re.compile("^Unload"))).to_be_visible()
     expect(page.locator("#live-status")).to_have_text("Live updates on.")
-    shot(page, "plugin")
 
     page.get_by_role("link", name="Installed plugins").click()
     expect(page.get_by_role("link", name="Web Analyzer")).to_be_visible()
@@ -206,6 +205,10 @@ def test_a_newcomer_installs_configures_loads_and_sees_a_photo_result(
     expect(page.get_by_text('"hasGps": true')).to_be_visible()
     assert page.locator("img").first.evaluate("img => img.naturalWidth") > 0
     shot(page, "photo")
+    # The plugin page once the photo gave it calls to chart.
+    page.goto(f"{live.base_url}/console/plugins/{PID}")
+    expect(page.locator("#metrics-charts .uplot").first).to_be_visible()
+    shot(page, "plugin")
     assert [e for e in errors if "Content Security Policy" in e] == []
     assert live.blocked == [], "a console page attempted a request its CSP had to stop"
 

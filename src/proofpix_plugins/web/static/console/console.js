@@ -10,7 +10,9 @@
     var s;
     try { s = JSON.parse(box.getAttribute("data-series") || "{}"); } catch (e) { return; }
     if (!s.t || s.t.length === 0) return;
-    var width = Math.max(280, Math.min(720, box.clientWidth - 16));
+    // The x axis spans the page's one-hour window (one bucket alone would stretch it to years).
+    var last = s.t[s.t.length - 1];
+    var scales = { x: { time: true, range: [last - 3540, last + 60] } };
     var charts = {
       calls: {
         data: [s.t, s.calls, s.errors],
@@ -26,7 +28,8 @@
       var c = charts[el.getAttribute("data-chart")];
       if (!c) return;
       el.textContent = "";
-      new window.uPlot({ width: width, height: 200, series: c.series,
+      var width = Math.max(240, el.clientWidth || el.parentNode.clientWidth || 280);
+      new window.uPlot({ width: width, height: 200, series: c.series, scales: scales,
                          axes: [{ stroke: "#1f2937" }, { stroke: "#1f2937" }] }, c.data, el);
     });
   }
