@@ -65,6 +65,7 @@ from proofpix_plugins.migrations import upgrade_async
 from proofpix_plugins.packages.platform_key import PlatformKey
 from proofpix_plugins.platform import start_platform, stop_platform
 from proofpix_plugins.plugins.endpoints import router as plugins_router
+from proofpix_plugins.web.console import install_console
 from proofpix_plugins.web.docs import install_docs
 
 LifecycleHook = Callable[[FastAPI], Awaitable[None]]
@@ -201,6 +202,7 @@ def create_app(
     _include_routers(app)
     install_openapi(app, description=API_DESCRIPTION, tags=OPENAPI_TAGS)
     install_docs(app)
+    install_console(app)
     return app
 
 

@@ -55,7 +55,8 @@ def test_the_vendored_assets_carry_their_licences() -> None:
     vendor = Path(proofpix_plugins.__file__).parent / "web" / "static" / "vendor"
     releases = sorted(p.name for p in vendor.iterdir())
 
-    assert releases == ["redoc-2.5.2", "swagger-ui-dist-5.35.0"]
+    assert releases == ["axe-core-4.14.1", "htmx.org-2.0.11", "pico-2.1.1", "redoc-2.5.2",
+                        "swagger-ui-dist-5.35.0", "uplot-1.6.32"]
     for release in releases:
         assert (vendor / release / "LICENSE").is_file()
 

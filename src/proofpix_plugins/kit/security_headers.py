@@ -13,6 +13,16 @@ DOCS_CSP = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 DOCS_PATHS = frozenset({"/docs", "/redoc"})
+# The web console (web/): same-origin scripts and styles only, no inline script or style, no
+# plugin-controlled resource (plugin text is sanitized and images are not allowed in it);
+# photos and charts may use blob:/data: images; forms post to this origin only.
+CONSOLE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+CONSOLE_PATHS = frozenset({"/", "/login", "/logout"})
+CONSOLE_PREFIXES = ("/console/",)
 
 _COMMON: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
@@ -23,7 +33,12 @@ _COMMON: tuple[tuple[bytes, bytes], ...] = (
 )
 _API = (*_COMMON, (b"content-security-policy", API_CSP.encode()))
 _DOCS = (*_COMMON, (b"content-security-policy", DOCS_CSP.encode()))
+_CONSOLE = (*_COMMON, (b"content-security-policy", CONSOLE_CSP.encode()))
 
 
 def headers_for(path: str) -> tuple[tuple[bytes, bytes], ...]:
-    return _DOCS if path in DOCS_PATHS else _API
+    if path in DOCS_PATHS:
+        return _DOCS
+    if path in CONSOLE_PATHS or path.startswith(CONSOLE_PREFIXES) or path == "/console":
+        return _CONSOLE
+    return _API

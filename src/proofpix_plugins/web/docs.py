@@ -14,7 +14,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
+
+from proofpix_plugins.web.assets import CachedStaticFiles
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_URL = "/static"
@@ -57,4 +58,4 @@ def install_docs(app: FastAPI) -> None:
 
     app.add_api_route("/docs", swagger_ui, methods=["GET"], include_in_schema=False)
     app.add_api_route("/redoc", redoc_page, methods=["GET"], include_in_schema=False)
-    app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(STATIC_URL, CachedStaticFiles(directory=STATIC_DIR), name="static")
