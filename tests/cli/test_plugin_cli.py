@@ -119,7 +119,7 @@ def test_pack_writes_deterministic_package_named_by_id_and_version(example, tmp_
     monkeypatch.chdir(tmp_path)
     first = _run("pack", str(example))
     assert first.exit_code == 0, first.output
-    out = tmp_path / "acme.upload-counter-0.3.0-beta.1.ppx"
+    out = tmp_path / "proofpix.upload-counter-0.3.0-beta.1.ppx"
     digest = read_archive(out).sha256
     assert digest in first.output
     again = _run("pack", str(example), "-o", str(tmp_path / "again.ppx"))

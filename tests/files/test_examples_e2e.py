@@ -66,11 +66,11 @@ async def test_exif_reader_and_gps_stripper(
 
     record = await upload(api, admin, original)
 
-    exif = result_of(record, "acme.exif-reader", "file:uploaded")
+    exif = result_of(record, "proofpix.exif-reader", "file:uploaded")
     assert exif == {"exif": True, "camera": "Canon EOS 5D Mark IV",
                     "takenAt": "2026:12:01 09:30:00", "hasGps": True, "tagCount": 4}
-    assert record["metadata"]["plugins"]["acme.exif-reader"]["exif"]["hasGps"] is True
-    stripped = result_of(record, "acme.gps-stripper", "file:process")
+    assert record["metadata"]["plugins"]["proofpix.exif-reader"]["exif"]["hasGps"] is True
+    stripped = result_of(record, "proofpix.gps-stripper", "file:process")
     assert stripped["gpsStripped"] is True
     assert "gps" not in stripped["exif"]  # the position is not echoed into the results
     processed = await _processed(api, admin, record["id"])
@@ -80,7 +80,7 @@ async def test_exif_reader_and_gps_stripper(
         assert img.getexif()[0x0110] == "Canon EOS 5D Mark IV"  # the rest of EXIF is kept
     # A photo without GPS is left alone.
     plain = await upload(api, admin, photo(gps=False))
-    assert result_of(plain, "acme.gps-stripper", "file:process")["gpsStripped"] is False
+    assert result_of(plain, "proofpix.gps-stripper", "file:process")["gpsStripped"] is False
     assert plain["processedSha256"] is None
 
 
@@ -98,7 +98,7 @@ async def test_watermark_with_defaults_and_configured(
 
     record = await upload(api, admin, original, "w.png")
 
-    mark = result_of(record, "acme.watermark", "file:process")["watermark"]
+    mark = result_of(record, "proofpix.watermark", "file:process")["watermark"]
     assert mark["text"] == "ProofPix"
     assert mark["position"] == "bottom-right"
     assert mark["opacity"] == 0.5
@@ -110,12 +110,12 @@ async def test_watermark_with_defaults_and_configured(
     assert _mean_diff(src, out, (x0, y0, x1, y1)) > 5
     assert _mean_diff(src, out, (0, 0, 150, 100)) == 0  # PNG: untouched elsewhere, exactly
 
-    r = await api.put("/api/plugins/acme.watermark/config", headers=admin.headers,
+    r = await api.put("/api/plugins/proofpix.watermark/config", headers=admin.headers,
                       json={"values": {"text": "CONFIDENTIAL", "position": "top-left",
                                        "opacity": 1.0}})
     assert r.status_code == 200, r.text
     record = await upload(api, admin, original, "w2.png")
-    mark = result_of(record, "acme.watermark", "file:process")["watermark"]
+    mark = result_of(record, "proofpix.watermark", "file:process")["watermark"]
     assert mark["text"] == "CONFIDENTIAL"
     x0, y0, x1, y1 = mark["box"]
     assert x1 < 250  # top left
@@ -131,24 +131,24 @@ async def test_checksum_flags_exact_and_near_duplicates(
     await install_example(api, admin, "checksum", ppx_dir)
     first_bytes = photo((160, 120))
     first = await upload(api, admin, first_bytes)
-    one = result_of(first, "acme.checksum", "file:uploaded")
+    one = result_of(first, "proofpix.checksum", "file:uploaded")
     assert one["sha256"] == first["sha256"]
     assert len(one["dhash"]) == 16
     assert one["duplicate"] is False
 
-    again = result_of(await upload(api, admin, first_bytes), "acme.checksum", "file:uploaded")
+    again = result_of(await upload(api, admin, first_bytes), "proofpix.checksum", "file:uploaded")
     assert again["duplicateOf"] == [first["id"]]
     assert again["duplicate"] is True
 
     img = Image.open(io.BytesIO(first_bytes))
     buf = io.BytesIO()
     img.resize((120, 90)).save(buf, format="JPEG", quality=60)  # re-encoded and resized
-    near = result_of(await upload(api, admin, buf.getvalue()), "acme.checksum", "file:uploaded")
+    near = result_of(await upload(api, admin, buf.getvalue()), "proofpix.checksum", "file:uploaded")
     assert near["duplicateOf"] == []
     assert first["id"] in [s["fileId"] for s in near["similarTo"]]
 
     other = result_of(await upload(api, admin, photo((160, 120), (10, 200, 10), pattern=False)),
-                      "acme.checksum", "file:uploaded")
+                      "proofpix.checksum", "file:uploaded")
     assert other["duplicate"] is False
 
 
@@ -160,7 +160,7 @@ async def test_upload_counter_counts_through_the_hook_bus_and_reports_in_exports
     for n in (1, 2):
         record = await upload(api, admin, photo(color=(n * 50, 0, 0)))
         sizes.append(record["sizeBytes"])
-        counted = result_of(record, "acme.upload-counter", "file:uploaded")
+        counted = result_of(record, "proofpix.upload-counter", "file:uploaded")
         assert counted["total"] == n
         assert counted["bytes"] == sum(sizes)
     r = await api.get(f"/api/files/{record['id']}/export", headers=admin.headers)
@@ -178,12 +178,12 @@ async def test_webhook_notifier_installs_unconfigured_then_signs_its_deliveries(
         # Required config without defaults: it installs, unconfigured, and refuses to load.
         body = await install(api, admin, pack_example("webhook-notifier", ppx_dir))
         assert body["plugin"]["status"] == "needs_configuration"
-        r = await api.post("/api/plugins/acme.webhook-notifier/load", headers=admin.headers)
+        r = await api.post("/api/plugins/proofpix.webhook-notifier/load", headers=admin.headers)
         assert r.status_code == 409
         assert "signingKey" in r.text
 
         async def configure(url: str, signing_key: str) -> None:
-            r = await api.put("/api/plugins/acme.webhook-notifier/config",
+            r = await api.put("/api/plugins/proofpix.webhook-notifier/config",
                               headers=admin.headers,
                               json={"values": {"url": url, "signingKey": signing_key}})
             assert r.status_code == 200, r.text
@@ -196,7 +196,7 @@ async def test_webhook_notifier_installs_unconfigured_then_signs_its_deliveries(
 
         # A host outside its network.allow is refused by the egress guard.
         await configure(hook_server.url(host="localhost"), key.decode())
-        await load(api, admin, "acme.webhook-notifier")
+        await load(api, admin, "proofpix.webhook-notifier")
         record = await upload(api, admin, photo())
         _, outcome = await prove(record["id"])
         assert outcome["status"] == "error"
@@ -231,13 +231,13 @@ async def test_slack_notify_posts_the_incoming_webhook_format(
     with receiver(slack_judge) as slack:
         body = await install(api, admin, pack_example("slack-notify", ppx_dir))
         assert body["plugin"]["status"] == "needs_configuration"
-        r = await api.put("/api/plugins/acme.slack-notify/config", headers=admin.headers,
+        r = await api.put("/api/plugins/proofpix.slack-notify/config", headers=admin.headers,
                           json={"values": {"webhookUrl": slack.url("/services/T0/B0/x",
                                                                     "hooks.slack.com")}})
         assert r.status_code == 200, r.text
-        config = await api.get("/api/plugins/acme.slack-notify/config", headers=admin.headers)
+        config = await api.get("/api/plugins/proofpix.slack-notify/config", headers=admin.headers)
         assert "/services/" not in config.text  # the URL is a secret: redacted on read
-        await load(api, admin, "acme.slack-notify")
+        await load(api, admin, "proofpix.slack-notify")
         record = await upload(api, admin, photo(), "harbour.jpg")
 
         created = await api.post(f"/api/files/{record['id']}/proofs", headers=admin.headers)

@@ -91,7 +91,7 @@ async def test_export_zips_the_variants_and_a_manifest_with_the_proofs(
     assert manifest["file"]["sha256"] == record["sha256"]
     assert manifest["metadata"]["exif"]["gps"]["latitude"] > 48
     assert manifest["proofs"] == [proof]
-    assert [r["pluginId"] for r in manifest["pluginResults"]] == ["acme.gps-stripper"]
+    assert [r["pluginId"] for r in manifest["pluginResults"]] == ["proofpix.gps-stripper"]
 
 
 async def test_a_redacting_plugin_removes_gps_and_the_original_through_the_sandbox(

@@ -68,7 +68,7 @@ async def test_a_proof_is_signed_stored_listed_and_verifies_offline(
     assert proof["keyId"] == key.key_id
     doc = proof["document"]
     assert doc["metadata"]["exif"]["gps"]["latitude"] == pytest.approx(48.8582333)
-    assert doc["pluginResults"][0]["pluginId"] == "acme.exif-reader"
+    assert doc["pluginResults"][0]["pluginId"] == "proofpix.exif-reader"
     assert doc["pluginResults"][0]["result"]["camera"] == "Canon EOS 5D Mark IV"
     assert created["hookResult"]["hook"] == "proof:created"
     listed = await api.get(f"/api/files/{record['id']}/proofs", headers=admin.headers)

@@ -19,7 +19,7 @@ from tests.fixtures.app import TestUser
 from tests.plugins.test_plugin_api import install, plugin_files
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-WEBHOOK = "acme.webhook-notifier"
+WEBHOOK = "proofpix.webhook-notifier"
 KEY = "0123456789abcdef0123"
 URL = "https://hooks.acme.example/in"
 

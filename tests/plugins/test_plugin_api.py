@@ -31,7 +31,7 @@ async def install(
     return await api.post("/api/plugins/install", files=files, data=data, headers=user.headers)
 
 
-def analyzer_ppx(ppx_dir: Path, plugin_id: str = "acme.exif-reader", version: str = "1.0.0"
+def analyzer_ppx(ppx_dir: Path, plugin_id: str = "proofpix.exif-reader", version: str = "1.0.0"
                  ) -> Path:
     meta = mk(plugin_id, version, hooks=[{"name": "file:uploaded", "handler": "on_upload"}],
               permissions=["files", "metadata"])
@@ -74,7 +74,7 @@ async def test_full_lifecycle_install_load_call_metrics_events_unload_uninstall(
     assert {p["name"]: p["granted"] for p in body["plugin"]["permissions"]} == {
         "files": True, "metadata": True}
 
-    r = await api.post("/api/plugins/acme.exif-reader/load", headers=admin.headers)
+    r = await api.post("/api/plugins/proofpix.exif-reader/load", headers=admin.headers)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "loaded"
 
@@ -89,33 +89,33 @@ async def test_full_lifecycle_install_load_call_metrics_events_unload_uninstall(
     assert result["status"] == "ok", result
     assert result["result"]["hasGps"] is True
     assert result["result"]["bytes"] == len(jpeg.read_bytes())
-    assert record["metadata"]["plugins"]["acme.exif-reader"] == {"hasGps": True}
+    assert record["metadata"]["plugins"]["proofpix.exif-reader"] == {"hasGps": True}
 
     r = await api.get(f"/api/files/{record['id']}", headers=admin.headers)
     assert r.status_code == 200
     assert r.json()["pluginResults"] == record["pluginResults"]
 
-    r = await api.get("/api/plugins/acme.exif-reader/metrics", headers=admin.headers)
+    r = await api.get("/api/plugins/proofpix.exif-reader/metrics", headers=admin.headers)
     assert r.status_code == 200, r.text
     metrics = r.json()
     assert metrics["calls"] == 1
     assert metrics["errors"] == 0
     assert metrics["latencyMs"]["p50"] is not None
 
-    r = await api.get("/api/plugins/acme.exif-reader/events", headers=admin.headers)
+    r = await api.get("/api/plugins/proofpix.exif-reader/events", headers=admin.headers)
     types = [e["type"] for e in r.json()["items"]]
     assert "installed" in types
     assert "loaded" in types
 
-    r = await api.post("/api/plugins/acme.exif-reader/unload", headers=admin.headers)
+    r = await api.post("/api/plugins/proofpix.exif-reader/unload", headers=admin.headers)
     assert r.status_code == 200
     assert r.json()["status"] == "unloaded"
     assert not platform.state.worker_pool.is_loaded(str(admin.principal.org_id),
-                                                      "acme.exif-reader")
+                                                      "proofpix.exif-reader")
 
-    r = await api.delete("/api/plugins/acme.exif-reader", headers=admin.headers)
+    r = await api.delete("/api/plugins/proofpix.exif-reader", headers=admin.headers)
     assert r.status_code == 204, r.text
-    assert (await api.get("/api/plugins/acme.exif-reader", headers=admin.headers)).status_code \
+    assert (await api.get("/api/plugins/proofpix.exif-reader", headers=admin.headers)).status_code \
         == 404
     assert plugin_files(platform_settings) == []
     r = await api.get("/api/plugins", headers=admin.headers)

@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from proofpix_plugins.runtime.host import scratch_fs
-from tests.plugins.builders import gps_jpeg
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "proofpix_plugins.cli.main"]
@@ -88,19 +87,35 @@ def test_readme_walkthrough_on_a_real_server(data_dir: Path) -> None:
             r = http.post("/api/plugins/install", headers=auth,
                           files={"file": (ppx.name, ppx.read_bytes(), "application/zip")})
             assert r.status_code == 201, r.text
-            r = http.post("/api/plugins/acme.exif-reader/load", headers=auth)
+            r = http.post("/api/plugins/proofpix.exif-reader/load", headers=auth)
             assert r.status_code == 200, r.text
-            photo = gps_jpeg(data_dir / "photo.jpg")
-            r = http.post("/api/files", headers=auth,
-                          files={"file": ("photo.jpg", photo.read_bytes(), "image/jpeg")})
+            # The demo marketplace: found by search, installed from it (verified), loaded.
+            r = http.get("/api/plugins/marketplace/search", params={"q": "gps"})
+            assert r.status_code == 200, r.text
+            assert "proofpix.gps-stripper" in [i["pluginId"] for i in r.json()["items"]]
+            r = http.get("/api/plugins/marketplace/featured")
+            assert r.status_code == 200, r.text
+            assert len(r.json()["items"]) >= 7
+            r = http.post("/api/plugins/install", headers=auth,
+                          json={"source": "marketplace", "pluginId": "proofpix.gps-stripper"})
             assert r.status_code == 201, r.text
-            [result] = r.json()["pluginResults"]
-            assert result["status"] == "ok", result
-            assert result["result"]["hasGps"] is True
+            r = http.post("/api/plugins/proofpix.gps-stripper/load", headers=auth)
+            assert r.status_code == 200, r.text
+            photo = ROOT / "examples" / "sample-photo.jpg"
+            r = http.post("/api/files", headers=auth,
+                          files={"file": ("sample-photo.jpg", photo.read_bytes(), "image/jpeg")})
+            assert r.status_code == 201, r.text
+            results = {res["pluginId"]: res for res in r.json()["pluginResults"]}
+            reader = results["proofpix.exif-reader"]
+            assert reader["status"] == "ok", reader
+            assert reader["result"]["hasGps"] is True
+            assert results["proofpix.gps-stripper"]["status"] == "ok", results
+        verified = _run(["marketplace", "verify-log", base], env)
+        assert verified.startswith("OK: 7 entries (7 published"), verified
         descendants = _descendants(proc.pid)
         assert len(descendants) >= 4  # sandbox template, its spare worker, bandit workers
-        if os.geteuid() == 0:  # the loaded plugin's capped scratch dir
-            assert len(scratch_fs.mounted_under(data_dir / "data")) == 1
+        if os.geteuid() == 0:  # each loaded plugin's capped scratch dir (two are loaded)
+            assert len(scratch_fs.mounted_under(data_dir / "data")) == 2
     finally:
         proc.send_signal(signal.SIGTERM)  # what process managers send
         try:

@@ -431,7 +431,7 @@ VALID: list[Case] = [
            "    meta = ctx.metadata.get()\n    meta['checked'] = True\n"
            "    ctx.metadata.set(meta)\n    return event\n",
            type="processor", version="2.0.0-rc.1", permissions=["metadata"],
-           dependencies={"acme.exif-reader": ">=1.0,<2"},
+           dependencies={"proofpix.exif-reader": ">=1.0,<2"},
            engines={"proofpix": ">=0.1,<1", "python": ">=3.11"},
            resources={"memory_mb": 1024, "timeout_ms": 30000, "cpu_seconds": 2.5}),
 ]

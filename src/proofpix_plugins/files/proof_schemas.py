@@ -26,7 +26,7 @@ _PROOF_EXAMPLE: dict[str, Any] = {
         "metadata": {"exif": {"make": "TestCam", "gps": {"latitude": 48.85,
                                                          "longitude": 2.29}},
                      "plugins": {}},
-        "pluginResults": [{"hook": "file:uploaded", "pluginId": "acme.exif-reader",
+        "pluginResults": [{"hook": "file:uploaded", "pluginId": "proofpix.exif-reader",
                            "status": "ok", "durationMs": 4.2, "result": {"hasGps": True}}],
         "createdAt": "2026-12-02T12:00:00.000000Z", "keyId": _KEY, "algorithm": "ed25519",
         "context": "proof.v1",
@@ -63,7 +63,7 @@ class ProofCreatedOut(CamelResponse):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "proof": _PROOF_EXAMPLE,
         "hookResult": {"hook": "proof:created", "durationMs": 12.5, "results": [
-            {"pluginId": "acme.webhook-notifier", "status": "ok", "durationMs": 11.9,
+            {"pluginId": "proofpix.webhook-notifier", "status": "ok", "durationMs": 11.9,
              "result": {"delivered": True, "status": 200}}]},
     }]})
 

@@ -26,9 +26,9 @@ class FileOut(CamelResponse):
         "contentType": "image/jpeg", "sizeBytes": 183204,
         "sha256": "4c1f0e9d8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d",
         "processedSha256": None, "width": 1600, "height": 1200,
-        "exif": {"make": "TestCam"}, "metadata": {"acme.exif-reader": {"hasGps": True}},
+        "exif": {"make": "TestCam"}, "metadata": {"proofpix.exif-reader": {"hasGps": True}},
         "createdAt": "2026-12-01T09:30:00Z",
-        "pluginResults": [{"pluginId": "acme.exif-reader", "status": "ok", "durationMs": 4.2,
+        "pluginResults": [{"pluginId": "proofpix.exif-reader", "status": "ok", "durationMs": 4.2,
                            "result": {"hasGps": True}, "hook": "file:uploaded"}],
     }]})
 

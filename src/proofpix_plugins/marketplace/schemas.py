@@ -28,7 +28,7 @@ class SubmissionAccepted(CamelResponse):
     """A submission accepted for processing; poll `statusUrl` for the outcome."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": EXAMPLE_ID, "status": "pending", "pluginId": "acme.exif-reader",
+        "id": EXAMPLE_ID, "status": "pending", "pluginId": "proofpix.exif-reader",
         "version": "1.2.0", "statusUrl": f"/api/developers/submissions/{EXAMPLE_ID}",
     }]})
 
@@ -48,7 +48,7 @@ class SubmissionOut(CamelResponse):
     """A submission: where it is in the pipeline, its scan report and any decision."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": EXAMPLE_ID, "pluginId": "acme.exif-reader", "version": "1.2.0",
+        "id": EXAMPLE_ID, "pluginId": "proofpix.exif-reader", "version": "1.2.0",
         "status": "in_review", "artifactSha256": _SHA, "sizeBytes": 18234,
         "scanReport": {"schemaVersion": 1, "rejected": False, "findings": []},
         "reviewReasons": ["new permissions: http"], "decisionReason": None,
@@ -86,7 +86,7 @@ class AdminSubmissionOut(SubmissionOut):
     """A submission as the moderation queue shows it, with the diff against the last version."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": EXAMPLE_ID, "pluginId": "acme.exif-reader", "version": "1.2.0",
+        "id": EXAMPLE_ID, "pluginId": "proofpix.exif-reader", "version": "1.2.0",
         "status": "in_review", "artifactSha256": _SHA, "sizeBytes": 18234,
         "scanReport": None, "reviewReasons": ["new permissions: http"],
         "decisionReason": None, "createdAt": _T0, "updatedAt": _T0, "decidedAt": None,
@@ -158,7 +158,7 @@ class LogHead(CamelResponse):
 
 
 _ENTRY: Final[dict[str, Any]] = {
-    "seq": 1, "prevHash": "0" * 64, "action": "publish", "pluginId": "acme.exif-reader",
+    "seq": 1, "prevHash": "0" * 64, "action": "publish", "pluginId": "proofpix.exif-reader",
     "version": "1.0.0", "artifactSha256": _SHA, "signature": _SIG,
     "detail": {"signingKeyId": _SHA}, "createdAt": "2026-12-01T09:30:00.000000+00:00",
     "entryHash": _SHA,

@@ -100,7 +100,7 @@ class PluginOut(CamelResponse):
 
     model_config = ConfigDict(json_schema_extra={"examples": [_PLUGIN_EXAMPLE]})
 
-    id: str = Field(description="The manifest id, `publisher.name`, e.g. `acme.exif-reader`.")
+    id: str = Field(description="The manifest id, `publisher.name`, e.g. `proofpix.exif-reader`.")
     name: str
     """Display name from the manifest."""
     version: str
