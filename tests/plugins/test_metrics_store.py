@@ -89,3 +89,40 @@ async def test_the_retention_job_deletes_only_buckets_older_than_the_retention(
         starts = (await s.scalars(
             select(PluginMetric.bucket_start).where(PluginMetric.plugin_row_id == row_id))).all()
     assert [b.timestamp() for b in starts] == [(recent // 60) * 60]
+
+
+async def test_the_one_statement_window_matches_the_row_window_and_scopes_by_organization(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    org, row_id = await _plugin(session_factory)
+    now = time.time()
+    async with session_scope(session_factory) as s:
+        await metrics_store.persist(s, [_snapshot(org, now - 120, 5.0), _snapshot(org, now, 40.0),
+                                        _snapshot(org, now - 3 * 3600, 7.0)])
+    async with session_scope(session_factory) as s:
+        by_row = await metrics_store.window(s, row_id, 60)
+        by_name = await metrics_store.plugin_window(s, org, "acme.m", 60)
+        assert by_name == by_row
+        assert len(by_row["buckets"]) == 2  # the 3-hour-old minute is out of the window
+        assert by_row["calls"] == 6
+        # Another organization, an unknown id: no plugin (the API's 404), not an empty window.
+        assert await metrics_store.plugin_window(s, uuid.uuid4(), "acme.m", 60) is None
+        assert await metrics_store.plugin_window(s, org, "acme.none", 60) is None
+        # A plugin with no calls: one joined row of NULLs, shaped as an empty window.
+        s.add(Plugin(organization_id=org, plugin_id="acme.quiet", name="q", version="1.0.0",
+                     type="analyzer", category="metadata", artifact_sha256="0" * 64,
+                     install_path="/nowhere"))
+        await s.flush()
+        empty = await metrics_store.plugin_window(s, org, "acme.quiet", 60)
+    assert empty is not None
+    assert (empty["calls"], empty["crashed"], empty["buckets"]) == (0, 0, [])
+    assert empty["windowMinutes"] == 60
+
+
+def test_quantiles_in_one_pass_equal_each_quantile() -> None:
+    hist = LatencyHistogram()
+    for ms in (0.01, 0.4, 0.4, 3.0, 7.5, 12.0, 80.0, 80.0, 900.0, 2500.0, 1e6):
+        hist.record(ms)
+    qs = (0.01, 0.5, 0.9, 0.95, 0.99, 1.0)
+    assert hist.quantiles(qs) == [hist.quantile(q) for q in qs]
+    assert LatencyHistogram().quantiles(qs) == [None] * len(qs)

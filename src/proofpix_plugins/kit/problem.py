@@ -15,11 +15,17 @@ import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from proofpix_plugins.errors import FieldError, ProofPixError, ValidationFailed
+from proofpix_plugins.errors import (
+    FieldError,
+    ProofPixError,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from proofpix_plugins.kit.routes import routes_on_path
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -184,8 +190,32 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return internal_error_response(request)
 
 
+def _database_unavailable(exc: Exception) -> bool:
+    """A failure of the connection to the database, not of the statement: the connection was
+    dropped (``pg_terminate_backend``, a failover, a restart), none could be opened or checked
+    out in time, or the server refused the operation for now (SQLite: locked)."""
+    if isinstance(exc, sa.TimeoutError):  # no pooled connection within pool_timeout
+        return True
+    if isinstance(exc, sa.DBAPIError):
+        lost = isinstance(exc, sa.OperationalError | sa.InterfaceError)
+        return exc.connection_invalidated or lost
+    return False
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    if not _database_unavailable(exc):
+        return await _on_unexpected(request, exc)
+    log.warning("database_unavailable", path=request.url.path, method=request.method,
+                error=type(exc).__name__, detail=str(exc).splitlines()[0][:300])
+    # Whatever the request did in its transaction was rolled back with the connection.
+    return error_response(request, ServiceUnavailable(
+        "The database is unavailable; nothing was changed. Retry the request."))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProofPixError, _on_proofpix_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected)
+    app.add_exception_handler(sa.DBAPIError, _on_database_error)
+    app.add_exception_handler(sa.TimeoutError, _on_database_error)

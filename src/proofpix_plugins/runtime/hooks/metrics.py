@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -109,6 +109,27 @@ class LatencyHistogram:
                 value = _representative(index)
                 return min(value, self.max_ms) if self.max_ms > 0 else value
         return self.max_ms  # unreachable while counts and total agree
+
+    def quantiles(self, qs: Sequence[float]) -> list[float | None]:
+        """:meth:`quantile` for each of ``qs`` (ascending), in one pass over the buckets."""
+        if any(not 0 < q <= 1 for q in qs) or list(qs) != sorted(qs):
+            raise ValueError(f"quantiles must be ascending in (0, 1], got {qs}")
+        out: list[float | None] = [None] * len(qs)
+        if self.total == 0:
+            return out
+        ranks = [math.ceil(q * self.total) for q in qs]
+        at = seen = 0
+        for index in sorted(self.counts):
+            seen += self.counts[index]
+            while at < len(ranks) and seen >= ranks[at]:
+                value = _representative(index)
+                out[at] = min(value, self.max_ms) if self.max_ms > 0 else value
+                at += 1
+            if at == len(ranks):
+                return out
+        for i in range(at, len(ranks)):
+            out[i] = self.max_ms  # unreachable while counts and total agree
+        return out
 
     @property
     def mean_ms(self) -> float | None:
