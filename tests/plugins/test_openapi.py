@@ -23,8 +23,8 @@ def test_every_route_documents_problem_json_errors() -> None:
     for method, path, op in ops:
         responses = op["responses"]
         assert isinstance(responses, dict)
-        # The marketplace's discovery routes are public: no token, so no 401.
-        public = path.startswith("/api/plugins/marketplace")
+        # The marketplace's reads are public (SPEC §7): no token, so no 401.
+        public = method == "get" and path.startswith("/api/plugins/marketplace/")
         assert ({"422"} if public else {"401", "422"}) <= set(responses), (method, path)
         for code, response in responses.items():
             if code[0] not in "45":
@@ -40,7 +40,8 @@ def test_every_json_success_response_has_a_schema() -> None:
         responses = op["responses"]
         assert isinstance(responses, dict)
         ok = next(code for code in responses if code.startswith("2"))
-        if ok == "204" or path.endswith(("/content", "/download")):
+        # Binary answers (an image, a .ppx, a zip) have their own media types.
+        if ok == "204" or path.endswith(("/content", "/download", "/export", "/sdk/{language}")):
             continue
         schema = responses[ok]["content"]["application/json"]["schema"]
         assert schema.get("$ref") or (schema.get("type") == "object" and schema.get(
@@ -51,8 +52,11 @@ def test_install_documents_the_upload_request_body() -> None:
     spec = create_app().openapi()
     body = spec["paths"]["/api/plugins/install"]["post"]["requestBody"]
     assert body["required"] is True
-    # Upload only: the marketplace issue adds the JSON body with the install that serves it.
-    assert set(body["content"]) == {"multipart/form-data"}
+    # An upload, or a JSON body naming a marketplace version (issue #14).
+    assert set(body["content"]) == {"multipart/form-data", "application/json"}
+    market = body["content"]["application/json"]["schema"]
+    assert set(market["required"]) == {"source", "pluginId"}
+    assert market["additionalProperties"] is False
     form = body["content"]["multipart/form-data"]["schema"]
     assert form["required"] == ["file"]
     assert form["properties"]["file"] == {
