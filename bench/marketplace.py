@@ -112,6 +112,8 @@ async def seed(db_url: str, listings: int, download_rows: int) -> None:
             "scan_summary": {}, "rules_version": "", "status": "published",
             "yanked": rng.random() < 0.02, "published_at": now,
         })
+        # What catalog.refresh_listed stores: active, with a visible (published, unyanked) version.
+        rows_l[-1]["listed"] = rows_l[-1]["status"] == "active" and not rows_v[-1]["yanked"]
     per_listing = max(download_rows // max(listings, 1), 1)
     today = date.today()
     rows_d = [

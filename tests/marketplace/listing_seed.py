@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from proofpix_plugins.db import session_scope
+from proofpix_plugins.marketplace.catalog import refresh_listed
 from proofpix_plugins.models.accounts import User
 from proofpix_plugins.models.marketplace import (
     Developer,
@@ -122,15 +123,21 @@ class Seeder:
                 changelog=changelog or f"release {version}", scan_summary={"findings": 0},
                 status=status, yanked=yanked, yanked_reason=yanked_reason,
             ))
+            await _relist(session, listing_id)
         return sha
 
     async def set(self, plugin_id: str, **values: Any) -> None:
-        """Change a listing as other writers will: its ``updated_at`` moves too."""
+        """Change a listing as other writers will: its ``updated_at`` moves too, and ``listed``
+        is recomputed (a status or a yank may change it)."""
         values.setdefault("updated_at", datetime.now(UTC))
         async with session_scope(self.factory) as session:
             await session.execute(update(MarketplaceListing)
                                   .where(MarketplaceListing.plugin_id == plugin_id)
                                   .values(**values))
+            lid = await session.scalar(select(MarketplaceListing.id)
+                                       .where(MarketplaceListing.plugin_id == plugin_id))
+            if lid is not None:
+                await _relist(session, lid, updated_at=values["updated_at"])
 
     async def touch(self, plugin_id: str, when: datetime) -> None:
         await self.set(plugin_id, updated_at=when)
@@ -155,6 +162,16 @@ class Seeder:
             await session.flush()
             session.add(MarketplaceReview(listing_id=listing_id, user_id=user.id,
                                           organization_id=org.id, rating=rating))
+
+
+async def _relist(session: Any, listing_id: uuid.UUID,
+                  updated_at: datetime | None = None) -> None:
+    """``catalog.refresh_listed``, as the real writers call it; keeps a seeded ``updated_at``."""
+    listing = await session.get(MarketplaceListing, listing_id, populate_existing=True)
+    assert listing is not None
+    await refresh_listed(session, listing)
+    if updated_at is not None:
+        listing.updated_at = updated_at
 
 
 def days_ago(n: int) -> datetime:

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from proofpix_plugins.db import session_scope
+from proofpix_plugins.marketplace.catalog import refresh_listed
 from proofpix_plugins.models.accounts import User
 from proofpix_plugins.models.marketplace import (
     Developer,
@@ -108,6 +109,7 @@ async def publish(
             network_hosts=list(network), secret_keys=secrets,
             platform_range=meta.get("engines", {}).get("proofpix", ""), status=status,
             yanked=yanked, yanked_reason="seeded yanked" if yanked else None))
+        await refresh_listed(session, listing)
     return ref.sha256
 
 

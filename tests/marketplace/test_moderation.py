@@ -58,6 +58,24 @@ async def test_yank_hides_a_version_from_default_installs_but_not_exact_ones(
     assert [a for a, _, _ in await log_actions(platform)] == ["yank", "unyank"]
 
 
+async def test_yank_and_unyank_of_the_only_version_keep_listed_right(
+    api: httpx.AsyncClient, admin: TestUser, staff: TestUser, ppx_dir: Path, platform: FastAPI
+) -> None:
+    await seed(platform, admin, ppx_dir, "1.0.0")
+    assert (await listing(platform)).listed is True
+
+    r = await api.post(f"{ADMIN_BASE}/versions/1.0.0/yank", headers=staff.headers,
+                       json={"reason": "broken"})
+    assert r.status_code == 200, r.text
+    assert (await listing(platform)).listed is False
+    found = await api.get("/api/plugins/marketplace/search", params={"q": "mcount"})
+    assert PID not in [i["pluginId"] for i in found.json().get("items", [])]
+
+    r = await api.post(f"{ADMIN_BASE}/versions/1.0.0/unyank", headers=staff.headers, json={})
+    assert r.status_code == 200, r.text
+    assert (await listing(platform)).listed is True
+
+
 async def test_only_platform_admins_moderate_and_bad_input_is_refused(
     api: httpx.AsyncClient, admin: TestUser, staff: TestUser, ppx_dir: Path, platform: FastAPI
 ) -> None:
@@ -111,11 +129,13 @@ async def test_suspend_disables_every_installation_and_refuses_loads_until_lifte
         assert load.json()["errors"][0]["rule"] == "suspended"
     assert (await market_install(api, await create_test_user(platform))).status_code == 409
     assert [a for a, _, _ in await log_actions(platform)] == ["suspend"]
+    assert (await listing(platform)).listed is False
 
     r = await api.post(f"{ADMIN_BASE}/unsuspend", headers=staff.headers, json={})
 
     assert r.status_code == 200
     assert r.json()["installations"] == 2
+    assert (await listing(platform)).listed is True
     detail = (await api.get(f"/api/plugins/{PID}", headers=admin.headers)).json()
     assert detail["status"] == "disabled"
     assert "lifted" in detail["statusReason"]

@@ -2,6 +2,8 @@
 
 A listing is discoverable when it is ``active`` and has a visible version (``published`` and not
 yanked). Search, featured and the listing detail all read these pieces, so the rule lives once.
+The rule is stored on the listing as ``listed`` (indexed); :func:`refresh_listed` recomputes it and
+every writer that changes a listing's status or a version's status or yank calls it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proofpix_plugins import PLATFORM_VERSION
+from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.marketplace import (
     Developer,
     ListingStatus,
@@ -45,7 +48,26 @@ def has_visible_version(ranges: list[str] | None = None) -> ColumnElement[bool]:
 
 
 def discoverable() -> ColumnElement[bool]:
-    return and_(L.status == ListingStatus.active, has_visible_version())
+    """The stored rule (``listed``), kept by :func:`refresh_listed`."""
+    return L.listed.is_(True)
+
+
+async def refresh_listed(session: AsyncSession, listing: MarketplaceListing) -> bool:
+    """Recompute ``listing.listed`` (active, with a visible version) in this transaction.
+
+    The one place the denormalized rule is written: publishing, yank/unyank, suspend/unsuspend,
+    a re-scan sending a version back to review and an approval restoring it all call it after
+    their change. A change moves ``updated_at`` too, so the discovery caches' token moves.
+    """
+    await session.flush()
+    visible = bool(await session.scalar(
+        select(exists().where(V.listing_id == listing.id, visible_version()))))
+    listed = listing.status is ListingStatus.active and visible
+    if listing.listed is not listed:
+        listing.listed = listed
+        listing.updated_at = utcnow()
+        await session.flush()
+    return listed
 
 
 def is_compatible(platform_range: str, platform_version: str = PLATFORM_VERSION) -> bool:

@@ -19,12 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from proofpix_plugins.errors import Conflict, NotFound
 from proofpix_plugins.marketplace import publog
 from proofpix_plugins.marketplace.admission import check_admissible, listing_of
+from proofpix_plugins.marketplace.catalog import refresh_listed
 from proofpix_plugins.marketplace.publishing import previous_published, publish
 from proofpix_plugins.marketplace.review_diff import diff
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.marketplace import (
     Developer,
     LogAction,
+    MarketplaceListing,
     MarketplaceVersion,
     Submission,
     SubmissionStatus,
@@ -118,6 +120,9 @@ async def approve(
     existing = await _reviewed_version(session, submission)
     if existing is not None:
         existing.status = VersionStatus.published
+        restored = await session.get(MarketplaceListing, existing.listing_id)
+        assert restored is not None  # the foreign key cascades
+        await refresh_listed(session, restored)
         await publog.append(
             session, LogAction.review, plugin_id=submission.plugin_id,
             version=submission.version,

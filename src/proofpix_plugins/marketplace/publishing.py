@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from proofpix_plugins.marketplace import publog
 from proofpix_plugins.marketplace.admission import listing_of
+from proofpix_plugins.marketplace.catalog import refresh_listed
 from proofpix_plugins.marketplace.review_diff import manifest_facts, scan_summary
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.marketplace import (
@@ -115,6 +116,7 @@ async def publish(
         published_at=now,
     )
     session.add(version)
+    await refresh_listed(session, listing)
     submission.status = SubmissionStatus.published
     submission.decided_at = now
     submission.updated_at = now

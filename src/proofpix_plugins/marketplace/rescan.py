@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.jobs import JobContext, JobQueue
 from proofpix_plugins.marketplace import publog
+from proofpix_plugins.marketplace.catalog import refresh_listed
 from proofpix_plugins.marketplace.pipeline import PipelineDeps, blocking_reasons, scan_artifact
 from proofpix_plugins.marketplace.review_diff import scan_summary
 from proofpix_plugins.models.base import utcnow
@@ -77,6 +78,7 @@ async def _send_back(
     version.status = VersionStatus.in_review
     version.rules_version = rules_version
     version.scan_summary = scan_summary(report)
+    await refresh_listed(session, listing)
     submission = Submission(
         id=uuid.uuid4(), developer_id=listing.developer_id, plugin_id=listing.plugin_id,
         version=version.version, artifact_sha256=version.artifact_sha256,

@@ -23,6 +23,7 @@ from proofpix_plugins.db import session_scope
 from proofpix_plugins.errors import Conflict, FieldError, NotFound
 from proofpix_plugins.marketplace import publog
 from proofpix_plugins.marketplace.artifact_source import listing_by_plugin_id
+from proofpix_plugins.marketplace.catalog import refresh_listed
 from proofpix_plugins.marketplace.versions import newest, versions_of, visible
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.marketplace import (
@@ -83,6 +84,7 @@ async def set_yanked(
         best = newest(v for v in await versions_of(session, listing.id) if visible(v))
         listing.latest_version = best.version if best else None
         listing.updated_at = utcnow()
+        await refresh_listed(session, listing)
         await publog.append(session, LogAction.yank if yanked else LogAction.unyank,
                             plugin_id=plugin_id, version=version,
                             artifact_sha256=row.artifact_sha256,
@@ -105,6 +107,7 @@ async def set_suspended(
         listing.status = target
         listing.status_reason = reason if suspended else None
         listing.updated_at = utcnow()
+        await refresh_listed(work.session, listing)
         await publog.append(work.session,
                             LogAction.suspend if suspended else LogAction.unsuspend,
                             plugin_id=plugin_id, detail={"reason": reason} if reason else {})

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -160,6 +161,13 @@ class MarketplaceListing(Base):
         CheckConstraint("rating_avg >= 0 AND rating_avg <= 5", name="rating_avg_range"),
         CheckConstraint("rating_count >= 0", name="rating_count_non_negative"),
         Index(None, "status", "verified"),
+        # Discovery filters on ``listed`` and sorts or groups on the second column.
+        Index(None, "listed", "downloads_total"),
+        Index(None, "listed", "rating_avg", "rating_count"),
+        Index(None, "listed", "updated_at"),
+        Index(None, "listed", "name"),
+        Index(None, "listed", "category"),
+        Index(None, "listed", "type"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -181,6 +189,10 @@ class MarketplaceListing(Base):
         str_enum(ListingStatus, "listing_status"), default=ListingStatus.active
     )
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # Discoverable: ``active`` with a published, not yanked version. Denormalized so discovery
+    # filters on an index instead of probing the versions per listing; every writer changing
+    # either side calls ``catalog.refresh_listed`` in its transaction.
+    listed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     downloads_total: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
     installs_total: Mapped[int] = mapped_column(BigInteger, default=0)
     rating_avg: Mapped[float] = mapped_column(default=0.0, index=True)

@@ -18,6 +18,7 @@ from proofpix_plugins.db import session_scope
 from proofpix_plugins.marketplace import publog, rescan
 from proofpix_plugins.models.marketplace import (
     LogAction,
+    MarketplaceListing,
     MarketplaceVersion,
     PublicationLogEntry,
     Submission,
@@ -60,6 +61,12 @@ class ForbidLegacyApi:
                 for path, src in ctx.sources.items() if b"legacy_api" in src.raw]
 
 
+async def listed(mp: FastAPI, plugin_id: str) -> bool:
+    async with session_scope(mp.state.session_factory) as session:
+        return bool(await session.scalar(select(MarketplaceListing.listed).where(
+            MarketplaceListing.plugin_id == plugin_id)))
+
+
 async def test_a_version_failing_new_rules_goes_back_to_review_and_installs_are_warned(
     mp: FastAPI, api: httpx.AsyncClient, make_developer: MakeDeveloper, ppx_dir: Path,
 ) -> None:
@@ -68,6 +75,7 @@ async def test_a_version_failing_new_rules_goes_back_to_review_and_installs_are_
     ppx = build_ppx(ppx_dir, manifest(plugin_id, "1.0.0", hooks=HOOKS), SOURCE)
     sid = (await submit(api, dev, ppx)).json()["id"]
     assert (await settled(api, dev, sid))["status"] == "published"
+    assert await listed(mp, plugin_id) is True  # publishing lists it
     org_admin = await create_test_user(mp, tier="enterprise", role="admin")
     installed = await api.post("/api/plugins/install", headers=org_admin.headers,
                                files={"file": (ppx.name, ppx.read_bytes(), "application/zip")})
@@ -94,6 +102,7 @@ async def test_a_version_failing_new_rules_goes_back_to_review_and_installs_are_
     version = await eventually(sent_back, what="version sent back to review", seconds=60)
     assert version is not None
     assert version.rules_version == deps.rules_version
+    assert await listed(mp, plugin_id) is False  # its only version is back in review
     async with session_scope(mp.state.session_factory) as session:
         review = (await session.execute(select(Submission).where(
             Submission.status == SubmissionStatus.in_review))).scalar_one()
@@ -119,6 +128,7 @@ async def test_a_version_failing_new_rules_goes_back_to_review_and_installs_are_
         restored = (await session.execute(select(MarketplaceVersion))).scalar_one()
         count = len((await session.execute(select(MarketplaceVersion))).scalars().all())
     assert restored.status is VersionStatus.published
+    assert await listed(mp, plugin_id) is True  # the approval restores it
     assert count == 1
     log = (await api.get("/api/plugins/marketplace/log")).json()
     assert [e["action"] for e in log["items"]] == ["publish", "review", "review"]
