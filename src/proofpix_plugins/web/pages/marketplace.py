@@ -22,7 +22,7 @@ from proofpix_plugins.marketplace.search import SearchQuery, SearchResult, Searc
 from proofpix_plugins.marketplace.search.terms import MAX_QUERY_CHARS, analytics_term
 from proofpix_plugins.packages.manifest import CATEGORIES, PLUGIN_ID_PATTERN, PLUGIN_TYPES
 from proofpix_plugins.packages.permissions import PERMISSION_ORDER
-from proofpix_plugins.web.auth import Console
+from proofpix_plugins.web.auth import Console, can_manage
 from proofpix_plugins.web.pages.common import is_htmx, page, route_kwargs
 from proofpix_plugins.web.permissions_text import PLAIN_PERMISSIONS
 from proofpix_plugins.web.templating import render
@@ -114,7 +114,8 @@ async def listing_page(request: Request, console: Console) -> Response:
         detail = await listing_detail(session, plugin_id)
     latest = next((v for v in detail.versions if not v.yanked), None)
     return render(request, "marketplace/listing.html", title=detail.listing.name,
-                  detail=detail, latest=latest, plain=PLAIN_PERMISSIONS)
+                  detail=detail, latest=latest, plain=PLAIN_PERMISSIONS,
+                  manage=console.principal is not None and can_manage(console.principal))
 
 
 router.add_api_route("/", home, methods=["GET"], **route_kwargs())
