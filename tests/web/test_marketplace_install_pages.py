@@ -91,3 +91,33 @@ async def test_who_sees_and_may_use_the_install(
                                   data={"csrf_token": csrf, "version": version})
         assert response.status_code in (404, 422), version
     assert (await web.get("/marketplace/acme.nothing/install")).status_code == 404
+
+
+async def test_members_of_an_installing_organization_review_and_the_text_is_inert(
+    console_app: FastAPI, web: httpx.AsyncClient, admin_user: TestUser, tmp_path: Path,
+) -> None:
+    await _publish(console_app, admin_user, tmp_path)
+    csrf = await sign_in(web, admin_user.email)
+    before = await web.get(f"/marketplace/{PID}")
+    assert 'action="/marketplace/acme.mcounter/reviews"' not in before.text
+    refused = await web.post(f"/marketplace/{PID}/reviews",
+                             data={"csrf_token": csrf, "rating": "5", "text": "early"})
+    assert refused.status_code == 403
+    await web.post(f"/marketplace/{PID}/install", data={"csrf_token": csrf, "version": "1.0.0"})
+    page = await web.get(f"/marketplace/{PID}")
+    assert 'action="/marketplace/acme.mcounter/reviews"' in page.text
+    assert 'for="rating"' in page.text
+    assert (await web.post(f"/marketplace/{PID}/reviews",
+                           data={"rating": "4", "text": "no token"})).status_code == 403
+    bad = await web.post(f"/marketplace/{PID}/reviews",
+                         data={"csrf_token": csrf, "rating": "9", "text": "x"})
+    assert bad.status_code == 422
+    done = await web.post(f"/marketplace/{PID}/reviews", data={
+        "csrf_token": csrf, "rating": "4", "text": "Works <script>alert(1)</script>"})
+    assert done.status_code == 303
+    shown = await web.get(f"/marketplace/{PID}")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown.text
+    assert "<script>alert(1)" not in shown.text
+    assert "4.0 out of 5 from 1 review" in shown.text
+    found = scripts_of(shown.text)
+    assert (found.inline, found.handlers) == (0, [])

@@ -9,17 +9,19 @@ import re
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy import select
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.errors import NotFound
-from proofpix_plugins.marketplace import featured
+from proofpix_plugins.marketplace import featured, reviews
 from proofpix_plugins.marketplace.discovery_cache import DiscoveryCache
 from proofpix_plugins.marketplace.listing_detail import listing_detail
 from proofpix_plugins.marketplace.search import SearchQuery, SearchResult, SearchSort, search
 from proofpix_plugins.marketplace.search.terms import MAX_QUERY_CHARS, analytics_term
+from proofpix_plugins.models.plugins import Plugin
 from proofpix_plugins.packages.manifest import CATEGORIES, PLUGIN_ID_PATTERN, PLUGIN_TYPES
 from proofpix_plugins.packages.permissions import PERMISSION_ORDER
 from proofpix_plugins.web.auth import Console, can_manage
@@ -30,6 +32,7 @@ from proofpix_plugins.web.templating import render
 router = APIRouter()
 PAGE_SIZE = 20
 FEATURED_SHOWN = 6
+REVIEWS_SHOWN = 20
 _PLUGIN_ID = re.compile(f"^{PLUGIN_ID_PATTERN}$")
 SORTS: dict[str, str] = {
     "": "Best match", "downloads": "Most downloaded", "rating": "Best rated",
@@ -110,12 +113,19 @@ def plugin_id_of(request: Request) -> str:
 @page
 async def listing_page(request: Request, console: Console) -> Response:
     plugin_id = plugin_id_of(request)
+    principal = console.principal
     async with session_scope(request.app.state.session_factory) as session:
         detail = await listing_detail(session, plugin_id)
+        shown, review_total = await reviews.page(session, plugin_id, 0, REVIEWS_SHOWN)
+        # The form is offered where reviews.submit would accept it; it decides again on POST.
+        may_review = principal is not None and (await session.execute(
+            select(Plugin.id).where(Plugin.organization_id == principal.org_id,
+                                    Plugin.plugin_id == plugin_id))).first() is not None
     latest = next((v for v in detail.versions if not v.yanked), None)
     return render(request, "marketplace/listing.html", title=detail.listing.name,
                   detail=detail, latest=latest, plain=PLAIN_PERMISSIONS,
-                  manage=console.principal is not None and can_manage(console.principal))
+                  reviews=shown, review_total=review_total, may_review=may_review,
+                  manage=principal is not None and can_manage(principal))
 
 
 router.add_api_route("/", home, methods=["GET"], **route_kwargs())
