@@ -286,3 +286,50 @@ def test_the_api_docs_load_with_no_request_leaving_127_0_0_1(
 
 def test_vendored_axe_is_the_one_injected() -> None:
     assert (STATIC_DIR / AXE.removeprefix("/static/")).is_file()
+
+
+MARKET_PID = "acme.mcounter"
+
+
+@pytest.fixture(scope="module")
+def market_listing(live: LiveServer, newcomer: TestUser, workdir: Path) -> str:
+    """A published marketplace listing asking for storage and http (one host)."""
+    from tests.marketplace.market_seed import counter_manifest, developer, publish
+
+    out = workdir / "market"
+    out.mkdir(exist_ok=True)
+    meta = counter_manifest(MARKET_PID, "1.0.0", name="Mark Counter",
+                            description="Counts marks on **every** photo.",
+                            permissions=["storage", "http"],
+                            network={"allow": ["api.example.com"]})
+    dev = live.run(developer(live.app, newcomer.principal.user_id, "acme"))
+    live.run(publish(live.app, out, meta, developer_id=dev))
+    return MARKET_PID
+
+
+def test_a_newcomer_finds_a_plugin_and_installs_it_from_the_marketplace_with_consent(
+    page: Page, live: LiveServer, market_listing: str,
+) -> None:
+    shopper = live.run(create_test_user(live.app, tier="enterprise", role="owner",
+                                        email="shopper@example.com"))
+    sign_in_with_keyboard(page, live, shopper.email)
+    page.goto(live.base_url + "/")
+    assert axe_violations(page) == []
+    page.get_by_label("Search the marketplace").fill("mark")
+    # Live results: htmx swaps the results after the debounce, no submit.
+    results = page.locator("#market-results")
+    expect(results.get_by_role("link", name="Mark Counter")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"q=mark"))
+    shot(page, "marketplace")
+    results.get_by_role("link", name="Mark Counter").click()
+    expect(page.get_by_role("heading", name="Mark Counter", level=1)).to_be_visible()
+    expect(page.get_by_text("api.example.com").first).to_be_visible()
+    assert axe_violations(page) == []
+    shot(page, "listing")
+    page.get_by_role("button", name=re.compile("Install Mark Counter")).click()
+    expect(page.get_by_role("heading", name="Review permissions")).to_be_visible()
+    assert axe_violations(page) == []
+    page.get_by_label("http").uncheck()
+    page.get_by_role("button", name="Install Mark Counter").click()
+    expect(page).to_have_url(re.compile(rf"/console/plugins/{MARKET_PID}"))
+    expect(page.get_by_role("heading", name="Mark Counter")).to_be_visible()

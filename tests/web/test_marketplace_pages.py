@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from proofpix_plugins.kit.security_headers import CONSOLE_CSP
 from proofpix_plugins.packages.permissions import PERMISSION_DESCRIPTIONS
 from proofpix_plugins.web.permissions_text import PLAIN_PERMISSIONS
 from tests.marketplace.catalogue import seed_catalogue
@@ -93,6 +94,7 @@ async def test_listing_page_explains_permissions_and_renders_text_inert(
     assert PLAIN_PERMISSIONS["files"] in page.text
     assert PLAIN_PERMISSIONS["metadata"] in page.text
     assert "release 1.0.0" in page.text
+    assert page.headers["content-security-policy"] == CONSOLE_CSP
     evil = await web.get("/marketplace/mallory.evil")
     assert evil.status_code == 200
     found = scripts_of(evil.text)

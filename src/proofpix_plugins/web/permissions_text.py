@@ -16,7 +16,7 @@ PLAIN_PERMISSIONS: Final[dict[str, str]] = {
                 "camera details, dates and location.",
     "storage": "Can keep its own small notes for your organization, within a size limit.",
     "http": "Can send data to and receive data from the internet, but only to the hosts "
-            "listed below.",
+            "it names.",
     "crypto": "Can compute fingerprints and signatures of your files.",
     "events": "Can announce events that start other plugins.",
     "secrets": "Can read settings marked secret, such as passwords or API keys you give it.",
