@@ -51,6 +51,7 @@ SECTIONS: list[Section] = [
     Section("Install", "/console/install", _enterprise_member),
     Section("Updates", "/console/updates", _org_admin),
     Section("Photos", "/console/photos", _signed_in),
+    Section("Developer portal", "/console/developer", _signed_in),
 ]
 
 
