@@ -41,6 +41,10 @@ def _org_admin(principal: Principal | None) -> bool:
             and principal.role in (Role.owner, Role.admin))
 
 
+def _platform_admin(principal: Principal | None) -> bool:
+    return principal is not None and principal.is_platform_admin
+
+
 def _signed_in(principal: Principal | None) -> bool:
     return principal is not None
 
@@ -52,6 +56,7 @@ SECTIONS: list[Section] = [
     Section("Updates", "/console/updates", _org_admin),
     Section("Photos", "/console/photos", _signed_in),
     Section("Developer portal", "/console/developer", _signed_in),
+    Section("Review queue", "/console/admin/review", _platform_admin),
 ]
 
 
