@@ -29,6 +29,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fixtures.app import build_test_settings
+from tests.marketplace.market_seed import counter_manifest, developer, publish
 from tests.plugins.builders import gps_jpeg
 
 from _stats import percentile
@@ -63,6 +64,8 @@ async def _seed(client: httpx.AsyncClient, app: object, work: Path) -> tuple[str
                                       "csrf_token": _csrf(login.text)})
     csrf = _csrf((await client.get("/")).text)
     for example in sorted(EXAMPLES.iterdir()):
+        if not (example / "plugin.json").is_file():
+            continue  # examples/ also holds scripts (make_sample_photo.py)
         package = write_archive_to(example, work)
         with package.open("rb") as fh:
             consent = await client.post("/console/install", data={"csrf_token": csrf},
@@ -106,8 +109,10 @@ async def run(requests: int) -> int:
                                          base_url="http://127.0.0.1") as client:
                 pid, photo, _ = await _seed(client, app, work)
                 token = await _api_token(client)
-                pages = ["/", "/console/plugins", f"/console/plugins/{pid}", "/console/install",
-                         "/console/photos", photo]
+                listing = await _seed_marketplace(app, work)
+                pages = ["/", "/?q=bench&sort=name", f"/marketplace/{listing}",
+                         f"/marketplace/{listing}/install", "/console/plugins",
+                         f"/console/plugins/{pid}", "/console/install", "/console/photos", photo]
                 targets = {"floor: GET /api/health": ("/api/health", {}),
                            "API: GET /api/plugins (JSON)": (
                                "/api/plugins", {"authorization": f"Bearer {token}"})}
@@ -122,6 +127,27 @@ async def run(requests: int) -> int:
         return _report(samples, requests)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+async def _seed_marketplace(app: object, work: Path, count: int = 12) -> str:
+    """``count`` published marketplace listings (a version each); answers one plugin id."""
+    from sqlalchemy import select
+
+    from proofpix_plugins.models.accounts import User
+
+    state = app.state  # type: ignore[attr-defined]
+    async with session_scope(state.session_factory) as db:
+        user_id = (await db.execute(select(User.id).limit(1))).scalar_one()
+    dev = await developer(app, user_id, "benchpub")  # type: ignore[arg-type]
+    out = work / "market"
+    out.mkdir()
+    for i in range(count):
+        meta = counter_manifest(f"benchpub.bench-{i:02d}", "1.0.0",
+                                description=f"Bench plugin {i} with **Markdown** text",
+                                permissions=["storage", "http"],
+                                network={"allow": ["api.example.com"]})
+        await publish(app, out, meta, developer_id=dev)  # type: ignore[arg-type]
+    return "benchpub.bench-00"
 
 
 async def _api_token(client: httpx.AsyncClient) -> str:

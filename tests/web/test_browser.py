@@ -286,3 +286,125 @@ def test_the_api_docs_load_with_no_request_leaving_127_0_0_1(
 
 def test_vendored_axe_is_the_one_injected() -> None:
     assert (STATIC_DIR / AXE.removeprefix("/static/")).is_file()
+
+
+MARKET_PID = "acme.mcounter"
+
+
+@pytest.fixture(scope="module")
+def market_listing(live: LiveServer, newcomer: TestUser, workdir: Path) -> str:
+    """A published marketplace listing asking for storage and http (one host)."""
+    from tests.marketplace.market_seed import counter_manifest, developer, publish
+
+    out = workdir / "market"
+    out.mkdir(exist_ok=True)
+    meta = counter_manifest(MARKET_PID, "1.0.0", name="Mark Counter",
+                            description="Counts marks on **every** photo.",
+                            permissions=["storage", "http"],
+                            network={"allow": ["api.example.com"]})
+    dev = live.run(developer(live.app, newcomer.principal.user_id, "acme"))
+    live.run(publish(live.app, out, meta, developer_id=dev))
+    return MARKET_PID
+
+
+def test_a_newcomer_finds_a_plugin_and_installs_it_from_the_marketplace_with_consent(
+    page: Page, live: LiveServer, market_listing: str,
+) -> None:
+    shopper = live.run(create_test_user(live.app, tier="enterprise", role="owner",
+                                        email="shopper@example.com"))
+    sign_in_with_keyboard(page, live, shopper.email)
+    page.goto(live.base_url + "/")
+    assert axe_violations(page) == []
+    page.get_by_label("Search the marketplace").fill("mark")
+    # Live results: htmx swaps the results after the debounce, no submit.
+    results = page.locator("#market-results")
+    expect(results.get_by_role("link", name="Mark Counter")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"q=mark"))
+    shot(page, "marketplace")
+    results.get_by_role("link", name="Mark Counter").click()
+    expect(page.get_by_role("heading", name="Mark Counter", level=1)).to_be_visible()
+    expect(page.get_by_text("api.example.com").first).to_be_visible()
+    assert axe_violations(page) == []
+    shot(page, "listing")
+    page.get_by_role("button", name=re.compile("Install Mark Counter")).click()
+    expect(page.get_by_role("heading", name="Review permissions")).to_be_visible()
+    assert axe_violations(page) == []
+    page.get_by_label("http").uncheck()
+    page.get_by_role("button", name="Install Mark Counter").click()
+    expect(page).to_have_url(re.compile(rf"/console/plugins/{MARKET_PID}"))
+    expect(page.get_by_role("heading", name="Mark Counter")).to_be_visible()
+
+
+def _wait_for_status(page: Page, status: str) -> None:
+    for _ in range(60):
+        if page.get_by_text(status, exact=True).count():
+            return
+        page.wait_for_timeout(250)
+        page.reload()
+    expect(page.get_by_text(status, exact=True)).to_be_visible()
+
+
+def test_a_developer_submits_an_admin_approves_and_a_verified_namespace_publishes(
+    page: Page, live: LiveServer, workdir: Path,
+) -> None:
+    from proofpix_plugins.db import session_scope
+    from proofpix_plugins.developers.service import DeveloperService
+    from tests.marketplace.listing_seed import SOURCE
+    from tests.plugins.builders import build_ppx, manifest
+
+    dev = live.run(create_test_user(live.app, tier="free", role="member",
+                                    email="dev@example.com"))
+    sign_in_with_keyboard(page, live, dev.email)
+    page.get_by_role("link", name="Developer portal").click()
+    assert axe_violations(page) == []
+    page.get_by_label("Namespace", exact=True).fill("admin")
+    page.get_by_label("Display name").fill("Admin Tools")
+    page.get_by_role("button", name="Register").click()
+    expect(page.locator("#namespace-error")).to_be_visible()
+    expect(page.get_by_label("Namespace", exact=True)).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Namespace", exact=True).fill("lens")
+    page.get_by_role("button", name="Register").click()
+    expect(page.get_by_label("API key", exact=True)).to_have_value(re.compile(r".{20,}"))
+    assert axe_violations(page) == []
+    shot(page, "developer")
+    page.get_by_role("link", name=re.compile("Your submissions")).click()
+    first = build_ppx(workdir / "lens1", manifest("lens.sharpen", "1.0.0"), SOURCE)
+    page.get_by_label("Package (.ppx)").set_input_files(str(first))
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("heading", name="lens.sharpen 1.0.0")).to_be_visible()
+    _wait_for_status(page, "in review")
+    assert axe_violations(page) == []
+    submission_url = page.url
+
+    admin_page = page.context.browser.new_context(  # type: ignore[union-attr]
+        viewport={"width": 1280, "height": 900}).new_page()
+    root = live.run(create_test_user(live.app, tier="enterprise", platform_admin=True,
+                                     email="root@example.com"))
+    sign_in_with_keyboard(admin_page, live, root.email)
+    admin_page.get_by_role("link", name="Review queue").click()
+    assert axe_violations(admin_page) == []
+    admin_page.get_by_role("link", name="lens.sharpen").click()
+    expect(admin_page.get_by_role("heading", name=re.compile("Compared with"))).to_be_visible()
+    assert axe_violations(admin_page) == []
+    shot(admin_page, "admin-review")
+    admin_page.get_by_label(re.compile("^Reason")).fill("Reviewed the source.")
+    admin_page.get_by_role("button", name="Approve and publish").click()
+    expect(admin_page.get_by_text("Nothing to review.")).to_be_visible()
+    admin_page.context.close()
+
+    page.goto(submission_url)
+    _wait_for_status(page, "published")
+
+    async def verify() -> None:
+        async with session_scope(live.app.state.session_factory) as session:
+            await DeveloperService(session).set_verified("lens", True, "browser test")
+
+    live.run(verify())
+    page.goto(live.base_url + "/console/developer/submissions")
+    second = build_ppx(workdir / "lens2", manifest("lens.sharpen", "1.1.0"), SOURCE)
+    page.get_by_label("Package (.ppx)").set_input_files(str(second))
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("heading", name="lens.sharpen 1.1.0")).to_be_visible()
+    _wait_for_status(page, "published")
+    page.get_by_role("link", name="see the listing").click()
+    expect(page.get_by_role("heading", name="What version 1.1.0 may do")).to_be_visible()

@@ -22,7 +22,7 @@ CONSOLE_CSP = (
     "base-uri 'none'"
 )
 CONSOLE_PATHS = frozenset({"/", "/login", "/logout"})
-CONSOLE_PREFIXES = ("/console/",)
+CONSOLE_PREFIXES = ("/console/", "/marketplace/")
 
 _COMMON: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),

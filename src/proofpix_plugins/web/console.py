@@ -10,17 +10,25 @@ from starlette.requests import Request
 from proofpix_plugins.web.auth import console_identity
 from proofpix_plugins.web.events_ws import router as events_router
 from proofpix_plugins.web.pages.account import router as account_router
-from proofpix_plugins.web.pages.home import router as home_router
+from proofpix_plugins.web.pages.admin import router as admin_router
+from proofpix_plugins.web.pages.developer import router as developer_router
 from proofpix_plugins.web.pages.install import router as install_router
+from proofpix_plugins.web.pages.market_install import router as market_install_router
+from proofpix_plugins.web.pages.market_reviews import router as market_reviews_router
+from proofpix_plugins.web.pages.marketplace import router as marketplace_router
 from proofpix_plugins.web.pages.photos import router as photos_router
 from proofpix_plugins.web.pages.plugins import router as plugins_router
+from proofpix_plugins.web.pages.submissions import router as submissions_router
+from proofpix_plugins.web.pages.updates import router as updates_router
 
 Identity = Callable[[Request], Awaitable[str | None]]
 
 
 def install_console(app: FastAPI) -> None:
-    for router in (home_router, account_router, plugins_router, install_router, photos_router,
-                   events_router):
+    for router in (marketplace_router, account_router, plugins_router, install_router,
+                   photos_router, market_install_router, market_reviews_router,
+                   updates_router, developer_router, submissions_router,
+                   admin_router, events_router):
         app.include_router(router)
     # Rate limits count a console user as the API counts a bearer: by user id, not by address.
     api_identity: Identity = app.state.rate_limit_identity

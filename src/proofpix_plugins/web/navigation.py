@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from proofpix_plugins.accounts.auth import Principal
-from proofpix_plugins.models.accounts import Tier
+from proofpix_plugins.models.accounts import Role, Tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,15 @@ def _enterprise_member(principal: Principal | None) -> bool:
     return principal is not None and principal.tier is Tier.enterprise
 
 
+def _org_admin(principal: Principal | None) -> bool:
+    return (principal is not None and principal.tier is Tier.enterprise
+            and principal.role in (Role.owner, Role.admin))
+
+
+def _platform_admin(principal: Principal | None) -> bool:
+    return principal is not None and principal.is_platform_admin
+
+
 def _signed_in(principal: Principal | None) -> bool:
     return principal is not None
 
@@ -44,7 +53,10 @@ SECTIONS: list[Section] = [
     Section("Marketplace", "/", _anyone),
     Section("Installed plugins", "/console/plugins", _enterprise_member),
     Section("Install", "/console/install", _enterprise_member),
+    Section("Updates", "/console/updates", _org_admin),
     Section("Photos", "/console/photos", _signed_in),
+    Section("Developer portal", "/console/developer", _signed_in),
+    Section("Review queue", "/console/admin/review", _platform_admin),
 ]
 
 

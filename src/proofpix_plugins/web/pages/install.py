@@ -13,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proofpix_plugins.errors import FieldError, ProofPixError, ValidationFailed
-from proofpix_plugins.packages.permissions import PERMISSION_DESCRIPTIONS
 from proofpix_plugins.web.auth import Console
 from proofpix_plugins.web.pages.common import (
     UPLOAD_BODY,
@@ -26,6 +25,7 @@ from proofpix_plugins.web.pages.common import (
     upload_page,
 )
 from proofpix_plugins.web.pages.plugins import admin, member, service
+from proofpix_plugins.web.permissions_text import PLAIN_PERMISSIONS
 from proofpix_plugins.web.staging import Staging, read_manifest
 from proofpix_plugins.web.templating import render
 
@@ -68,7 +68,8 @@ async def upload(request: Request, console: Console) -> Response:
     finally:
         spooled.discard()
     return render(request, "install/consent.html", title="Review permissions", token=token,
-                  manifest=manifest, descriptions=PERMISSION_DESCRIPTIONS)
+                  manifest=manifest, descriptions=PLAIN_PERMISSIONS, notices=[],
+                  action="/console/install/confirm", hidden={"token": token})
 
 
 @page
