@@ -10,7 +10,8 @@ content type, body or header, a 405 whose ``Allow`` is wrong, an auth bypass.
 
 Bounded for CI on two cores: a fixed seed and deterministic generation (the same cases every
 run), ``MAX_EXAMPLES`` cases per operation and phase, ``STATEFUL_STEPS`` steps, a 60 s request
-timeout (about 4,000 cases over some 110 operations per database; 25 examples per operation and phase keep two runs inside CI time on two cores). No ``max-time``: with one, the engine
+timeout (about 4,000 cases over some 110 operations per database: 25 examples per operation
+and phase keep both runs inside CI time on two cores). No ``max-time``: with one, the engine
 keeps generating until the time is up. The WebSocket
 route is not in the document (OpenAPI cannot describe one), so it is not fuzzed here;
 tests/plugins/test_events_ws.py covers its handshake and close codes.

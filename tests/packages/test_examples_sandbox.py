@@ -91,7 +91,8 @@ async def test_exif_reader_reports_camera_and_gps(world: World) -> None:
     assert out.result["hasGps"] is True
     assert out.result["camera"] == "Acme Cam 1"
     # Stored in the plugin's own namespace, beside (never over) the host's EXIF record.
-    assert world.broker.metadata["f-exif"]["plugins"]["proofpix.exif-reader"]["exif"]["hasGps"] is True
+    stored = world.broker.metadata["f-exif"]["plugins"]["proofpix.exif-reader"]
+    assert stored["exif"]["hasGps"] is True
 
 
 async def test_gps_stripper_returns_a_derived_image_without_gps(world: World) -> None:
