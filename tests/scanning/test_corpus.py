@@ -41,7 +41,7 @@ def test_example_plugin_passes_without_blocking_findings(name, tmp_path):
     report = _scan(write_example_ppx(name, tmp_path))
     assert not report.rejected, _blocking(report)
     assert report.manifest is not None
-    assert report.manifest.id == f"acme.{name}"
+    assert report.manifest.id == f"proofpix.{name}"
 
 
 def test_corpus_is_big_enough_and_covers_all_four_types():
