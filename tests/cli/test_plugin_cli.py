@@ -41,11 +41,16 @@ def test_validate_clean_directory_exits_0(tmp_path):
 
 
 def test_validate_warns_about_a_hook_without_its_permission(example):
-    """upload-counter binds file:uploaded without 'files': the bus would deny every call."""
+    """upload-counter as it once was, binding file:uploaded without 'files': the bus would
+    deny every call."""
+    manifest_path = example / "plugin.json"
+    meta = json.loads(manifest_path.read_text())
+    meta["permissions"] = [p for p in meta["permissions"] if p != "files"]
+    manifest_path.write_text(json.dumps(meta, indent=2))
     result = _run("validate", str(example))
     assert result.exit_code == 0, result.output
     assert "PPX-HOOK-PERMISSION" in result.output
-    assert "plugin.json:12" in result.output
+    assert "plugin.json:" in result.output
 
 
 def test_validate_rejected_package_exits_1_and_names_the_rule(evil_ppx):
@@ -119,7 +124,8 @@ def test_pack_writes_deterministic_package_named_by_id_and_version(example, tmp_
     monkeypatch.chdir(tmp_path)
     first = _run("pack", str(example))
     assert first.exit_code == 0, first.output
-    out = tmp_path / "proofpix.upload-counter-0.3.0-beta.1.ppx"
+    version = json.loads((example / "plugin.json").read_text())["version"]
+    out = tmp_path / f"proofpix.upload-counter-{version}.ppx"
     digest = read_archive(out).sha256
     assert digest in first.output
     again = _run("pack", str(example), "-o", str(tmp_path / "again.ppx"))
