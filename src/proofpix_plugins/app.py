@@ -146,6 +146,9 @@ def create_app(
         title="ProofPix Plugin Platform",
         version=__version__,
         lifespan=_lifespan,
+        # No redirect from a trailing slash: `/api/plugins/` is an empty plugin id (404), never a
+        # 307 to the list, whose answer a client following it would read as a plugin's detail.
+        redirect_slashes=False,
         # operationId = the endpoint's name (list_plugins, upload_file): stable and readable.
         generate_unique_id_function=_operation_id,
         # Served by web/docs.py from vendored assets: no CDN, no external request.
