@@ -42,7 +42,12 @@ def test_the_shelf_is_complete_and_every_example_validates_clean(tmp_path: Path)
         report = scan_package(pack_example(name, tmp_path), platform_version="0.1.0",
                               python_version="3.11.7")
         assert not report.rejected, (name, report)
-        assert report.findings == [], (name, [f.rule_id for f in report.findings])
+        # The connectors' endpoint and secret have no sensible default: the low warning that an
+        # admin must configure them before load is the one finding they may carry.
+        allowed = ({"PPX-CONFIG-REQUIRED-NO-DEFAULT"}
+                   if name in ("webhook-notifier", "slack-notify") else set())
+        assert {f.rule_id for f in report.findings} <= allowed, (
+            name, [f.rule_id for f in report.findings])
 
 
 async def _processed(api: httpx.AsyncClient, user: TestUser, file_id: str) -> bytes:
