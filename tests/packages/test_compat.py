@@ -50,15 +50,15 @@ def test_prerelease_sorts_before_its_release():
 
 
 def test_dependencies_resolve_against_installed():
-    m = _m(dependencies={"proofpix.exif-reader": ">=1.0,<2", "acme.other": ">=0.1"})
-    assert resolve_dependencies(m, {"proofpix.exif-reader": "1.4.2", "acme.other": "0.1.0"}) == []
+    m = _m(dependencies={"acme.exif-reader": ">=1.0,<2", "acme.other": ">=0.1"})
+    assert resolve_dependencies(m, {"acme.exif-reader": "1.4.2", "acme.other": "0.1.0"}) == []
 
 
 def test_missing_and_out_of_range_dependencies():
-    m = _m(dependencies={"proofpix.exif-reader": ">=1.0,<2", "acme.other": ">=0.1"})
-    errors = resolve_dependencies(m, {"proofpix.exif-reader": "2.0.0"})
+    m = _m(dependencies={"acme.exif-reader": ">=1.0,<2", "acme.other": ">=0.1"})
+    errors = resolve_dependencies(m, {"acme.exif-reader": "2.0.0"})
     assert [(e.field, e.rule, e.value) for e in errors] == [
-        ('dependencies["proofpix.exif-reader"]', "PPX-DEP-VERSION", "2.0.0"),
+        ('dependencies["acme.exif-reader"]', "PPX-DEP-VERSION", "2.0.0"),
         ('dependencies["acme.other"]', "PPX-DEP-MISSING", "acme.other"),
     ]
 
