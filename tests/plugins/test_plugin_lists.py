@@ -19,7 +19,7 @@ PING = [{"name": "custom:ping", "handler": "ping"}]
 
 async def _install_three(api: httpx.AsyncClient, admin: TestUser, ppx_dir: Path) -> None:
     plugins = [
-        mk("proofpix.exif-reader", name="EXIF Reader", type="analyzer", category="metadata",
+        mk("acme.exif-reader", name="EXIF Reader", type="analyzer", category="metadata",
            description="reads camera data", hooks=PING),
         mk("acme.gps-strip", name="GPS Stripper", type="processor", category="privacy",
            description="removes 100% of the GPS_DATA tags", hooks=PING),
@@ -44,14 +44,14 @@ async def test_plugin_list_filters_by_status_type_category_and_text(
 ) -> None:
     await _install_three(api, admin, ppx_dir)
     assert await _ids(api, admin, "status=loaded") == ["acme.gps-strip"]
-    assert await _ids(api, admin, "status=installed") == ["proofpix.exif-reader", "other.slack"]
+    assert await _ids(api, admin, "status=installed") == ["acme.exif-reader", "other.slack"]
     assert await _ids(api, admin, "type=connector") == ["other.slack"]
-    assert await _ids(api, admin, "category=metadata") == ["proofpix.exif-reader"]
+    assert await _ids(api, admin, "category=metadata") == ["acme.exif-reader"]
     assert await _ids(api, admin, "type=processor&status=installed") == []
     # q: id, name and description, case-insensitive.
-    assert await _ids(api, admin, "q=ACME") == ["proofpix.exif-reader", "acme.gps-strip"]
+    assert await _ids(api, admin, "q=ACME") == ["acme.exif-reader", "acme.gps-strip"]
     assert await _ids(api, admin, "q=notifier") == ["other.slack"]
-    assert await _ids(api, admin, "q=Camera") == ["proofpix.exif-reader"]
+    assert await _ids(api, admin, "q=Camera") == ["acme.exif-reader"]
     # LIKE wildcards are literal characters, not patterns.
     assert await _ids(api, admin, "q=100%25") == ["acme.gps-strip"]
     assert await _ids(api, admin, "q=%25") == ["acme.gps-strip"]
