@@ -57,6 +57,20 @@ _MANIFEST_VALIDATOR = validator_for(EXPORT_MANIFEST_SCHEMA)
 _file_id = partial(as_uuid, error=NotFound, message="file not found")
 
 
+
+async def _settled_file(repo: FileRepository, org_id: uuid.UUID, fid: uuid.UUID,
+                        verb: str) -> File:
+    """The organization's file, once its plugins have finished (proof and export need both)."""
+    row = await repo.get(org_id, fid)
+    if row is None:
+        raise NotFound("file not found")
+    if row.status is FileStatus.processing:
+        raise Conflict(
+            f"the file's plugins are still running; {verb} it once they finish",
+            errors=(FieldError("status", "is processing", "in-progress", "processing"),),
+        )
+    return row
+
 class PluginOutputRefused(ProofPixError):
     """A plugin on the export path failed or returned something the host cannot use."""
 
@@ -103,14 +117,7 @@ class ProofService:
         now = datetime.now(UTC)
         async with session_scope(self._sf) as session:
             repo = FileRepository(session)
-            row = await repo.get(org_id, fid)
-            if row is None:
-                raise NotFound("file not found")
-            if row.status is FileStatus.processing:
-                raise Conflict(
-                    "the file's plugins are still running; prove it once they finish",
-                    errors=(FieldError("status", "is processing", "in-progress", "processing"),),
-                )
+            row = await _settled_file(repo, org_id, fid, "prove")
             results = await repo.results_of(fid)
             plugins = await repo.plugin_metadata(fid)
             document = self._document(row, proof_id, now, results, plugins)
@@ -182,14 +189,7 @@ class ProofService:
         fid = _file_id(file_id)
         async with session_scope(self._sf) as session:
             repo = FileRepository(session)
-            row = await repo.get(org_id, fid)
-            if row is None:
-                raise NotFound("file not found")
-            if row.status is FileStatus.processing:
-                raise Conflict(
-                    "the file's plugins are still running; export it once they finish",
-                    errors=(FieldError("status", "is processing", "in-progress", "processing"),),
-                )
+            row = await _settled_file(repo, org_id, fid, "export")
             results = await repo.results_of(fid)
             plugins = await repo.plugin_metadata(fid)
             proofs, _ = await self._proofs(session, org_id, fid)
