@@ -22,8 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from jsonschema import Draft202012Validator
-
+from proofpix_plugins.packages.config_schema import config_validator
 from proofpix_plugins.packages.manifest import MANIFEST_NAME, Manifest
 from proofpix_plugins.runtime.hooks.permissions import required_permissions
 from proofpix_plugins.scanning.context import ScanContext
@@ -207,7 +206,9 @@ class AuthoringCheck:
                     f"config_schema.properties.{key}: {problem}", file=MANIFEST_NAME, line=where)
                 continue
             if isinstance(sub, dict) and "default" in sub:
-                errors = sorted(Draft202012Validator(sub).iter_errors(sub["default"]),
+                # The RE2 validator, as at install: a plugin's pattern is hostile input and
+                # stock `re` backtracks (a ReDoS default hung the scan before this).
+                errors = sorted(config_validator(sub).iter_errors(sub["default"]),
                                 key=lambda e: list(e.path))
                 if errors:
                     yield rule("PPX-CONFIG-DEFAULT-INVALID").finding(
