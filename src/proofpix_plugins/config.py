@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -255,11 +256,20 @@ class Settings(BaseSettings):
         if path.exists():
             return path.read_text().strip()
         value = make()
-        # O_EXCL so two processes starting together agree on one secret.
+        # Written whole to a private temp file, then hard-linked into place: link() fails if the
+        # name exists, so two processes starting together agree on one secret, and neither can
+        # read a created-but-not-yet-written (empty) file, as an O_EXCL create-then-write could.
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.data_dir)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value)
-        return value
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return path.read_text().strip()
+        finally:
+            os.unlink(tmp)
+        # As a later start reads it back, so every process holds the same text.
+        return value.strip()
