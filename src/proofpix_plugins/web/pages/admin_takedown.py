@@ -118,7 +118,8 @@ async def takedown_action(request: Request, console: Console) -> Response:
     version = field(form, "version")
     values = {f"{action}-reason": raw, f"{action}-version": version}
     try:
-        reason = model(reason=raw or None).reason
+        # An empty field is an absent reason: required for a takedown, optional to lift one.
+        reason = model.model_validate({"reason": raw} if raw else {}).reason
     except ValidationError as exc:
         return await _render_listing(request, pid, status=422,
                                      errors=_reason_errors(exc, action), values=values)
