@@ -480,6 +480,13 @@ def test_a_platform_admin_curates_yanks_suspends_and_reads_the_analytics(
     page.get_by_role("button", name="Yank", exact=True).click()
     expect(page.get_by_text("Version yanked.")).to_be_visible()
     expect(page.get_by_role("cell", name="yes: Corrupts EXIF dates.")).to_be_visible()
+    # A blank reason (the browser's own `required` check taken off): the server's error sits
+    # on the field, which gets the focus.
+    page.locator("#suspend-reason").evaluate("el => el.removeAttribute('required')")
+    page.get_by_role("button", name=f"Suspend {TAKEDOWN_PID}").click()
+    expect(page.locator("#suspend-reason-error")).to_contain_text("Give a reason")
+    assert page.evaluate("document.activeElement.id") == "suspend-reason"
+    assert axe_violations(page) == []
     page.get_by_label(re.compile("^Reason for suspending")).fill("Sends photos to a host.")
     page.get_by_role("button", name=f"Suspend {TAKEDOWN_PID}").click()
     expect(page.get_by_text("Suspended.", exact=True)).to_be_visible()
