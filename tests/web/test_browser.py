@@ -408,3 +408,103 @@ def test_a_developer_submits_an_admin_approves_and_a_verified_namespace_publishe
     _wait_for_status(page, "published")
     page.get_by_role("link", name="see the listing").click()
     expect(page.get_by_role("heading", name="What version 1.1.0 may do")).to_be_visible()
+
+
+TAKEDOWN_PID = "acme.takedown-demo"
+
+
+def test_a_platform_admin_curates_yanks_suspends_and_reads_the_analytics(
+    page: Page, live: LiveServer, newcomer: TestUser, workdir: Path,
+) -> None:
+    """The second-wave admin pages, by keyboard-reachable controls: axe on each (featured,
+    takedowns list, a listing's takedowns, analytics), charts drawn, phone width, screenshots."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from proofpix_plugins.db import session_scope
+    from proofpix_plugins.models.base import utcnow
+    from proofpix_plugins.models.marketplace import (
+        MarketplaceDownload,
+        MarketplaceListing,
+        SearchTermCount,
+    )
+    from tests.marketplace.market_seed import counter_manifest, developer, publish
+
+    out = workdir / "takedown"
+    out.mkdir(exist_ok=True)
+    dev = live.run(developer(live.app, newcomer.principal.user_id, "acme"))
+    for version in ("1.0.0", "1.1.0"):
+        meta = counter_manifest(TAKEDOWN_PID, version, name="Takedown Demo",
+                                category="privacy", description="Seeded for the admin pages.")
+        live.run(publish(live.app, out / version, meta, developer_id=dev))
+
+    async def seed_counts() -> None:
+        async with session_scope(live.app.state.session_factory) as session:
+            listing = (await session.execute(select(MarketplaceListing).where(
+                MarketplaceListing.plugin_id == TAKEDOWN_PID))).scalar_one()
+            listing.installs_total = 24
+            lid = listing.id
+            today = utcnow().date()
+            session.add_all([MarketplaceDownload(
+                listing_id=lid, version="1.0.0", day=today - timedelta(days=n),
+                downloads=10 + 3 * n, installs=2 + n % 3) for n in range(12)])
+            session.add_all([SearchTermCount(term=t, day=today, count=c)
+                             for t, c in (("exif", 14), ("gps", 9), ("watermark", 4))])
+
+    live.run(seed_counts())
+    root = live.run(create_test_user(live.app, tier="enterprise", platform_admin=True,
+                                     email="curator@example.com"))
+    sign_in_with_keyboard(page, live, root.email)
+
+    page.get_by_role("link", name="Featured", exact=True).click()
+    expect(page.get_by_role("heading", name="Featured plugins")).to_be_visible()
+    assert axe_violations(page) == []
+    page.get_by_label(re.compile("^Add a plugin by its id")).fill(TAKEDOWN_PID)
+    page.get_by_label(re.compile("^Add a plugin by its id")).press("Enter")
+    expect(page.get_by_text("Added to the featured list.")).to_be_visible()
+    expect(page.get_by_role("button", name=f"Remove {TAKEDOWN_PID}")).to_be_visible()
+    assert axe_violations(page) == []
+    shot(page, "admin-featured")
+    page.goto(live.base_url + "/")
+    expect(page.locator("#featured-heading + ul").get_by_text("staff pick").first).to_be_visible()
+
+    page.get_by_role("link", name="Takedowns").click()
+    expect(page.get_by_role("heading", name="Listings and takedowns")).to_be_visible()
+    assert axe_violations(page) == []
+    page.get_by_role("link", name=TAKEDOWN_PID).click()
+    expect(page.get_by_role("heading", name="Takedown Demo")).to_be_visible()
+    assert axe_violations(page) == []
+    page.get_by_label("Version", exact=True).select_option("1.1.0")
+    page.get_by_label(re.compile("^Reason for yanking")).fill("Corrupts EXIF dates.")
+    page.get_by_role("button", name="Yank", exact=True).click()
+    expect(page.get_by_text("Version yanked.")).to_be_visible()
+    expect(page.get_by_role("cell", name="yes: Corrupts EXIF dates.")).to_be_visible()
+    # A blank reason (the browser's own `required` check taken off): the server's error sits
+    # on the field, which gets the focus.
+    page.locator("#suspend-reason").evaluate("el => el.removeAttribute('required')")
+    page.get_by_role("button", name=f"Suspend {TAKEDOWN_PID}").click()
+    expect(page.locator("#suspend-reason-error")).to_contain_text("Give a reason")
+    assert page.evaluate("document.activeElement.id") == "suspend-reason"
+    assert axe_violations(page) == []
+    page.get_by_label(re.compile("^Reason for suspending")).fill("Sends photos to a host.")
+    page.get_by_role("button", name=f"Suspend {TAKEDOWN_PID}").click()
+    expect(page.get_by_text("Suspended.", exact=True)).to_be_visible()
+    assert axe_violations(page) == []
+    shot(page, "admin-takedown")
+
+    page.get_by_role("link", name="Analytics").click()
+    expect(page.get_by_role("heading", name="Marketplace analytics")).to_be_visible()
+    expect(page.locator("#analytics-charts [data-chart=daily] .uplot")).to_be_visible()
+    expect(page.locator("#analytics-charts [data-chart=categories] .uplot")).to_be_visible()
+    assert axe_violations(page) == []
+    shot(page, "admin-analytics")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/console/admin/featured", "/console/admin/listings",
+                 f"/console/admin/listings/{TAKEDOWN_PID}", "/console/admin/analytics"):
+        page.goto(live.base_url + path)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, (path, page.evaluate(WIDEST))
+    assert live.blocked == [], "an admin page attempted a request its CSP had to stop"

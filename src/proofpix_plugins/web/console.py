@@ -11,6 +11,9 @@ from proofpix_plugins.web.auth import console_identity
 from proofpix_plugins.web.events_ws import router as events_router
 from proofpix_plugins.web.pages.account import router as account_router
 from proofpix_plugins.web.pages.admin import router as admin_router
+from proofpix_plugins.web.pages.admin_analytics import router as admin_analytics_router
+from proofpix_plugins.web.pages.admin_featured import router as admin_featured_router
+from proofpix_plugins.web.pages.admin_takedown import router as admin_takedown_router
 from proofpix_plugins.web.pages.developer import router as developer_router
 from proofpix_plugins.web.pages.install import router as install_router
 from proofpix_plugins.web.pages.market_install import router as market_install_router
@@ -28,7 +31,8 @@ def install_console(app: FastAPI) -> None:
     for router in (marketplace_router, account_router, plugins_router, install_router,
                    photos_router, market_install_router, market_reviews_router,
                    updates_router, developer_router, submissions_router,
-                   admin_router, events_router):
+                   admin_router, admin_featured_router, admin_takedown_router,
+                   admin_analytics_router, events_router):
         app.include_router(router)
     # Rate limits count a console user as the API counts a bearer: by user id, not by address.
     api_identity: Identity = app.state.rate_limit_identity

@@ -57,6 +57,9 @@ SECTIONS: list[Section] = [
     Section("Photos", "/console/photos", _signed_in),
     Section("Developer portal", "/console/developer", _signed_in),
     Section("Review queue", "/console/admin/review", _platform_admin),
+    Section("Featured", "/console/admin/featured", _platform_admin),
+    Section("Takedowns", "/console/admin/listings", _platform_admin),
+    Section("Analytics", "/console/admin/analytics", _platform_admin),
 ]
 
 

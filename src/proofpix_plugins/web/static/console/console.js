@@ -1,4 +1,4 @@
-// The console's only script of its own: metrics charts (uPlot), live plugin events over the
+// The console's only script of its own: metrics and analytics charts (uPlot), live plugin events over the
 // console's WebSocket, and focus management after htmx swaps. No inline script anywhere: the
 // pages' CSP allows scripts from 'self' only; data comes in data-* attributes.
 (function () {
@@ -31,6 +31,41 @@
       var width = Math.max(240, el.clientWidth || el.parentNode.clientWidth || 280);
       new window.uPlot({ width: width, height: 200, series: c.series, scales: scales,
                          axes: [{ stroke: "#1f2937" }, { stroke: "#1f2937" }] }, c.data, el);
+    });
+  }
+
+  // Marketplace analytics (admin): daily downloads/installs (lines), installs per category (bars).
+  function drawAnalytics() {
+    var box = document.getElementById("analytics-charts");
+    if (!box || typeof window.uPlot !== "function") return;
+    var s;
+    try { s = JSON.parse(box.getAttribute("data-series") || "{}"); } catch (e) { return; }
+    var axes = [{ stroke: "#1f2937" }, { stroke: "#1f2937" }];
+    var bars = window.uPlot.paths && window.uPlot.paths.bars ? window.uPlot.paths.bars({ size: [0.6, 60] }) : null;
+    var names = s.categories || [];
+    var charts = {
+      daily: s.t && s.t.length ? {
+        opts: { scales: { x: { time: true } }, axes: axes,
+                series: [{}, { label: "downloads", stroke: "#1d4ed8", width: 2 },
+                         { label: "installs", stroke: "#047857", width: 2 }] },
+        data: [s.t, s.downloads, s.installs],
+      } : null,
+      categories: names.length ? {
+        opts: { scales: { x: { time: false, range: [-0.5, names.length - 0.5] } },
+                axes: [{ stroke: "#1f2937", splits: function () { return names.map(function (_, i) { return i; }); },
+                         values: function () { return names; } }, { stroke: "#1f2937" }],
+                series: [{ label: "category", value: function (u, v) { return v == null ? "" : names[v] || ""; } },
+                         { label: "installs", stroke: "#1d4ed8", fill: "#bfdbfe", width: 1, paths: bars, points: { show: false } }] },
+        data: [names.map(function (_, i) { return i; }), s.categoryInstalls],
+      } : null,
+    };
+    box.querySelectorAll("[data-chart]").forEach(function (el) {
+      var c = charts[el.getAttribute("data-chart")];
+      if (!c) return;
+      el.textContent = "";
+      c.opts.width = Math.max(240, el.clientWidth || el.parentNode.clientWidth || 280);
+      c.opts.height = 200;
+      new window.uPlot(c.opts, c.data, el);
     });
   }
 
@@ -75,6 +110,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts();
+    drawAnalytics();
     liveEvents();
     // A page answered with validation errors: focus the first field in error.
     var bad = document.querySelector("main [aria-invalid=true]");
