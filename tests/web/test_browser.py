@@ -250,7 +250,8 @@ def test_every_page_passes_axe_and_fits_a_phone(
     sign_in_with_keyboard(page, live, newcomer.email)
     photo = prepared
     pages = ["/", "/console/plugins", f"/console/plugins/{PID}", "/console/install",
-             "/console/photos", f"/console/photos/{photo}", "/console/plugins/acme.none"]
+             "/console/photos", f"/console/photos/{photo}", "/console/plugins/acme.none",
+             "/console/updates"]
     for path in pages:
         page.goto(live.base_url + path)
         assert axe_violations(page) == [], path
