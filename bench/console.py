@@ -58,7 +58,7 @@ async def _seed(client: httpx.AsyncClient, app: object, work: Path) -> tuple[str
         await AccountService(db, state.passwords, state.access_tokens,
                              state.settings.refresh_token_ttl_seconds).create_account(
             email="bench@example.com", password=PASSWORD, name="Bench", org_name="Bench Co",
-            tier=Tier.enterprise, role=Role.owner, platform_admin=False)
+            tier=Tier.enterprise, role=Role.owner, platform_admin=True)
     login = await client.get("/login")
     await client.post("/login", data={"email": "bench@example.com", "password": PASSWORD,
                                       "csrf_token": _csrf(login.text)})
@@ -112,7 +112,11 @@ async def run(requests: int) -> int:
                 listing = await _seed_marketplace(app, work)
                 pages = ["/", "/?q=bench&sort=name", f"/marketplace/{listing}",
                          f"/marketplace/{listing}/install", "/console/plugins",
-                         f"/console/plugins/{pid}", "/console/install", "/console/photos", photo]
+                         f"/console/plugins/{pid}", "/console/install", "/console/photos", photo,
+                         "/console/updates", "/console/developer",
+                         "/console/developer/submissions", "/console/admin/review",
+                         "/console/admin/featured", "/console/admin/listings",
+                         f"/console/admin/listings/{listing}", "/console/admin/analytics"]
                 targets = {"floor: GET /api/health": ("/api/health", {}),
                            "API: GET /api/plugins (JSON)": (
                                "/api/plugins", {"authorization": f"Bearer {token}"})}
