@@ -149,6 +149,8 @@ async def test_a_server_killed_mid_upload_leaves_no_half_file_and_marks_the_pipe
         {"name": "file:uploaded", "handler": "on_upload"}]), SLOW_HOOK)
     r = install(server.base, auth, slow)
     assert r.status_code == 201, r.text
+    r = httpx.post(f"{server.base}/api/plugins/acme.slow/load", headers=auth, timeout=60)
+    assert r.status_code == 200, r.text
     photo = _photo()
 
     async def processing() -> bool:
@@ -167,6 +169,7 @@ async def test_a_server_killed_mid_upload_leaves_no_half_file_and_marks_the_pipe
         else:
             deadline = time.monotonic() + 30
             while not await processing() and time.monotonic() < deadline:
+                assert flight.response is None, flight.response.text
                 time.sleep(0.01)
             assert await processing(), "the upload never reached its plugins"
         sigkill(server)
