@@ -166,10 +166,12 @@ async def check_nothing_half_written(
     for row in files:
         assert row.status.value != "processing", f"file {row.id} is still 'processing'"
         path = data_dir / "blobs" / row.sha256[:2] / row.sha256[2:4] / row.sha256
-        assert path.is_file() and path.stat().st_size == row.size_bytes, f"file {row.id}'s blob"
+        assert path.is_file(), f"file {row.id}'s blob is missing"
+        assert path.stat().st_size == row.size_bytes, f"file {row.id}'s blob is truncated"
     for blob in blob_rows:
         path = data_dir / "blobs" / blob.sha256[:2] / blob.sha256[2:4] / blob.sha256
-        assert path.is_file() and path.stat().st_size == blob.size_bytes, f"blob row {blob.sha256}"
+        assert path.is_file(), f"blob row {blob.sha256}: no blob"
+        assert path.stat().st_size == blob.size_bytes, f"blob row {blob.sha256}: truncated"
     assert leftovers(data_dir) == []
 
 

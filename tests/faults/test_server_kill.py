@@ -8,6 +8,7 @@ without a hook in the server.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import time
@@ -28,6 +29,7 @@ from proofpix_plugins.models.plugins import Plugin
 from tests.app.servers import Server, base_env, create_admin, install, kill_leftovers, login
 from tests.app.test_serve import data_root
 from tests.faults.killing import (
+    InFlight,
     SlowUpload,
     check_nothing_half_written,
     leftovers,
@@ -36,7 +38,7 @@ from tests.faults.killing import (
     sigkill,
     wait_for,
 )
-from tests.marketplace.publishing.test_live_server import CLEAN, HOOKS, developer, status, submit
+from tests.marketplace.publishing.test_live_server import CLEAN, developer, status, submit
 from tests.plugins.builders import build_ppx, manifest
 
 pytestmark = pytest.mark.slow
@@ -113,8 +115,10 @@ async def test_a_server_killed_mid_install_leaves_no_half_install_and_installs_a
             assert upload.sent.wait(30)
         else:
             # Best effort: the kill lands inside extract/publish/commit or just after the commit.
-            wait_for(lambda: in_staging() or flight.response is not None, "staging",
-                     seconds=30, interval=0.001)
+            def started(flight: InFlight = flight) -> bool:
+                return in_staging() or flight.response is not None
+
+            wait_for(started, "staging", seconds=30, interval=0.001)
         sigkill(server)
         upload.release.set()
         flight.join()
@@ -128,8 +132,8 @@ async def test_a_server_killed_mid_install_leaves_no_half_install_and_installs_a
     r = install(server.base, auth, ppx)
     assert r.status_code == (409 if installed else 201), (outcomes, r.text)
     if installed:
-        assert httpx.delete(f"{server.base}/api/plugins/acme.killed", headers=auth,
-                            timeout=30).status_code == 204
+        async with httpx.AsyncClient(base_url=server.base, headers=auth, timeout=30) as http:
+            assert (await http.delete("/api/plugins/acme.killed")).status_code == 204
         r = install(server.base, auth, ppx)
         assert r.status_code == 201, r.text
     await check_nothing_half_written(data, session_factory)
@@ -149,7 +153,8 @@ async def test_a_server_killed_mid_upload_leaves_no_half_file_and_marks_the_pipe
         {"name": "file:uploaded", "handler": "on_upload"}]), SLOW_HOOK)
     r = install(server.base, auth, slow)
     assert r.status_code == 201, r.text
-    r = httpx.post(f"{server.base}/api/plugins/acme.slow/load", headers=auth, timeout=60)
+    async with httpx.AsyncClient(base_url=server.base, headers=auth, timeout=60) as http:
+        r = await http.post("/api/plugins/acme.slow/load")
     assert r.status_code == 200, r.text
     photo = _photo()
 
@@ -170,7 +175,7 @@ async def test_a_server_killed_mid_upload_leaves_no_half_file_and_marks_the_pipe
             deadline = time.monotonic() + 30
             while not await processing() and time.monotonic() < deadline:
                 assert flight.response is None, flight.response.text
-                time.sleep(0.01)
+                await asyncio.sleep(0.01)
             assert await processing(), "the upload never reached its plugins"
         sigkill(server)
         upload.release.set()
@@ -183,12 +188,12 @@ async def test_a_server_killed_mid_upload_leaves_no_half_file_and_marks_the_pipe
         rows = (await session.execute(select(File))).scalars().all()
     assert [row.status for row in rows] == [FileStatus.incomplete]
     auth = login(server.base, EMAIL)
-    redo = httpx.post(f"{server.base}/api/files/{rows[0].id}/reprocess", headers=auth,
-                      timeout=60)
-    assert redo.status_code == 200, redo.text
-    assert redo.json()["status"] == "complete"
-    again = httpx.post(f"{server.base}/api/files", headers=auth, timeout=60,
-                       files={"file": ("photo.png", photo, "image/png")})
+    async with httpx.AsyncClient(base_url=server.base, headers=auth, timeout=60) as http:
+        redo = await http.post(f"/api/files/{rows[0].id}/reprocess")
+        assert redo.status_code == 200, redo.text
+        assert redo.json()["status"] == "complete"
+        again = await http.post("/api/files",
+                                files={"file": ("photo.png", photo, "image/png")})
     assert again.status_code == 201, again.text
     assert again.json()["status"] == "complete"
     await check_nothing_half_written(data, session_factory)
@@ -228,15 +233,17 @@ async def test_a_server_killed_mid_submission_resumes_its_job_to_the_end(
         sid = submit(server.base, key, ppx)
         ids.append(sid)
         if moment == "scanning":
-            wait_for(lambda sid=sid: status(server.base, key, sid) == "scanning", "scanning",
-                     seconds=60, interval=0.02)
+            def scanning(base: str = server.base, sid: str = sid) -> bool:
+                return status(base, key, sid) == "scanning"
+
+            wait_for(scanning, "scanning", seconds=60, interval=0.02)
         sigkill(server)
         server = restart(data_root, env, servers)
         # The first must be published before the second can be (versions in order).
-        deadline = time.monotonic() + 90
-        while status(server.base, key, sid) != "published" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert status(server.base, key, sid) == "published", server.output()
+        def published(base: str = server.base, sid: str = sid) -> bool:
+            return status(base, key, sid) == "published"
+
+        assert wait_for(published, "published", seconds=90, interval=0.1), server.output()
 
     async with session_scope(session_factory) as session:
         versions = (await session.execute(select(MarketplaceVersion))).scalars().all()
