@@ -7,6 +7,7 @@ boundary (``raise SomeError(...) from None``) so no library detail leaks to clie
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -136,6 +137,26 @@ class RateLimited(ProofPixError):
     status = 429
     title = "Too Many Requests"
     slug = "rate-limited"
+
+
+class InsufficientStorage(ProofPixError):
+    """The server's disk (blob store, spool, plugin trees, database) is full: nothing was kept.
+
+    Raised for ``ENOSPC``/``EDQUOT`` wherever they surface (``kit/problem.py`` maps a bare
+    ``OSError`` with those errnos here too); the same request succeeds once space is freed.
+    """
+
+    status = 507
+    title = "Insufficient Storage"
+    slug = "insufficient-storage"
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is an ``OSError`` saying the disk (or the quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
 
 
 class ServiceUnavailable(ProofPixError):

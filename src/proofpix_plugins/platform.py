@@ -47,6 +47,7 @@ from proofpix_plugins.runtime.host.pool import WorkerPool
 from proofpix_plugins.runtime.host.procfs import instance_alive, process_instance
 from proofpix_plugins.runtime.host.quota import StorageQuota
 from proofpix_plugins.scanning.checks import bandit_check
+from proofpix_plugins.storage.blobstore import FileSystemBlobStore
 from proofpix_plugins.storage.factory import open_blob_store
 from proofpix_plugins.storage.gc import BlobCollector
 from proofpix_plugins.storage.uploads import UploadSpool
@@ -112,11 +113,17 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     # Plugin uids must traverse the data dir to reach their own tree (never list it).
     os.chmod(data_dir, os.stat(data_dir).st_mode | 0o111)  # noqa: S103 - traverse only
-    blobs = await open_blob_store(settings)
+    instance = process_instance(os.getpid())
+    blobs = await open_blob_store(settings, instance)
     state.blob_store = blobs
+    if isinstance(blobs, FileSystemBlobStore):
+        # A server killed mid-put left its temporary file (or a blob the collector had moved
+        # aside): deleted (put back) once its process is gone.
+        abandoned = await asyncio.to_thread(blobs.sweep_abandoned, instance_alive)
+        if abandoned:
+            log.warning("blobs.swept_abandoned_temp_files", count=len(abandoned))
     # Uploads spool under the data dir, per process: a killed server's spool files are swept
     # by the next start instead of piling up in the system temp dir.
-    instance = process_instance(os.getpid())
     spool = UploadSpool(settings.upload_dir.resolve(), instance, instance_alive)
     swept = spool.prepare()
     if swept:

@@ -7,7 +7,9 @@ on 127.0.0.1 (moto's server mode), in a fresh bucket.
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,49 @@ async def test_a_missing_bucket_or_an_unreachable_store_is_a_503_error(s3_server
     with pytest.raises(ObjectStorageUnavailable) as caught:
         await unreachable.put_bytes(b"x")
     assert caught.value.status == 503
+
+
+async def test_the_start_up_sweep_removes_a_dead_writers_temp_files_and_restores_its_aside(
+    tmp_path: Path,
+) -> None:
+    """A process killed mid-put leaves ``put.<owner>.*``; one killed inside the collector's
+    move-aside leaves ``gc.<owner>.<sha>.*``. The next start deletes the first, puts the second
+    back, and leaves the files of live owners (its own and its siblings') alone."""
+    live = FileSystemBlobStore(tmp_path, owner="live-1")
+    ref = await live.put_bytes(b"wanted")
+    tmp = tmp_path / ".tmp"
+    blob = tmp_path / ref.sha256[:2] / ref.sha256[2:4] / ref.sha256
+    os.rename(blob, tmp / f"gc.dead-1.{ref.sha256}.abcd")  # the collector died mid-move
+    (tmp / "put.dead-1.x1y2").write_bytes(b"half a phot")
+    (tmp / "put.sibling-1.x3y4").write_bytes(b"in flight")
+    (tmp / "put.live-1.x5y6").write_bytes(b"mine, in flight")
+    (tmp / "tmpold").write_bytes(b"unnamed, old")
+    os.utime(tmp / "tmpold", (time.time() - 7200, time.time() - 7200))
+    (tmp / "tmpnew").write_bytes(b"unnamed, new")
+
+    restarted = FileSystemBlobStore(tmp_path, owner="live-1")
+    swept = restarted.sweep_abandoned(lambda owner: owner in ("live-1", "sibling-1"))
+
+    assert sorted(p.name for p in swept) == sorted(
+        [f"gc.dead-1.{ref.sha256}.abcd", "put.dead-1.x1y2", "tmpold"])
+    assert await restarted.get_bytes(ref.sha256) == b"wanted"
+    assert sorted(p.name for p in tmp.iterdir()) == [
+        "put.live-1.x5y6", "put.sibling-1.x3y4", "tmpnew"]
+
+
+async def test_temp_files_are_named_after_their_owner(tmp_path: Path) -> None:
+    store = FileSystemBlobStore(tmp_path, owner="123-456-0")
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"x" * 10)
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def spy(a: str, b: str) -> None:
+        seen.append(Path(str(a)).name)
+        real_replace(a, b)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("os.replace", spy)
+        await store.put_file(src)
+    assert seen
+    assert seen[0].startswith("put.123-456-0.")

@@ -45,7 +45,7 @@ Service = Annotated[FileService, Depends(_service)]
                    "properties": {"file": {"type": "string", "format": "binary",
                                            "description": "The photo (JPEG, PNG, GIF, TIFF, "
                                            "WebP, BMP), at most the upload limit."}}}}}}},
-    responses=problem_responses(415),
+    responses=problem_responses(415, 507),
 )
 async def upload_file(request: Request, principal: CurrentUser, service: Service) -> FileOut:
     """Upload a photo
@@ -55,7 +55,8 @@ async def upload_file(request: Request, principal: CurrentUser, service: Service
     the file's record with each plugin's result.
 
     Who: a logged-in user, in the organization of their token. Notable errors: 415 when the
-    file is not a decodable image, 413 over the upload limit, 400 for a broken multipart body.
+    file is not a decodable image, 413 over the upload limit, 400 for a broken multipart body,
+    507 when the server's storage is full (nothing is kept; retry once space is freed).
     """
     settings: Settings = request.app.state.settings
     upload = await spool_multipart(

@@ -22,9 +22,11 @@ from starlette.responses import Response
 
 from proofpix_plugins.errors import (
     FieldError,
+    InsufficientStorage,
     ProofPixError,
     ServiceUnavailable,
     ValidationFailed,
+    is_disk_full,
 )
 from proofpix_plugins.kit.routes import routes_on_path
 
@@ -190,6 +192,23 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return internal_error_response(request)
 
 
+DISK_FULL_DETAIL = ("The server's storage is full; nothing was kept. Retry the request once "
+                    "space is freed.")
+
+
+async def _on_os_error(request: Request, exc: Exception) -> Response:
+    if not is_disk_full(exc):
+        return await _on_unexpected(request, exc)
+    log.error("disk_full", path=request.url.path, method=request.method,
+              error=type(exc).__name__, detail=str(exc)[:300])
+    return error_response(request, InsufficientStorage(DISK_FULL_DETAIL))
+
+
+def _sqlite_disk_full(exc: Exception) -> bool:
+    """SQLite's SQLITE_FULL ("database or disk is full"): its file could not grow."""
+    return isinstance(exc, sa.OperationalError) and "database or disk is full" in str(exc.orig)
+
+
 def _database_unavailable(exc: Exception) -> bool:
     """A failure of the connection to the database, not of the statement: the connection was
     dropped (``pg_terminate_backend``, a failover, a restart), none could be opened or checked
@@ -203,6 +222,11 @@ def _database_unavailable(exc: Exception) -> bool:
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
+    if _sqlite_disk_full(exc):
+        # The statement's transaction was rolled back: nothing was kept.
+        log.error("disk_full", path=request.url.path, method=request.method,
+                  error=type(exc).__name__, detail=str(exc).splitlines()[0][:300])
+        return error_response(request, InsufficientStorage(DISK_FULL_DETAIL))
     if not _database_unavailable(exc):
         return await _on_unexpected(request, exc)
     log.warning("database_unavailable", path=request.url.path, method=request.method,
@@ -217,5 +241,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected)
+    app.add_exception_handler(OSError, _on_os_error)
     app.add_exception_handler(sa.DBAPIError, _on_database_error)
     app.add_exception_handler(sa.TimeoutError, _on_database_error)

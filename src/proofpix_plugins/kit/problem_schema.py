@@ -110,6 +110,7 @@ _MEANINGS: dict[int, str] = {
     422: "A parameter or body field broke its rule; `errors` names each one.",
     429: "The caller's rate limit for this route class is spent; see `Retry-After`.",
     503: "A dependency (the rate-limit store, the database) is unavailable; retry later.",
+    507: "The server's storage is full; nothing was kept. Retry once space is freed.",
 }
 
 

@@ -66,7 +66,7 @@ def _page(
 
 @router.post("/plugins", status_code=202, response_model=SubmissionAccepted,
              dependencies=[Depends(rate_limit("uploads"))],
-             responses=problem_responses(400, 409, 413, 415),
+             responses=problem_responses(400, 409, 413, 415, 507),
              openapi_extra={"requestBody": OPENAPI_REQUEST_BODY})
 async def submit_plugin(request: Request, developer: Publisher, form: Form) -> JSONResponse:
     """Submit a plugin version to the marketplace

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Final
 
-from proofpix_plugins.errors import FieldError
+from proofpix_plugins.errors import FieldError, InsufficientStorage, is_disk_full
 from proofpix_plugins.packages.errors import PackageError
 from proofpix_plugins.packages.manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES
 
@@ -427,6 +427,11 @@ def extract_archive(
         return PackageArchive(path, sha256, size, entries, manifest, limits)
     except OSError as exc:
         _undo(dest, created)
+        if is_disk_full(exc):
+            # The server's disk, not the package: it installs once space is freed.
+            raise InsufficientStorage(
+                "The server's storage is full; the package was not installed. Retry once "
+                "space is freed.") from None
         raise PackageError("extraction failed", [FieldError(
             "(archive)", f"could not be extracted: {exc.strerror or exc}", "PPX-ARC-EXTRACT"
         )]) from None

@@ -91,7 +91,7 @@ async def list_plugins(
 
 
 @router.post("/install", response_model=InstallResult, status_code=201, dependencies=PluginOps,
-             responses=problem_responses(404, 409, 413, 415),
+             responses=problem_responses(404, 409, 413, 415, 507),
              openapi_extra={"requestBody": OPENAPI_REQUEST_BODY})
 async def install_plugin(principal: Admin, service: Service, form: PackageForm) -> InstallResult:
     """Install or upgrade a plugin from an uploaded .ppx or from the marketplace

@@ -13,6 +13,13 @@ so an install or upload that stored a blob but has not committed its row yet kee
 ``delete_if_older`` moves the blob aside before its final age check, so a put racing the
 collector either refreshes the blob before the move (and it is put back) or finds it gone and
 writes it again.
+
+Temporary files live in ``root/.tmp`` and are named after the process that wrote them
+(``put.<owner>.*``: a put in progress; ``gc.<owner>.<sha256>.*``: a blob the collector moved
+aside). A process killed mid-put (SIGKILL, OOM) leaves its file there; ``sweep_abandoned``, run
+at start-up, deletes those of dead owners and puts an abandoned ``gc`` file back where its blob
+belongs when nothing is there (a put that raced the collector expected the blob to exist; if no
+row names it, the next collection takes it).
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import hashlib
 import os
 import re
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -30,6 +39,9 @@ from proofpix_plugins.errors import NotFound, ValidationFailed
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
+#: A temporary file not named after an owner (written before owners were named) is removed by the
+#: start-up sweep once it has not been written for this long.
+_UNOWNED_TMP_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +84,46 @@ def check_digest(sha256: str) -> str:
 
 
 class FileSystemBlobStore:
-    """Blobs as files ``root/ab/cd/<sha256>``, written atomically."""
+    """Blobs as files ``root/ab/cd/<sha256>``, written atomically.
 
-    def __init__(self, root: Path) -> None:
+    ``owner`` names this process in its temporary files (the composition root passes its
+    process instance, see ``sweep_abandoned``); it must not contain a dot.
+    """
+
+    def __init__(self, root: Path, owner: str = "") -> None:
         self.root = root
         self._tmp = root / ".tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._owner = (owner or f"{os.getpid()}-0").replace(".", "-")
+
+    def sweep_abandoned(self, alive: Callable[[str], bool]) -> list[Path]:
+        """Clean up the temporary files of processes that died (``alive`` says whether an owner
+        still runs); return what was removed or restored."""
+        swept: list[Path] = []
+        now = time.time()
+        for entry in self._tmp.iterdir():
+            kind, _, rest = entry.name.partition(".")
+            owner, _, tail = rest.partition(".")
+            try:
+                if kind in ("put", "gc") and owner:
+                    if owner == self._owner or alive(owner):
+                        continue
+                    sha = tail.partition(".")[0]
+                    if kind == "gc" and _SHA256.fullmatch(sha):
+                        target = self._path(sha)
+                        if not target.exists():
+                            self._publish(entry, target)
+                            swept.append(entry)
+                            continue
+                elif now - entry.lstat().st_mtime < _UNOWNED_TMP_SECONDS:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    continue
+                entry.unlink()
+                swept.append(entry)
+            except FileNotFoundError:
+                continue
+        return swept
 
     def _path(self, sha256: str) -> Path:
         check_digest(sha256)
@@ -129,7 +175,7 @@ class FileSystemBlobStore:
 
     def _delete_if_older(self, sha256: str, cutoff: float) -> bool:
         target = self._path(sha256)
-        aside = self._tmp / f"gc-{sha256}-{os.getpid()}-{os.urandom(4).hex()}"
+        aside = self._tmp / f"gc.{self._owner}.{sha256}.{os.urandom(4).hex()}"
         try:
             os.rename(target, aside)
         except FileNotFoundError:
@@ -155,7 +201,7 @@ class FileSystemBlobStore:
         sha = hashlib.sha256(data).hexdigest()
         target = self._path(sha)
         if not self._refresh(target):
-            fd, tmp = tempfile.mkstemp(dir=self._tmp)
+            fd, tmp = tempfile.mkstemp(prefix=f"put.{self._owner}.", dir=self._tmp)
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
@@ -173,7 +219,7 @@ class FileSystemBlobStore:
         digest = hashlib.sha256()
         size = 0
         with path.open("rb") as src:
-            fd, tmp_name = tempfile.mkstemp(dir=self._tmp)
+            fd, tmp_name = tempfile.mkstemp(prefix=f"put.{self._owner}.", dir=self._tmp)
             tmp = Path(tmp_name)
             try:
                 with os.fdopen(fd, "wb") as dst:

@@ -7,10 +7,12 @@ from proofpix_plugins.storage.blobstore import BlobStore, FileSystemBlobStore
 from proofpix_plugins.storage.s3 import S3BlobStore
 
 
-async def open_blob_store(settings: Settings) -> BlobStore:
-    """``PROOFPIX_BLOB_STORE``: the data dir's store, or the bucket's (reachable, or it raises)."""
+async def open_blob_store(settings: Settings, owner: str = "") -> BlobStore:
+    """``PROOFPIX_BLOB_STORE``: the data dir's store, or the bucket's (reachable, or it raises).
+
+    ``owner`` names this process in the data dir store's temporary files."""
     if settings.blob_store is BlobStoreKind.fs:
-        return FileSystemBlobStore(settings.blob_dir.resolve())
+        return FileSystemBlobStore(settings.blob_dir.resolve(), owner)
     assert settings.s3_bucket is not None  # the settings refuse s3 without a bucket
     secret = settings.s3_secret_access_key
     store = S3BlobStore(
