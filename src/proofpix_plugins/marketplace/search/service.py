@@ -11,11 +11,12 @@ never overlap). The total and the facets are cached under the validity token
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Numeric, cast, exists, func, not_, select
+from sqlalchemy import Numeric, String, cast, exists, func, not_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proofpix_plugins.marketplace.catalog import (
@@ -142,15 +143,25 @@ class _Plan:
         the per-row JSON expansion of the permission facet.
         """
         q = self.query
-        grouped: AnySelect = select(L.category, L.type, L.permissions, func.count()).select_from(L)
+        # The permission sets come back as their JSON text (SQLite), decoded once per distinct
+        # text (a hundred or so) instead of once per group (thousands); asyncpg's jsonb codec
+        # hands over lists already.
+        raw = type_coerce(L.permissions, String())
+        grouped: AnySelect = select(L.category, L.type, raw, func.count()).select_from(L)
         rows = await self.session.execute(
             self._narrow(grouped, ranges, skip=_FACETS).group_by(
                 L.category, L.type, L.permissions))
         wanted = set(q.permissions)
         total = 0
         per: dict[str, dict[str, int]] = {name: {} for name in _FACET_ORDER}
-        for category, type_, permissions, n in rows:
-            held = list(permissions or [])
+        decoded: dict[str, list[str]] = {}
+        for category, type_, value, n in rows:
+            if isinstance(value, str):
+                held = decoded.get(value)
+                if held is None:
+                    held = decoded[value] = list(json.loads(value) or [])
+            else:
+                held = list(value or [])
             in_category = q.category is None or category == q.category
             in_type = q.type is None or type_ == q.type
             in_permissions = wanted.issubset(held)
