@@ -153,8 +153,9 @@ async def sql_times(db_url: str, rounds: int, explain: bool) -> list[tuple[str, 
 
     event.listen(engine.sync_engine, "before_cursor_execute", before)
     event.listen(engine.sync_engine, "after_cursor_execute", after)
-    roles = ["compatible ranges", "total", "facet category", "facet type", "facet permission",
-             "items"]
+    # The service's statements in order: ranges, the total and facets (one grouped statement),
+    # the page of items (none when the page lies past the total).
+    roles = ["compatible ranges", "total+facets", "items"]
     out: list[tuple[str, float, str]] = []
     try:
         shapes: dict[str, Any] = {}

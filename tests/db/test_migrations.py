@@ -239,3 +239,13 @@ async def test_0003_moves_plugin_metadata_into_rows_and_back(db_url: str) -> Non
 def _uuid_param(conn: Any, value: uuid.UUID) -> Any:
     # SQLite stores the Uuid type as 32 hex characters, PostgreSQL as a native uuid.
     return value.hex if conn.dialect.name == "sqlite" else value
+
+
+async def test_downgrading_0012_restores_the_0011_schema_exactly(tmp_path: Path) -> None:
+    """0012 adds two covering indexes for search; its downgrade leaves 0011's schema as it was."""
+    only_0011 = f"sqlite+aiosqlite:///{tmp_path / 'only-0011.db'}"
+    round_trip = f"sqlite+aiosqlite:///{tmp_path / 'round-trip.db'}"
+    await upgrade_async(only_0011, "0011")
+    await upgrade_async(round_trip, "0012")
+    assert await _schema(round_trip) != await _schema(only_0011)
+    assert await _schema(round_trip, downgrade_to="0011") == await _schema(only_0011)

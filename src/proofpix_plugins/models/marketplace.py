@@ -168,6 +168,10 @@ class MarketplaceListing(Base):
         Index(None, "listed", "name"),
         Index(None, "listed", "category"),
         Index(None, "listed", "type"),
+        # Covers search's one grouped count (total and facets): grouped in index order.
+        # (Named: the convention's name would pass PostgreSQL's 63 characters.)
+        Index("ix_marketplace_listings_listed_facets",
+              "listed", "category", "type", "permissions", "verified"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -205,7 +209,11 @@ class MarketplaceVersion(Base):
     """One published version: the artifact's digest and the marketplace's signature of it."""
 
     __tablename__ = "marketplace_versions"
-    __table_args__ = (UniqueConstraint("listing_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("listing_id", "version"),
+        # Covers ``catalog.compatible_ranges`` (distinct ranges of visible versions).
+        Index(None, "status", "yanked", "platform_range"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     listing_id: Mapped[uuid.UUID] = _listing_fk()
