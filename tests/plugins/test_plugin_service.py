@@ -75,11 +75,11 @@ async def test_bad_query_and_path_input_is_a_clear_error(
     r = await api.post("/api/plugins/hooks/custom:x", headers=admin.headers,
                        json={"data": {}, "bogus": 1})
     assert r.status_code == 422
-    # No marketplace install yet: a JSON body is not an upload.
+    # A JSON body is a marketplace install: an unknown id is a 404 naming the field.
     r = await api.post("/api/plugins/install", headers=admin.headers,
                        json={"source": "marketplace", "pluginId": "acme.nothing"})
-    assert r.status_code == 415, r.text
-    assert r.json()["errors"][0]["field"] == "content-type"
+    assert r.status_code == 404, r.text
+    assert r.json()["errors"][0]["field"] == "pluginId"
     r = await api.post("/api/plugins/install", headers=admin.headers, content=b"raw",
                        )
     assert r.status_code == 415, r.text

@@ -14,6 +14,7 @@ from proofpix_plugins.accounts.auth import require_platform_admin
 from proofpix_plugins.db import SessionDep
 from proofpix_plugins.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from proofpix_plugins.kit.problem_schema import problem_responses
+from proofpix_plugins.kit.rate_limit import rate_limit_reads
 from proofpix_plugins.kit.routes import PatternRoute
 from proofpix_plugins.marketplace import downloads, featured, http_cache
 from proofpix_plugins.marketplace.discovery_runtime import blobs_of, cache_of, counters_of
@@ -32,8 +33,10 @@ from proofpix_plugins.marketplace.search.terms import MAX_QUERY_CHARS, analytics
 from proofpix_plugins.packages.manifest import Category, PluginType
 from proofpix_plugins.packages.permissions import Permission
 
+# Public and anonymous, so every read spends the caller's (user's or address's) default budget.
 router = APIRouter(prefix="/api/plugins/marketplace", tags=["marketplace"],
-                   route_class=PatternRoute, responses=problem_responses(422))
+                   route_class=PatternRoute, responses=problem_responses(422),
+                   dependencies=[Depends(rate_limit_reads())])
 admin_router = APIRouter(prefix="/api/admin/featured", tags=["admin"],
                          dependencies=[Depends(require_platform_admin)],
                          responses=problem_responses(401, 403, 422))
