@@ -11,12 +11,13 @@ plugins (``examples/``: checksum, exif-reader, gps-stripper, upload-counter, wat
 installed and loaded through the API, ``--metric-rows`` metric buckets over them
 (``bench/api.py``'s seeder). Then starts the app and a bare FastAPI floor under uvicorn
 (``bench/api.py``'s ``Server``: subprocesses on 127.0.0.1) and sends a weighted mix of requests:
-marketplace search (the shapes of ``bench/marketplace.py``), the installed-plugin list, the
-``file:uploaded`` hook over the five plugins, photo uploads (``examples/sample-photo.jpg``, which
-runs all five), the metrics read, the console's marketplace home (``/``) and a listing page, and
-the floor's ``GET /floor`` in the same mix, so that machine load weighs on the floor as on every
-route: judge by the ratio to it. Prints per route: count, req/s, p50/p95/p99, p50 as a
-multiple of the floor's, and SPEC §11's goal beside it.
+marketplace search (the shapes of ``bench/marketplace.py``), the installed-plugin list, the hook
+route (``export:before``: see ``HOOK``), photo uploads (``examples/sample-photo.jpg``: the host
+fires ``file:uploaded`` and ``file:process``, which run all five plugins), the metrics read,
+the console's marketplace home (``/``) and a listing page, and the floor's ``GET /floor`` in
+the same mix, so that machine load weighs on the floor as on every route: judge by the ratio
+to it. Prints per route: count, req/s, p50/p95/p99, p50 as a multiple of the floor's, and
+SPEC §11's goal beside it.
 
 ``--soak`` first measures the maximum throughput of the mix (closed loop, ``--concurrency``
 clients), then paces the same mix at ``--rate-fraction`` of it for ``--minutes``, and checks:
@@ -60,7 +61,11 @@ EXAMPLES = ROOT / "examples"
 PHOTO = EXAMPLES / "sample-photo.jpg"
 #: The five example plugins that need no configuration (the two notifiers need a webhook URL).
 PLUGINS = ("checksum", "exif-reader", "gps-stripper", "upload-counter", "watermark")
-HOOK = "file:uploaded"
+#: The hook the API route calls: the file hooks cannot be (a call through the route is about no
+#: file, so ``ctx.files`` refuses, and an admin's failing calls open the circuit breaker:
+#: docs/decisions.md); ``export:before`` is held by upload-counter, whose handler reads its
+#: storage (keys, then four gets), with an export manifest of the set-up's photo as data.
+HOOK = "export:before"
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,20 @@ class Route:
     #: SPEC §11's goal for it, as text, and a check of (p50, p95, floor p50) when one applies.
     goal: str = ""
     check: Callable[[float, float, float], bool] | None = None
+    #: Inspects a response with the expected status: an error text, or None when it is right.
+    validate: Callable[[httpx.Response], str | None] | None = None
+
+
+def plugins_ok(r: httpx.Response) -> str | None:
+    """A hook call or an upload is right when every plugin that ran answered ``ok``: an error
+    inside a 200 (a crashed worker, a timeout) is still an error of the run."""
+    body = r.json()
+    results = body.get("pluginResults") if "pluginResults" in body else body.get("results")
+    bad = [(p.get("pluginId"), p.get("status"), str(p.get("error"))[:120])
+           for p in results or [] if p.get("status") != "ok"]
+    if not results:
+        return "no plugin ran"
+    return f"plugin results not ok: {bad}" if bad else None
 
 
 @dataclass
@@ -116,15 +135,17 @@ def build_routes(token: str, listing_id: str, event: dict[str, Any],
         Route("GET /api/plugins?limit=20", 20, "GET",
               fixed("/api/plugins?limit=20", headers=auth),
               goal="≥ 1,000 req/s alone; p95 ≤ 5 ms", check=lambda _p50, p95, _f: p95 <= 5.0),
-        Route(f"POST /api/plugins/hooks/{HOOK} (5 loaded)", 20, "POST",
+        Route(f"POST /api/plugins/hooks/{HOOK} (1 of 5 loaded holds it)", 20, "POST",
               fixed(f"/api/plugins/hooks/{HOOK}", headers=auth, json={"data": event}),
-              goal="1 plugin: p50 ≤ 2.5 × floor (here 3 of the 5 hold the hook)"),
+              goal="p50 ≤ 2.5 × floor (1 plugin)", validate=plugins_ok,
+              check=lambda p50, _p95, floor_p50: p50 <= 2.5 * floor_p50),
         Route("GET /api/plugins/{id}/metrics", 10, "GET",
               fixed(f"/api/plugins/proofpix.{PLUGINS[0]}/metrics", headers=auth),
               goal="p95 ≤ 5 ms at 1,000,000 rows", check=lambda _p50, p95, _f: p95 <= 5.0),
         Route("POST /api/files (JPEG, 5 plugins)", 4, "POST",
               fixed("/api/files", headers=auth,
-                    files={"file": ("photo.jpg", photo, "image/jpeg")}), expect=201),
+                    files={"file": ("photo.jpg", photo, "image/jpeg")}), expect=201,
+              validate=plugins_ok),
         Route("page: GET / (marketplace home)", 8, "GET", fixed("/"),
               goal="p50 ≤ 20 ms", check=lambda p50, _p95, _f: p50 <= 20.0),
         Route("page: GET /marketplace/{id}", 8, "GET", fixed(f"/marketplace/{listing_id}"),
@@ -159,9 +180,13 @@ class Driver:
         try:
             r = await client.request(route.method, path, **kw)
             status, detail = r.status_code, r.text[:200]
+            wrong = (route.validate(r) if status == route.expect and route.validate is not None
+                     else None)
         except httpx.HTTPError as exc:
-            status, detail = 0, f"{type(exc).__name__}: {exc}"
+            status, detail, wrong = 0, f"{type(exc).__name__}: {exc}", None
         elapsed = time.perf_counter() - t0
+        if wrong is not None:
+            status, detail = -1, wrong
         if status != route.expect:
             stats.errors[route.name] = stats.errors.get(route.name, 0) + 1
             if len(stats.samples) < 10:
@@ -290,7 +315,7 @@ def report(title: str, routes: list[Route], stats: Stats) -> list[str]:
 
 
 async def setup_plugins(port: int, token: str, work: Path) -> tuple[dict[str, Any], bytes]:
-    """Install and load the five plugins; one upload gives the hook's event. Answers it."""
+    """Install and load the five plugins; one upload gives the hook's data. Answers it."""
     from proofpix_plugins.packages.pack import write_archive
 
     auth = {"Authorization": f"Bearer {token}"}
@@ -314,9 +339,8 @@ async def setup_plugins(port: int, token: str, work: Path) -> tuple[dict[str, An
         bad = [p for p in f["pluginResults"] if p["status"] != "ok"]
         if len({p["pluginId"] for p in f["pluginResults"]}) != len(PLUGINS) or bad:
             raise RuntimeError(f"the upload did not run the five plugins cleanly: {f}")
-    event = {"fileId": f["id"], "filename": f["filename"], "contentType": f["contentType"],
-             "sizeBytes": f["sizeBytes"], "width": f["width"], "height": f["height"],
-             "exif": f["exif"]}
+    event = {"manifestVersion": 1, "variants": [],
+             "file": {"id": f["id"], "sha256": f["sha256"], "filename": f["filename"]}}
     return event, photo
 
 
@@ -325,6 +349,14 @@ async def a_listing(port: int) -> str:
         r = await client.get("/api/plugins/marketplace/search?limit=1")
         r.raise_for_status()
         return str(r.json()["items"][0]["pluginId"])
+
+
+async def plugin_statuses(port: int, token: str) -> dict[str, str]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        r = await client.get("/api/plugins?limit=100",
+                             headers={"Authorization": f"Bearer {token}"})
+        r.raise_for_status()
+        return {p["id"]: p["status"] for p in r.json()["items"]}
 
 
 def server_env(work: Path, db_url: str) -> dict[str, str]:
@@ -395,6 +427,10 @@ async def run(args: argparse.Namespace) -> int:
             failed.append(f"{top.error_count} errors at max throughput")
         if args.soak:
             failed += await soak(args, routes, top, app_srv, floor_srv, data_dir)
+        statuses = await plugin_statuses(app_srv.port, token)
+        print(f"plugin statuses at the end: {statuses}")
+        if sorted(statuses.values()) != ["loaded"] * len(PLUGINS):
+            failed.append(f"a plugin left the loaded state: {statuses}")
         else:
             print("\nGoals (SPEC §11; the req/s goals are for a route alone, not its share of "
                   "a mix):")
