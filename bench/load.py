@@ -501,8 +501,10 @@ async def soak(args: argparse.Namespace, routes: list[Route], top: Stats, app_sr
         (stats.error_count == 0, f"errors: {stats.error_count} (must be 0)"),
         (growth < args.max_rss_growth,
          f"server RSS growth {growth:+.1%} (must be < {args.max_rss_growth:.0%})"),
-        (after.processes == before.processes,
-         f"sandbox processes {before.processes} → {after.processes} (must not change)"),
+        # Not equality: a worker killed on a timeout is started again by its plugin's next
+        # call, so one may be missing at the snapshot; a leak shows as more.
+        (after.processes <= before.processes,
+         f"sandbox processes {before.processes} → {after.processes} (must not grow)"),
         (after.fds <= before.fds,
          f"open fds {before.fds} → {after.fds} (must not grow)"),
         (after.mounts == before.mounts,

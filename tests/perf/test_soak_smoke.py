@@ -34,7 +34,7 @@ def test_a_short_soak_has_no_errors_and_leaks_no_worker_fd_or_mount() -> None:
     assert soak["requests"] > 0, out[-4000:]
     assert soak["errors"] == 0, out[-4000:]
     before, after = soak["before"], soak["after"]
-    assert after["processes"] == before["processes"], out[-4000:]
+    assert after["processes"] <= before["processes"], out[-4000:]
     assert after["fds"] <= before["fds"], out[-4000:]
     assert after["mounts"] == before["mounts"], out[-4000:]
     assert soak["rss_growth"] < 0.5, out[-4000:]
