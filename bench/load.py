@@ -277,6 +277,18 @@ def resources(pid: int, data_dir: Path) -> Resources:
                      len(scratch_fs.mounted_under(data_dir)))
 
 
+def fd_targets(pid: int) -> list[str]:
+    """What each open fd of ``pid`` points at, socket and pipe inode numbers dropped."""
+    out = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        out.append(target.split(":[", 1)[0] if ":[" in target else target)
+    return out
+
+
 # -- reporting -------------------------------------------------------------------------------
 
 
@@ -470,14 +482,24 @@ async def soak(args: argparse.Namespace, routes: list[Route], top: Stats, app_sr
     rate = top.total / top.wall * args.rate_fraction
     seconds = args.minutes * 60
     pid = app_srv.proc.pid
+    clients = max(args.concurrency * 2, 16)
+    # The soak's own concurrency first, briefly: the server's pools (database connections and
+    # their threads, each with its fds) grow to what it needs and stay there; that growth is
+    # not a leak and must happen before the first snapshot.
+    warm = Driver(app_srv.port, floor_srv.port, routes, clients, seed=7)
+    try:
+        await warm.run(min(10.0, seconds / 4), 10_000, rate=rate)
+    finally:
+        await warm.aclose()
     # Snapshots with no client connected (the driver's connections are closed, and given
     # a moment to be reaped), so a keep-alive socket is not counted as a leak.
     await asyncio.sleep(1.0)
     before = resources(pid, data_dir)
+    fds_before = fd_targets(pid)
     print(f"\nsoak: {rate:,.1f} req/s ({args.rate_fraction:.0%} of {top.total / top.wall:,.1f})"
           f" for {seconds:.0f} s\n  before: {before.line()}", flush=True)
     # Headroom: paced requests that wait on a slow one must not fall behind the schedule.
-    driver = Driver(app_srv.port, floor_srv.port, routes, max(args.concurrency * 2, 16), seed=71)
+    driver = Driver(app_srv.port, floor_srv.port, routes, clients, seed=71)
 
     def tick(stats: Stats) -> None:
         now = resources(pid, data_dir)
@@ -491,11 +513,16 @@ async def soak(args: argparse.Namespace, routes: list[Route], top: Stats, app_sr
         await driver.aclose()
     await asyncio.sleep(1.0)
     after = resources(pid, data_dir)
+    from collections import Counter
+
+    grown = Counter(fd_targets(pid)) - Counter(fds_before)
     report(f"soak at {args.rate_fraction:.0%} of max", routes, stats)
     late = sum(1 for lag in stats.lag if lag > 0.1)
     print(f"\n  achieved {stats.total / stats.wall:,.1f} req/s of {rate:,.1f} paced; "
           f"{late} requests sent > 100 ms behind schedule")
     print(f"  before: {before.line()}\n  after:  {after.line()}")
+    if grown:
+        print(f"  fds opened during the soak and still open: {dict(grown)}")
     growth = (after.rss_kb - before.rss_kb) / before.rss_kb
     checks = [
         (stats.error_count == 0, f"errors: {stats.error_count} (must be 0)"),
