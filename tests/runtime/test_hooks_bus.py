@@ -326,6 +326,38 @@ async def test_the_plugins_own_timeout_wins_when_smaller(world: World) -> None:
     assert time.monotonic() - started < 2.5
 
 
+async def test_a_call_timing_out_queued_for_a_busy_worker_does_not_count(world: World) -> None:
+    # Found by bench/load.py: under load, calls queued behind the plugin's one worker timed
+    # out before reaching it, and the breaker disabled a healthy plugin for the host's queue.
+    bus, org = bus_for(world, threshold=1), _org()
+    await bus.activate(spec(world, org, "acme.slow", {"photo:slow": ("sleepy", 50)},
+                            timeout_ms=1000))
+    busy = asyncio.ensure_future(bus.execute_hook(org, "photo:slow", {"sleep": 0.8}))
+    await asyncio.sleep(0.05)
+    queued = await bus.execute_hook(org, "photo:slow", {"sleep": 0.1}, HookOptions(timeout_ms=300))
+    assert (await busy).results[0].status == "ok"
+    [res] = queued.results
+    assert res.status == "timeout"
+    assert "waiting for a busy worker" in (res.error or "")
+    assert bus.disabled(org) == {}
+    assert bus.is_registered(org, "acme.slow")
+
+
+async def test_time_queued_for_a_busy_worker_is_not_taken_from_the_plugins_budget(
+    world: World,
+) -> None:
+    bus, org = bus_for(world, threshold=1), _org()
+    await bus.activate(spec(world, org, "acme.slow", {"photo:slow": ("sleepy", 50)},
+                            timeout_ms=1000))
+    first = asyncio.ensure_future(bus.execute_hook(org, "photo:slow", {"sleep": 0.6}))
+    await asyncio.sleep(0.05)
+    # Queued ~0.55 s, then runs 0.6 s: over 1 s in all, within its own 1 s budget.
+    [second] = (await bus.execute_hook(org, "photo:slow", {"sleep": 0.6})).results
+    assert (await first).results[0].status == "ok"
+    assert second.status == "ok", second.error
+    assert bus.disabled(org) == {}
+
+
 # -- permissions -------------------------------------------------------------------------------
 
 

@@ -24,6 +24,9 @@ class CallOutcome:
     storage_bytes: int = 0
     #: The plugin's own traceback frames of a failed call, outermost first (see TraceLine).
     trace: tuple[TraceLine, ...] = ()
+    #: False when the call never reached the worker: it timed out queued behind the plugin's
+    #: other calls. The host's queue is not the plugin's failure; the circuit breaker skips it.
+    ran: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -400,9 +400,10 @@ class HookBus:
             pass  # the caller may not disable the plugin: outcomes leave the breaker alone
         elif status == "ok":
             self._breaker.succeeded(spec.key)
-        elif status in FAILURES and outcome is not None:
-            # Only what the plugin's own worker did counts: a pool shutting down or a runtime
-            # fault must not disable every plugin it happened to be calling.
+        elif status in FAILURES and outcome is not None and outcome.ran:
+            # Only what the plugin's own worker did counts: a pool shutting down, a runtime
+            # fault or a call that timed out queued for the worker (load, not the plugin)
+            # must not disable every plugin it happened to be calling.
             await self._count_failure(spec, status, error)
         return PluginResult(entry.plugin_id, status, elapsed, value, error,
                             outcome.trace if outcome is not None else ())
