@@ -58,6 +58,9 @@ def _schema(insp: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+POSTGRES_NAME_MAX = 63
+
+
 async def test_constraint_and_index_names_follow_the_convention(engine: AsyncEngine) -> None:
     schema = await _inspect(engine, _schema)
     for table, parts in schema.items():
@@ -70,7 +73,13 @@ async def test_constraint_and_index_names_follow_the_convention(engine: AsyncEng
         for ix in parts["ixs"]:
             if ix.get("duplicates_constraint"):  # PostgreSQL lists unique constraints twice
                 continue
-            assert ix["name"] == f"ix_{table}_{'_'.join(ix['column_names'])}"
+            conventional = f"ix_{table}_{'_'.join(ix['column_names'])}"
+            if len(conventional) > POSTGRES_NAME_MAX:
+                # PostgreSQL would cut it: named by hand, within the limit, same prefix.
+                assert ix["name"].startswith(f"ix_{table}_"), ix["name"]
+                assert len(ix["name"]) <= POSTGRES_NAME_MAX, ix["name"]
+            else:
+                assert ix["name"] == conventional
         for ck in parts["cks"]:
             assert ck["name"].startswith(f"ck_{table}_"), ck
 
