@@ -149,7 +149,8 @@ async def test_a_server_killed_mid_upload_leaves_no_half_file_and_marks_the_pipe
     create_admin(env, EMAIL)
     server = restart(data_root, env, servers)
     auth = login(server.base, EMAIL)
-    slow = build_ppx(data_root, manifest("acme.slow", "1.0.0", hooks=[
+    # file:uploaded reaches only holders of `files`.
+    slow = build_ppx(data_root, manifest("acme.slow", "1.0.0", permissions=["files"], hooks=[
         {"name": "file:uploaded", "handler": "on_upload"}]), SLOW_HOOK)
     r = install(server.base, auth, slow)
     assert r.status_code == 201, r.text
