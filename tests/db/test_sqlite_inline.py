@@ -90,3 +90,32 @@ async def test_data_version_changes_with_every_commit_by_any_other_connection(
         await engine.dispose()
     assert DataVersion.for_url(make_url("sqlite+aiosqlite://")) is None
     assert DataVersion.for_url(make_url("postgresql+asyncpg://u@h/db")) is None
+
+
+async def test_nothing_runs_on_the_loop_while_a_cancelled_call_still_runs_on_the_thread(
+    tmp_path: Path,
+) -> None:
+    """A cancelled await leaves its call running on the thread: a read beside it would use
+    one sqlite3 connection from two threads at once, so it queues behind it instead."""
+    engine = create_engine_for_url(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        async with engine.connect() as conn:
+            driver = _raw(await conn.get_raw_connection())
+            slow = asyncio.create_task(driver._execute(time.sleep, 0.4))
+            await asyncio.sleep(0.05)
+            slow.cancel()
+            thread = driver.thread_calls
+            started = time.perf_counter()
+            value = (await conn.execute(text("SELECT 40 + 2"))).scalar_one()
+            assert value == 42
+            # Queued behind the sleeping call, not beside it on the loop (its fetch and close
+            # may run on the loop once the thread is done).
+            assert driver.thread_calls > thread
+            assert time.perf_counter() - started >= 0.3
+            await conn.commit()
+            # Once the thread is idle, reads are back on the loop.
+            inline = driver.inline_calls
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+            assert driver.inline_calls > inline
+    finally:
+        await engine.dispose()
