@@ -196,12 +196,17 @@ DISK_FULL_DETAIL = ("The server's storage is full; nothing was kept. Retry the r
                     "space is freed.")
 
 
+def _disk_full_response(request: Request, exc: Exception) -> Response:
+    """507: the disk (blob store, spool, SQLite's file) could not grow; nothing was kept."""
+    log.error("disk_full", path=request.url.path, method=request.method,
+              error=type(exc).__name__, detail=str(exc).splitlines()[0][:300] if str(exc) else "")
+    return error_response(request, InsufficientStorage(DISK_FULL_DETAIL))
+
+
 async def _on_os_error(request: Request, exc: Exception) -> Response:
     if not is_disk_full(exc):
         return await _on_unexpected(request, exc)
-    log.error("disk_full", path=request.url.path, method=request.method,
-              error=type(exc).__name__, detail=str(exc)[:300])
-    return error_response(request, InsufficientStorage(DISK_FULL_DETAIL))
+    return _disk_full_response(request, exc)
 
 
 def _sqlite_disk_full(exc: Exception) -> bool:
@@ -224,9 +229,7 @@ def _database_unavailable(exc: Exception) -> bool:
 async def _on_database_error(request: Request, exc: Exception) -> Response:
     if _sqlite_disk_full(exc):
         # The statement's transaction was rolled back: nothing was kept.
-        log.error("disk_full", path=request.url.path, method=request.method,
-                  error=type(exc).__name__, detail=str(exc).splitlines()[0][:300])
-        return error_response(request, InsufficientStorage(DISK_FULL_DETAIL))
+        return _disk_full_response(request, exc)
     if not _database_unavailable(exc):
         return await _on_unexpected(request, exc)
     log.warning("database_unavailable", path=request.url.path, method=request.method,
