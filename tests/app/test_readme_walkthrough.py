@@ -8,13 +8,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.app.servers import Server, base_env, kill_leftovers, run_cli, start_server
+from tests.app.servers import Server, base_env, run_cli, start_server
 from tests.app.test_serve import data_root
 
 pytestmark = pytest.mark.slow
@@ -30,15 +29,6 @@ def walkthrough_block() -> str:
     match = re.search(r"```sh\n(.*?)```", section, re.S)
     assert match, "README.md's walkthrough has no sh block"
     return match.group(1)
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    try:
-        yield started
-    finally:
-        kill_leftovers(*started)
 
 
 def test_the_readme_walkthrough_runs_as_written(data_root: Path, servers: list[Server]) -> None:

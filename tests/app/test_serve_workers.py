@@ -16,7 +16,6 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -32,7 +31,6 @@ from tests.app.servers import (
     base_env,
     create_admin,
     install,
-    kill_leftovers,
     login,
     mounts_under,
     race_installs,
@@ -54,15 +52,6 @@ def counter(out: Path, plugin_id: str) -> Path:
     meta = mk(plugin_id, type="utility", category="workflow", permissions=["storage"],
               hooks=[{"name": "custom:count", "handler": "count"}])
     return build_ppx(out, meta, COUNTER)
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    try:
-        yield started
-    finally:
-        kill_leftovers(*started)
 
 
 def assert_one_winner_that_loads(codes: list[int], data_dir: Path, plugin_id: str,
@@ -180,7 +169,6 @@ def test_two_servers_on_postgres_share_a_data_dir(
     b.stop()
     a.stop()
     assert mounts_under(data_dir) == []
-
 
 
 def test_the_api_processes_stop_when_the_supervisor_is_killed(

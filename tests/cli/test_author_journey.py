@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,6 @@ from tests.app.servers import (
     PASSWORD,
     Server,
     base_env,
-    kill_leftovers,
     login,
     run_cli,
     start_server,
@@ -28,15 +26,6 @@ from tests.app.test_serve import data_root
 pytestmark = pytest.mark.slow
 
 __all__ = ["data_root"]
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    try:
-        yield started
-    finally:
-        kill_leftovers(*started)
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -29,7 +29,6 @@ from tests.app.servers import (
     base_env,
     create_admin,
     install,
-    kill_leftovers,
     login,
 )
 from tests.faults.killing import leftovers, require_root_for, restart
@@ -67,15 +66,6 @@ def small_disk() -> Iterator[Path]:
                 scratch_fs.unmount(mounted)
         subprocess.run(["umount", "-l", str(mount)], check=False)
         subprocess.run(["rm", "-rf", str(root)], check=False)
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    try:
-        yield started
-    finally:
-        kill_leftovers(*started)
 
 
 def free_bytes(path: Path) -> int:

@@ -13,7 +13,6 @@ import io
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,7 +25,7 @@ from proofpix_plugins.db import session_scope
 from proofpix_plugins.models.files import File, FileStatus
 from proofpix_plugins.models.marketplace import MarketplaceVersion, Submission
 from proofpix_plugins.models.plugins import Plugin
-from tests.app.servers import Server, base_env, create_admin, install, kill_leftovers, login
+from tests.app.servers import Server, base_env, create_admin, install, login
 from tests.app.test_serve import data_root
 from tests.faults.killing import (
     InFlight,
@@ -59,15 +58,6 @@ def on_upload(event: dict, ctx: HookContext) -> dict:
     time.sleep(2)
     return {"slow": True}
 """
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    try:
-        yield started
-    finally:
-        kill_leftovers(*started)
 
 
 def _env(data_root: Path, db_url: str) -> dict[str, str]:

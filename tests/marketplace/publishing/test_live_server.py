@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -41,15 +40,6 @@ __all__ = ["data_root"]
 
 CLEAN = "def on_upload(event, ctx):\n    return {}\n"
 HOOKS = [{"name": "file:uploaded", "handler": "on_upload"}]
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    try:
-        yield started
-    finally:
-        kill_leftovers(*started)
 
 
 async def developer(
