@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     # Marketplace discovery: how long a process keeps the featured list and facet counts when
     # no write moves the validity token (any write drops them at once); 0 disables the cache.
     marketplace_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # The same for whole public answers (a search page, the featured page), serialized once:
+    # shorter, because download counts shown in them move without moving the token; 0 disables.
+    marketplace_page_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
     # How often buffered download and search-term counts are written (and on shutdown).
     marketplace_counter_flush_seconds: float = Field(default=5.0, gt=0, le=300)
 

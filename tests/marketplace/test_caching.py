@@ -51,7 +51,8 @@ async def test_caches_are_invalid_in_every_process_once_the_database_changes(
 ) -> None:
     # Two app instances on one database, as two API processes; a long TTL, so only the
     # validity token can make the first one see the second one's writes.
-    long = settings.model_copy(update={"marketplace_cache_seconds": 3600.0})
+    long = settings.model_copy(update={"marketplace_cache_seconds": 3600.0,
+                                       "marketplace_page_cache_seconds": 3600.0})
     async with start_app(long) as one, start_app(long) as two:
         seed_two = Seeder(two, tmp_path)
         await seed_two.listing("acme.alpha", category="privacy")
@@ -62,10 +63,14 @@ async def test_caches_are_invalid_in_every_process_once_the_database_changes(
             assert [i["pluginId"] for i in (await c1.get(f"{BASE}/featured")).json()["items"]
                     ] == ["acme.alpha", "beta.bravo"]
             cache: DiscoveryCache = one.state.discovery_cache
-            hits = cache.hits
+            pages: DiscoveryCache = one.state.discovery_pages
+            hits, page_hits = cache.hits, pages.hits
             await c1.get(f"{BASE}/search")
             await c1.get(f"{BASE}/featured")
-            assert cache.hits == hits + 3  # ranges + counts + featured, from the cache
+            # Both whole answers from the page cache, so the value cache is not even asked.
+            assert (pages.hits, cache.hits) == (page_hits + 2, hits)
+            await c1.get(f"{BASE}/search", params={"page": 2})
+            assert cache.hits == hits + 2  # a page not rendered yet: ranges + counts cached
 
             # A publish elsewhere (a new listing), then an edit (category) elsewhere.
             await seed_two.listing("gamma.charlie", category="image")
@@ -104,3 +109,26 @@ async def test_the_ttl_bounds_what_the_token_cannot_see() -> None:
     assert await kept.get("c", ("t",), compute) == 5  # cached
     assert await kept.get("a", ("t",), compute) == 6  # evicted (LRU), recomputed
     assert await kept.get("c", ("u",), compute) == 7  # another token: recomputed
+
+
+@pytest.mark.parametrize("page_ttl", [0.0, 3600.0])
+async def test_a_rendered_page_shows_flushed_downloads_when_its_ttl_runs_out(
+    settings: Settings, start_app: StartApp, tmp_path: Path, page_ttl: float,
+) -> None:
+    # Download counts are flushed without moving the validity token, so a rendered page keeps
+    # the old figure for its TTL (0: never kept); a write to the listing drops it at once.
+    tuned = settings.model_copy(update={"marketplace_page_cache_seconds": page_ttl})
+    async with start_app(tuned) as app:
+        seed = Seeder(app, tmp_path)
+        await seed.listing("acme.tool", downloads=7)
+        async with client_for(app) as client:
+            def downloads(r: httpx.Response) -> int:
+                return int(r.json()["items"][0]["downloads"])
+
+            assert downloads(await client.get(f"{BASE}/search")) == 7
+            assert (await client.get(f"{BASE}/acme.tool/download")).status_code == 200
+            await app.state.discovery_counters.flush()
+            shown = downloads(await client.get(f"{BASE}/search"))
+            assert shown == (8 if page_ttl == 0 else 7)
+            await seed.set("acme.tool", description="edited")
+            assert downloads(await client.get(f"{BASE}/search")) == 8

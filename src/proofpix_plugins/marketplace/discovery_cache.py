@@ -1,13 +1,17 @@
 """Discovery's caches (featured list, facet counts, compatible ranges), coherent across processes.
 
 Every cached value is stored with the *validity token* it was computed under: the newest
-``marketplace_listings.updated_at`` with the listing count, and the newest
-``marketplace_featured.created_at`` with the entry count. Every writer already moves one of
-these (publish, yank, suspend and reviews bump the listing's ``updated_at``; curation rewrites
-the featured rows), so a value is dropped the moment the database changes, in whichever process
-holds it, with no invalidation message to lose. Reading the token is two index-only aggregates.
+``marketplace_listings.updated_at``, and the newest ``marketplace_featured.created_at`` with the
+entry count. Every writer already moves one of these (publish, yank, suspend, re-scan and
+reviews bump the listing's ``updated_at``; curation rewrites the featured rows), so a value is
+dropped the moment the database changes, in whichever process holds it, with no invalidation
+message to lose. Reading the token is one statement: the listings' maximum from the end of the
+``updated_at`` index (O(log n)) and the featured table's aggregates (at most 100 rows). The
+listings are not counted: counting read every index entry (1.2 ms per request at 10,000
+listings on SQLite, 12 ms at 100,000), and nothing removes a listing (``developers`` are
+``RESTRICT``, a takedown is a status); a row deleted by hand is seen when the TTL runs out.
 A TTL bounds what the token cannot see: download counts (flushed without touching
-``updated_at``) that feed the featured score.
+``updated_at``) that feed the featured score and the listings' ``downloads`` figures.
 
 The cache is per process on purpose: a shared store (the database table or Redis) would cost a
 round trip per hit, about what recomputing a facet costs at 10,000 listings, and the token
@@ -31,15 +35,18 @@ T = TypeVar("T")
 Token = tuple[Any, ...]
 
 
+_TOKEN = select(
+    select(func.max(MarketplaceListing.updated_at)).scalar_subquery(),
+    select(func.max(FeaturedEntry.created_at)).scalar_subquery(),
+    select(func.count()).select_from(FeaturedEntry).scalar_subquery(),
+)
+
+
 async def validity_token(session: AsyncSession) -> Token:
-    listings = (await session.execute(
-        select(func.max(MarketplaceListing.updated_at), func.count())
-        .select_from(MarketplaceListing)
-    )).one()
-    featured = (await session.execute(
-        select(func.max(FeaturedEntry.created_at), func.count()).select_from(FeaturedEntry)
-    )).one()
-    return (str(listings[0]), int(listings[1]), str(featured[0]), int(featured[1]))
+    # On the session's connection, past the ORM's statement handling: read on every request.
+    connection = await session.connection()
+    listings_at, featured_at, featured_n = (await connection.execute(_TOKEN)).one()
+    return (str(listings_at), str(featured_at), int(featured_n))
 
 
 class DiscoveryCache:

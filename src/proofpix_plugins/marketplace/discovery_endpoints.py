@@ -17,7 +17,13 @@ from proofpix_plugins.kit.problem_schema import problem_responses
 from proofpix_plugins.kit.rate_limit import rate_limit_reads
 from proofpix_plugins.kit.routes import PatternRoute
 from proofpix_plugins.marketplace import downloads, featured, http_cache
-from proofpix_plugins.marketplace.discovery_runtime import blobs_of, cache_of, counters_of
+from proofpix_plugins.marketplace.discovery_cache import validity_token
+from proofpix_plugins.marketplace.discovery_runtime import (
+    blobs_of,
+    cache_of,
+    counters_of,
+    pages_of,
+)
 from proofpix_plugins.marketplace.discovery_schemas import (
     CuratedIn,
     CuratedOut,
@@ -85,10 +91,19 @@ async def search_marketplace(
         q=q, category=category, type=type, permissions=tuple(dict.fromkeys(permission or [])),
         compatible=compatible, verified=verified, sort=sort, page=page, limit=limit,
     )
-    result = await search(session, query, cache=cache_of(request))
     if q is not None and page == 1:
         counters_of(request).terms.add(analytics_term(q))
-    return http_cache.json_response(request, SearchOut.of(result))
+    token = await validity_token(session)
+
+    async def render() -> http_cache.Rendered:
+        result = await search(session, query, cache=cache_of(request), token=token)
+        return http_cache.render(SearchOut.of(result))
+
+    # The key is the query as searched: its words (so "EXIF" and "exif!" share a page), the
+    # filters, the effective sort and the page.
+    key = ("search", tuple(query.words), query.q is not None, category, type,
+           query.permissions, compatible, verified, query.effective_sort, page, limit)
+    return http_cache.respond(request, await pages_of(request).get(key, token, render))
 
 
 @router.get("/featured", response_model=FeaturedOut, responses=_NOT_MODIFIED)
@@ -103,11 +118,17 @@ async def featured_plugins(
 
     Who: anyone, no token.
     """
-    items = await featured.featured(session, cache=cache_of(request))
-    start = (page - 1) * limit
-    body = FeaturedOut(items=[FeaturedItemOut.of_item(i) for i in items[start:start + limit]],
-                       total=len(items), page=page, limit=limit)
-    return http_cache.json_response(request, body)
+    token = await validity_token(session)
+
+    async def render() -> http_cache.Rendered:
+        items = await featured.featured(session, cache=cache_of(request), token=token)
+        start = (page - 1) * limit
+        return http_cache.render(FeaturedOut(
+            items=[FeaturedItemOut.of_item(i) for i in items[start:start + limit]],
+            total=len(items), page=page, limit=limit))
+
+    return http_cache.respond(
+        request, await pages_of(request).get(("featured", page, limit), token, render))
 
 
 @router.get("/{plugin_id}", response_model=ListingOut,

@@ -20,6 +20,9 @@ async def start_discovery(app: FastAPI) -> None:
     state = app.state
     settings: Settings = state.settings
     state.discovery_cache = DiscoveryCache(ttl_seconds=settings.marketplace_cache_seconds)
+    # Rendered pages are the larger entries (~10 KB each): fewer of them.
+    state.discovery_pages = DiscoveryCache(
+        ttl_seconds=settings.marketplace_page_cache_seconds, max_entries=512)
     counters = DiscoveryCounters(
         state.session_factory, interval=settings.marketplace_counter_flush_seconds)
     state.discovery_counters = counters
@@ -40,6 +43,12 @@ def counters_of(request: Request) -> DiscoveryCounters:
 def cache_of(request: Request) -> DiscoveryCache:
     cache: DiscoveryCache = request.app.state.discovery_cache
     return cache
+
+
+def pages_of(request: Request) -> DiscoveryCache:
+    """Whole rendered answers (body and ETag) under the validity token."""
+    pages: DiscoveryCache = request.app.state.discovery_pages
+    return pages
 
 
 async def blobs_of(request: Request) -> BlobStore:

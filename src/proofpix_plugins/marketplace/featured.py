@@ -31,7 +31,7 @@ from proofpix_plugins.marketplace.catalog import (
     summary_select,
 )
 from proofpix_plugins.marketplace.counters import today
-from proofpix_plugins.marketplace.discovery_cache import DiscoveryCache, validity_token
+from proofpix_plugins.marketplace.discovery_cache import DiscoveryCache, Token, validity_token
 from proofpix_plugins.models.marketplace import (
     FeaturedEntry,
     ListingStatus,
@@ -57,12 +57,16 @@ class FeaturedItem:
     recent_downloads: int
 
 
-async def featured(session: AsyncSession, *, cache: DiscoveryCache | None = None
-                   ) -> list[FeaturedItem]:
-    """The whole featured list (curated, then top by score), at most ``MAX_FEATURED``."""
+async def featured(session: AsyncSession, *, cache: DiscoveryCache | None = None,
+                   token: Token | None = None) -> list[FeaturedItem]:
+    """The whole featured list (curated, then top by score), at most ``MAX_FEATURED``.
+
+    ``token``: the validity token when the caller has just read it.
+    """
     if cache is None:
         return await _compute(session)
-    token = await validity_token(session)
+    if token is None:
+        token = await validity_token(session)
     return await cache.get(("featured",), token, lambda: _compute(session))
 
 

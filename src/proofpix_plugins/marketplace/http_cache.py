@@ -8,6 +8,7 @@ query. Downloads use the artifact's sha256, known before the blob is read.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -38,11 +39,27 @@ def not_modified(etag: str, cache_control: str) -> Response:
     return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
 
 
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """An answer serialized once, with its ETag: what the page cache keeps."""
+
+    body: bytes
+    etag: str
+
+
+def render(model: BaseModel) -> Rendered:
+    body = model.model_dump_json(by_alias=True).encode()
+    return Rendered(body, body_etag(body))
+
+
+def respond(request: Request, rendered: Rendered) -> Response:
+    """A rendered answer with ETag and Cache-Control, or a 304 when the client has it."""
+    if matches(request, rendered.etag):
+        return not_modified(rendered.etag, LIST_CACHE_CONTROL)
+    return Response(rendered.body, media_type="application/json",
+                    headers={"ETag": rendered.etag, "Cache-Control": LIST_CACHE_CONTROL})
+
+
 def json_response(request: Request, model: BaseModel) -> Response:
     """``model`` as JSON with ETag and Cache-Control, or a 304 when the client has it."""
-    body = model.model_dump_json(by_alias=True).encode()
-    etag = body_etag(body)
-    if matches(request, etag):
-        return not_modified(etag, LIST_CACHE_CONTROL)
-    return Response(body, media_type="application/json",
-                    headers={"ETag": etag, "Cache-Control": LIST_CACHE_CONTROL})
+    return respond(request, render(model))

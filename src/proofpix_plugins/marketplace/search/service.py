@@ -6,7 +6,8 @@ values under the query and every *other* filter, so choosing a category still sh
 listings the other categories hold. Ranking for ``relevance``: the text score rounded to four
 decimals, then verified publishers first, then downloads, then plugin id (total order, so pages
 never overlap). The total and the facets are cached under the validity token
-(``discovery_cache``); the page of items is always read fresh.
+(``discovery_cache``); the page of items is read fresh here (the HTTP route keeps whole rendered
+pages for a shorter TTL: ``discovery_endpoints``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from proofpix_plugins.marketplace.catalog import (
     summary_of,
     summary_select,
 )
-from proofpix_plugins.marketplace.discovery_cache import DiscoveryCache, validity_token
+from proofpix_plugins.marketplace.discovery_cache import DiscoveryCache, Token, validity_token
 from proofpix_plugins.marketplace.search import terms
 from proofpix_plugins.marketplace.search.backend import backend_for
 
@@ -83,9 +84,13 @@ _FACET_ORDER = ("category", "type", "permission")
 
 
 async def search(
-    session: AsyncSession, query: SearchQuery, *, cache: DiscoveryCache | None = None
+    session: AsyncSession, query: SearchQuery, *, cache: DiscoveryCache | None = None,
+    token: Token | None = None,
 ) -> SearchResult:
-    """One page of listings matching ``query``, with the total and facet counts."""
+    """One page of listings matching ``query``, with the total and facet counts.
+
+    ``token``: the validity token when the caller has just read it (saves reading it twice).
+    """
     words = query.words
     if query.q is not None and not words:
         # A query of punctuation alone names nothing: it must not list the whole catalogue.
@@ -95,7 +100,8 @@ async def search(
         ranges = await compatible_ranges(session)
         total, facets = await plan.counts(ranges)
     else:
-        token = await validity_token(session)
+        if token is None:
+            token = await validity_token(session)
         ranges = await cache.get(("ranges",), token, lambda: compatible_ranges(session))
         key = ("search", tuple(words), query.category, query.type, query.permissions,
                query.compatible, query.verified)
