@@ -183,6 +183,15 @@ class Target:
     port: int
     raw: bytes
     conns: list[Conn] = field(default_factory=list)
+    #: Requests sent in turn instead of ``raw`` (e.g. distinct queries, to defeat a cache).
+    rotation: list[bytes] = field(default_factory=list)
+    _turn: int = 0
+
+    def next_raw(self) -> bytes:
+        if not self.rotation:
+            return self.raw
+        self._turn = (self._turn + 1) % len(self.rotation)
+        return self.rotation[self._turn]
 
 
 async def _latencies(target: Target, seconds: float) -> list[float]:
@@ -192,8 +201,9 @@ async def _latencies(target: Target, seconds: float) -> list[float]:
     out: list[float] = []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
+        raw = target.next_raw()
         t0 = time.perf_counter()
-        status, body = await conn.request(target.raw)
+        status, body = await conn.request(raw)
         out.append(time.perf_counter() - t0)
         if status >= 400:
             raise RuntimeError(f"HTTP {status}: {body[:300]!r}")
@@ -209,7 +219,7 @@ async def _throughput(target: Target, seconds: float, concurrency: int) -> tuple
     async def one(conn: Conn) -> None:
         nonlocal count
         while time.perf_counter() < end:
-            status, body = await conn.request(target.raw)
+            status, body = await conn.request(target.next_raw())
             if status >= 400:
                 raise RuntimeError(f"HTTP {status}: {body[:300]!r}")
             count += 1
