@@ -56,6 +56,7 @@ from _stats import percentile
 from api import GENEROUS, Server, seed_account, seed_metrics
 from marketplace import SHAPES, _query_string
 from marketplace import seed as seed_marketplace
+from proofpix_plugins.db import POSTGRES_POOL_SIZE, SQLITE_POOL_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -275,6 +276,17 @@ def resources(pid: int, data_dir: Path) -> Resources:
             rss = int(line.split()[1])
     return Resources(rss, len(descendants(pid)), len(os.listdir(f"/proc/{pid}/fd")),
                      len(scratch_fs.mounted_under(data_dir)))
+
+
+def _is_pool_fd(target: str, data_dir: Path, *, postgres: bool) -> bool:
+    if postgres:
+        return target == "socket"
+    return target.startswith(str(data_dir / "proofpix.db"))
+
+
+def _pool_connections(targets: list[str], data_dir: Path) -> int:
+    """Open SQLite connections: fds onto the main file (one per connection)."""
+    return sum(1 for t in targets if t == str(data_dir / "proofpix.db"))
 
 
 def fd_targets(pid: int) -> list[str]:
@@ -524,6 +536,17 @@ async def soak(args: argparse.Namespace, routes: list[Route], top: Stats, app_sr
     if grown:
         print(f"  fds opened during the soak and still open: {dict(grown)}")
     growth = (after.rss_kb - before.rss_kb) / before.rss_kb
+    # A pool keeps the connections it once needed, up to its size: fds onto the database file
+    # (SQLite: the file and its WAL per connection) or sockets (PostgreSQL) may grow up to that
+    # bound, which is not a leak; anything else must not grow at all.
+    postgres = bool(args.database_url)
+    # SQLite: connections now open; PostgreSQL: sockets opened since (others existed before).
+    conns_after = (grown["socket"] if postgres
+                   else _pool_connections(fd_targets(pid), data_dir))
+    pool_bound = POSTGRES_POOL_SIZE if postgres else SQLITE_POOL_SIZE
+    pool_fds = sum(n for target, n in grown.items()
+                   if _is_pool_fd(target, data_dir, postgres=postgres))
+    other_growth = after.fds - before.fds - pool_fds
     checks = [
         (stats.error_count == 0, f"errors: {stats.error_count} (must be 0)"),
         (growth < args.max_rss_growth,
@@ -532,13 +555,18 @@ async def soak(args: argparse.Namespace, routes: list[Route], top: Stats, app_sr
         # call, so one may be missing at the snapshot; a leak shows as more.
         (after.processes <= before.processes,
          f"sandbox processes {before.processes} → {after.processes} (must not grow)"),
-        (after.fds <= before.fds,
-         f"open fds {before.fds} → {after.fds} (must not grow)"),
+        (other_growth <= 0,
+         f"open fds {before.fds} → {after.fds}: {max(other_growth, 0)} not the database "
+         f"pool's (must be 0)"),
+        (conns_after <= pool_bound,
+         f"database connections held {conns_after} (the pool keeps ≤ {pool_bound})"),
         (after.mounts == before.mounts,
          f"scratch mounts {before.mounts} → {after.mounts} (must not change)"),
         (stats.total >= 0.9 * rate * seconds,
          f"requests {stats.total:,} of {rate * seconds:,.0f} scheduled (must be ≥ 90 %)"),
     ]
+    summary.update({"fds_grown_not_pool": max(other_growth, 0),
+                    "pool_connections": conns_after, "pool_bound": pool_bound})
     summary.update({"requests": stats.total, "errors": stats.error_count,
                     "rate": rate, "achieved": stats.total / stats.wall, "rss_growth": growth,
                     "before": dataclasses.asdict(before), "after": dataclasses.asdict(after)})

@@ -73,13 +73,19 @@ def create_engine_for_url(url: str | URL, *, echo: bool = False) -> AsyncEngine:
     return create_async_engine(
         parsed,
         echo=echo,
-        pool_size=10,
+        pool_size=POSTGRES_POOL_SIZE,
         max_overflow=20,
         pool_timeout=30,
         # Drop connections the server closed (restart, idle timeout) instead of failing a request.
         pool_pre_ping=True,
         pool_recycle=1800,
     )
+
+
+#: Connections a pool keeps open once it has needed them (overflow ones are closed): a soak
+#: sees the process's fds grow up to this many connections, and no further (bench/load.py).
+SQLITE_POOL_SIZE = 20
+POSTGRES_POOL_SIZE = 10
 
 
 def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
@@ -93,7 +99,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         # Kept open: an overflow connection is closed when returned, and opening one costs a
         # thread, a connect and four PRAGMAs; a request can hold two (its own and a broker's).
-        kwargs["pool_size"] = 20
+        kwargs["pool_size"] = SQLITE_POOL_SIZE
         kwargs["max_overflow"] = 10
         # Reads run on the event loop, not through aiosqlite's thread (see db_sqlite.py).
         kwargs["async_creator"] = inline_read_creator(url.database)
