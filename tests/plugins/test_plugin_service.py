@@ -113,3 +113,36 @@ async def test_the_list_pages_and_counts_in_one_query(
     assert past["items"] == []
     assert first["items"][0]["status"] == "installed"
     assert first["items"][0]["installedAt"].endswith(("Z", "+00:00"))
+
+
+async def test_a_metrics_read_adds_unflushed_calls_without_writing(
+    platform: FastAPI, admin: TestUser, ppx_dir: Path
+) -> None:
+    from sqlalchemy import event
+
+    service: PluginService = platform.state.plugin_service
+    org = admin.principal.org_id
+    await service.install_plugin(org, counter_ppx(ppx_dir), actor=admin.principal.user_id)
+    await service.load_plugin(org, "acme.counter")
+    for _ in range(3):
+        await service.execute_hook(org, "custom:count", {}, HookOptions(mode="sequential"))
+    await service.flush_metrics()  # three calls in the database...
+    for _ in range(2):  # ...and two only in this process's buffer
+        await service.execute_hook(org, "custom:count", {}, HookOptions(mode="sequential"))
+    seen: list[str] = []
+
+    def record(_c: object, _cur: object, sql: str, *_a: object) -> None:
+        seen.append(sql.lstrip().split(None, 1)[0].upper())
+
+    engine = platform.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        peeked = await service.get_plugin_metrics(org, "acme.counter")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert not {"INSERT", "UPDATE", "DELETE"} & set(seen), seen
+    assert peeked["calls"] == 5
+    # The same answer as flushing first, then reading (what the read used to do).
+    await service.flush_metrics()
+    flushed = await service.get_plugin_metrics(org, "acme.counter")
+    assert flushed == peeked

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -112,7 +113,7 @@ _WINDOW_COLUMNS = tuple(
 
 async def plugin_window(
     session: AsyncSession, org_id: uuid.UUID, plugin_id: str, minutes: int,
-    now: datetime | None = None,
+    now: datetime | None = None, *, pending: MetricsSnapshot | None = None,
 ) -> dict[str, Any] | None:
     """:func:`window` for a plugin named by its organization and id, in one statement: None
     when the organization has no such plugin.
@@ -121,13 +122,18 @@ async def plugin_window(
     bucket_start)`` unique index), so a plugin with no calls yet is one row of NULL counters,
     and an unknown plugin none. One round trip instead of four (BEGIN, the plugin's ORM row,
     the minute rows, COMMIT) when the caller runs it outside a transaction, and plain rows.
+
+    ``pending``: this process's calls not flushed yet (``PluginMetrics.peek``), added as
+    :func:`persist` would add them, so the answer is what a flush then a read would give
+    without the flush's write transaction on the read path.
     """
+    since = _since(minutes, now)
     metric = PluginMetric.__table__
     stmt = (
         select(Plugin.__table__.c.id, *_WINDOW_COLUMNS)
         .select_from(Plugin.__table__.outerjoin(metric, and_(
             metric.c.plugin_row_id == Plugin.__table__.c.id,
-            metric.c.bucket_start >= _since(minutes, now),
+            metric.c.bucket_start >= since,
         )))
         .where(Plugin.__table__.c.organization_id == org_id,
                Plugin.__table__.c.plugin_id == plugin_id)
@@ -136,7 +142,62 @@ async def plugin_window(
     rows = (await session.execute(stmt)).all()
     if not rows:
         return None
-    return _shape(minutes, [r for r in rows if r.bucket_start is not None])
+    minutes_rows: list[Any] = [r for r in rows if r.bucket_start is not None]
+    if pending is not None and pending.count > 0:
+        minutes_rows = _with_pending(minutes_rows, pending, since)
+    return _shape(minutes, minutes_rows)
+
+
+@dataclass(slots=True)
+class _Minute:
+    """A minute row as :func:`persist` leaves it, for a read that adds unflushed calls."""
+
+    bucket_start: datetime
+    calls: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    denied: int = 0
+    crashed: int = 0
+    total_ms: float = 0.0
+    latency_hist: list[list[int]] = field(default_factory=list)
+    cpu_ms: float = 0.0
+    max_rss_kb: int = 0
+    http_calls: int = 0
+    storage_bytes: int = 0
+
+
+def _with_pending(rows: list[Any], snap: MetricsSnapshot, since: datetime) -> list[Any]:
+    """``rows`` with ``snap`` added to its minute (the minute it started in, as persist)."""
+    bucket = bucket_of(snap.started_at)
+    if bucket < since:
+        return rows
+    at = next((i for i, r in enumerate(rows) if r.bucket_start == bucket), None)
+    base = rows[at] if at is not None else None
+    counts: dict[int, int] = {int(i): int(n) for i, n in (
+        base.latency_hist or [] if base is not None else [])}
+    for index, n in snap.latency.counts.items():
+        counts[index] = counts.get(index, 0) + n
+    minute = _Minute(
+        bucket_start=bucket,
+        calls=(base.calls if base else 0) + snap.count,
+        errors=(base.errors if base else 0) + snap.errors,
+        timeouts=(base.timeouts if base else 0) + snap.timeouts,
+        denied=(base.denied if base else 0) + snap.denied,
+        crashed=(base.crashed if base else 0) + snap.crashed,
+        total_ms=(base.total_ms if base else 0.0) + snap.latency.sum_ms,
+        latency_hist=[[i, n] for i, n in sorted(counts.items())],
+        cpu_ms=(base.cpu_ms if base else 0.0) + snap.cpu_ms,
+        max_rss_kb=max(base.max_rss_kb if base else 0, snap.peak_rss_kb),
+        http_calls=(base.http_calls if base else 0) + snap.http_calls,
+        storage_bytes=(base.storage_bytes if base else 0) + snap.storage_bytes,
+    )
+    out = list(rows)
+    if at is not None:
+        out[at] = minute
+    else:
+        out.append(minute)
+        out.sort(key=lambda r: r.bucket_start)
+    return out
 
 
 def _shape(minutes: int, rows: Sequence[Any]) -> dict[str, Any]:

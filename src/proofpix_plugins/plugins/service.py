@@ -175,6 +175,8 @@ class PluginService:
         reconcile_seconds: float = 0.25,
     ) -> None:
         self._sf = session_factory
+        # Metric flushes ended (committed or failed): metrics reads check it (see there).
+        self._metrics_flushes = 0
         self._blobs = blobs
         self.bus = bus
         self._hub = hub
@@ -297,8 +299,12 @@ class PluginService:
         snapshots = self.bus.metrics.drain()
         if not snapshots:
             return 0
-        async with session_scope(self._sf) as session:
-            return await metrics_store.persist(session, snapshots)
+        try:
+            async with session_scope(self._sf) as session:
+                return await metrics_store.persist(session, snapshots)
+        finally:
+            # Committed (or not): a metrics read that peeked before it must read again.
+            self._metrics_flushes += 1
 
     # -- install -----------------------------------------------------------------------
     async def install_plugin(
@@ -570,12 +576,23 @@ class PluginService:
         self, org_id: uuid.UUID | str, plugin_id: str, *, minutes: int = 60
     ) -> dict[str, Any]:
         org = as_uuid(org_id)
-        await self.flush_metrics()
-        async with self._sf() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                # One SELECT: outside a transaction it is one round trip, not three.
-                await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            data = await metrics_store.plugin_window(session, org, plugin_id, minutes)
+        # This process's calls not flushed yet are added to the rows read, not flushed first:
+        # a flush is a write transaction (an upsert per plugin with calls), and on a busy
+        # SQLite it queued for the write lock behind uploads on every read (bench/load.py).
+        # A flush ending between the peek and the read would count its calls twice (peeked,
+        # then read back): then peek and read again.
+        for _attempt in range(3):
+            flushes = self._metrics_flushes
+            pending = self.bus.metrics.peek(str(org), plugin_id)
+            async with self._sf() as session:
+                if session.get_bind().dialect.name == "postgresql":
+                    # One SELECT: outside a transaction it is one round trip, not three.
+                    await session.connection(
+                        execution_options={"isolation_level": "AUTOCOMMIT"})
+                data = await metrics_store.plugin_window(session, org, plugin_id, minutes,
+                                                         pending=pending)
+            if flushes == self._metrics_flushes:
+                break
         if data is None:
             # Same answer whether it exists in another organization or nowhere.
             raise NotFound(f"plugin {plugin_id} is not installed")
