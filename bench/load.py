@@ -384,6 +384,24 @@ async def plugin_statuses(port: int, token: str) -> dict[str, str]:
         return {p["id"]: p["status"] for p in r.json()["items"]}
 
 
+async def print_plugin_calls(port: int, token: str, plugin_ids: list[str]) -> None:
+    """Each plugin's own calls over the last hour (the server's metrics): how long a call ran
+    in its worker, broker round trips included; a slow one queues every call behind it."""
+    print("\n| plugin (server metrics, last 60 min) | calls | timeouts | p50 ms | p95 ms "
+          "| p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        for pid in plugin_ids:
+            r = await client.get(f"/api/plugins/{pid}/metrics",
+                                 headers={"Authorization": f"Bearer {token}"})
+            if r.status_code != 200:
+                continue
+            m = r.json()
+            lat = m["latencyMs"]
+            print(f"| {pid} | {m['calls']:,} | {m['timeouts']:,} | {lat['p50'] or 0:.1f} "
+                  f"| {lat['p95'] or 0:.1f} | {lat['p99'] or 0:.1f} |")
+
+
 def server_env(work: Path, db_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROOFPIX_")}
     env.update({"PROOFPIX_ENV": "development", "PROOFPIX_DATA_DIR": str(work / "data"),
@@ -464,6 +482,7 @@ async def run(args: argparse.Namespace) -> int:
                 print("  ✔ every latency goal checked above")
         statuses = await plugin_statuses(app_srv.port, token)
         print(f"\nplugin states at the end: {statuses}")
+        await print_plugin_calls(app_srv.port, token, list(statuses))
         if sorted(statuses.values()) != ["loaded"] * len(PLUGINS):
             failed.append(f"a plugin left the loaded state: {statuses}")
     except Exception:
