@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import timedelta
 
@@ -89,6 +90,42 @@ async def test_curation_replaces_the_list_and_refuses_bad_ids_by_index(
     assert (await client.get(ADMIN, headers=h)).json() == {"pluginIds": ["beta.bravo"]}
     assert (await client.put(ADMIN, json={"pluginIds": []}, headers=h)).json() == {
         "pluginIds": []}
+
+
+async def test_a_curated_listing_suspended_since_may_stay_while_the_list_is_edited(
+    client: httpx.AsyncClient, seed: Seeder, make_user: MakeUser,
+) -> None:
+    for pid in ("acme.alpha", "beta.bravo", "gamma.charlie"):
+        await seed.listing(pid)
+    h = (await make_user(platform_admin=True)).headers
+    assert (await client.put(ADMIN, json={"pluginIds": ["acme.alpha", "beta.bravo"]},
+                             headers=h)).status_code == 200
+    await seed.set("beta.bravo", status=ListingStatus.suspended, status_reason="malware")
+    await seed.set("gamma.charlie", status=ListingStatus.suspended, status_reason="malware")
+    # Reordering the list that holds it, as the console's move buttons do: accepted.
+    r = await client.put(ADMIN, json={"pluginIds": ["beta.bravo", "acme.alpha"]}, headers=h)
+    assert r.status_code == 200, r.text
+    # Never shown while suspended.
+    featured = (await client.get(URL)).json()["items"]
+    assert "beta.bravo" not in [i["pluginId"] for i in featured]
+    # A suspended listing not curated before still cannot be added.
+    r = await client.put(ADMIN, json={"pluginIds": ["beta.bravo", "gamma.charlie"]}, headers=h)
+    assert r.status_code == 422
+    assert [(e["field"], e["rule"]) for e in r.json()["errors"]] == [("pluginIds[1]", "active")]
+
+
+async def test_concurrent_curations_leave_one_whole_list(
+    client: httpx.AsyncClient, seed: Seeder, make_user: MakeUser,
+) -> None:
+    ids = [f"acme.p{i}" for i in range(6)]
+    for pid in ids:
+        await seed.listing(pid)
+    h = (await make_user(platform_admin=True)).headers
+    lists = [ids[:3], ids[3:], ids[::2], ids[1::2]] * 2
+    answers = await asyncio.gather(*(client.put(ADMIN, json={"pluginIds": one}, headers=h)
+                                     for one in lists))
+    assert [r.status_code for r in answers] == [200] * len(lists), [r.text for r in answers]
+    assert (await client.get(ADMIN, headers=h)).json()["pluginIds"] in lists
 
 
 @pytest.mark.parametrize("body", [

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.kit.rate_limit import RateLimiter
-from proofpix_plugins.models.marketplace import MarketplaceListing
+from proofpix_plugins.models.marketplace import ListingStatus, MarketplaceListing
 from tests.fixtures.app import TestUser, create_test_user
 from tests.marketplace.market_seed import api_key, developer
 from tests.marketplace.test_marketplace_install import PID, market_install, seed
@@ -71,6 +71,23 @@ async def test_a_user_whose_organization_did_not_install_it_may_not_review(
     assert r.json()["errors"][0]["rule"] == "installed-only"
     assert (await api.get(REVIEWS)).json()["total"] == 0
     assert await rating(platform) == (0.0, 0)
+
+
+async def test_a_suspended_listing_takes_no_reviews_and_keeps_its_rating(
+    api: httpx.AsyncClient, admin: TestUser, platform: FastAPI, installed: None
+) -> None:
+    assert (await api.post(REVIEWS, headers=admin.headers, json={"rating": 4})
+            ).status_code == 201
+    async with session_scope(platform.state.session_factory) as session:
+        listing = (await session.execute(select(MarketplaceListing))).scalar_one()
+        listing.status = ListingStatus.suspended
+        listing.status_reason = "malware"
+
+    r = await api.post(REVIEWS, headers=admin.headers, json={"rating": 1, "text": "gone"})
+
+    assert r.status_code == 409, r.text
+    assert r.json()["errors"][0]["rule"] == "active"
+    assert await rating(platform) == (4.0, 1)
 
 
 @pytest.mark.parametrize(("body", "field", "rule"), [

@@ -38,6 +38,8 @@ from proofpix_plugins.models.marketplace import (
     MarketplaceDownload,
 )
 
+#: The advisory-lock key serializing curated-list replacements on PostgreSQL.
+_CURATION_LOCK: Final = 0x70707846  # "ppxF"
 PRIOR_MEAN: Final = 3.0
 PRIOR_WEIGHT: Final = 5
 RECENT_DAYS: Final = 30
@@ -105,7 +107,18 @@ async def _compute(session: AsyncSession) -> list[FeaturedItem]:
 
 
 async def set_curated(session: AsyncSession, plugin_ids: list[str]) -> list[str]:
-    """Replace the curated list; every id must name an active listing (422 naming the index)."""
+    """Replace the curated list; every id must name an active listing (422 naming the index),
+    except one already curated: a curated listing suspended since stays placeable (the
+    featured list skips it while suspended), so an admin can reorder or trim the list without
+    first removing it.
+
+    Concurrent replacements are serialized (PostgreSQL: a transaction-scoped advisory lock;
+    SQLite: the delete below takes the database's write lock), so the last one wins whole
+    instead of two interleaving into a key conflict (a 500 before).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(_CURATION_LOCK)))
+    current = set(await curated_ids(session))
     errors: list[FieldError] = []
     seen: dict[str, int] = {}
     for i, pid in enumerate(plugin_ids):
@@ -120,7 +133,7 @@ async def set_curated(session: AsyncSession, plugin_ids: list[str]) -> list[str]
         if pid not in found:
             errors.append(FieldError(f"pluginIds[{i}]", "no marketplace listing has this id",
                                      "exists", pid))
-        elif found[pid][1] is not ListingStatus.active:
+        elif found[pid][1] is not ListingStatus.active and pid not in current:
             errors.append(FieldError(f"pluginIds[{i}]", "the listing is suspended",
                                      "active", pid))
     if errors:

@@ -101,7 +101,7 @@ class ReviewOut(CamelResponse):
 @router.post("/{plugin_id}/reviews", response_model=ReviewOut, status_code=201,
              dependencies=[Depends(rate_limit("plugin_ops"))],
              responses={200: {"model": ReviewOut, "description": "The review was edited."},
-                        **problem_responses(403, 404)})
+                        **problem_responses(403, 404, 409)})
 async def post_review(plugin_id: PluginId, body: ReviewIn, principal: ConfirmedUser,
                       session: SessionDep, response: Response) -> ReviewOut:
     """Review a marketplace plugin
@@ -111,7 +111,7 @@ async def post_review(plugin_id: PluginId, body: ReviewIn, principal: ConfirmedU
     once. Reviews are public; the reviewer is shown only as "a verified installer".
 
     Who: a member (any role) of an organization that has the plugin installed; 403 otherwise.
-    Rate limited with the plugin-operations class.
+    409 while the listing is suspended. Rate limited with the plugin-operations class.
     """
     view, created = await reviews.submit(session, plugin_id, principal.user_id,
                                          principal.org_id, body.rating, body.text)

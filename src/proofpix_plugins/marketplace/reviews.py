@@ -21,7 +21,11 @@ from proofpix_plugins.errors import Conflict, FieldError, Forbidden, NotFound
 from proofpix_plugins.kit.upsert import insert_for
 from proofpix_plugins.marketplace.artifact_source import listing_by_plugin_id
 from proofpix_plugins.models.base import utcnow
-from proofpix_plugins.models.marketplace import MarketplaceListing, MarketplaceReview
+from proofpix_plugins.models.marketplace import (
+    ListingStatus,
+    MarketplaceListing,
+    MarketplaceReview,
+)
 from proofpix_plugins.models.plugins import Plugin
 
 #: How a reviewer is shown: never their email, name or organization (a privacy product).
@@ -67,6 +71,11 @@ async def submit(
 ) -> tuple[ReviewView, bool]:
     """Create or edit the user's review; returns it and whether it was created."""
     listing = await _listing(session, plugin_id)
+    if listing.status is ListingStatus.suspended:
+        # A pulled plugin is not rated any more (its ratings stay as they were when pulled).
+        raise Conflict(
+            f"plugin {plugin_id} is suspended from the marketplace and takes no reviews",
+            errors=(FieldError("pluginId", "the listing is suspended", "active", plugin_id),))
     installed = (await session.execute(select(Plugin.id).where(
         Plugin.organization_id == org_id, Plugin.plugin_id == plugin_id))).first()
     if installed is None:
