@@ -10,7 +10,9 @@ import pytest
 from fastapi import FastAPI
 
 from proofpix_plugins.kit.security_headers import CONSOLE_CSP
-from tests.fixtures.app import TestUser
+from proofpix_plugins.web.assets import asset_url
+from tests.fixtures.app import StartApp, TestUser, build_test_settings
+from tests.web.conftest import browser_client
 from tests.web.console_client import scripts_of, sign_in
 from tests.web.packages import analyzer_ppx
 
@@ -137,3 +139,18 @@ async def test_hostile_writes_never_fail_the_server(
         photo = await web.post("/console/photos", data={"csrf_token": csrf},
                                files={"file": ("x.jpg", fh, "image/jpeg")})
     assert 400 <= photo.status_code < 500
+
+
+async def test_console_pages_spend_the_default_read_budget(
+    sqlite_db_url: str, tmp_path: Path, start_app: StartApp,
+) -> None:
+    # Without it a client could hammer the server-rendered pages (each a search, a listing or
+    # a plugin read) where the API's own GETs would answer 429.
+    settings = build_test_settings(sqlite_db_url, tmp_path / "data", rate_limit_default="3/minute")
+    async with start_app(settings) as app, browser_client(app) as client:
+        answers = [await client.get("/") for _ in range(4)]
+        assert [r.status_code for r in answers] == [200, 200, 200, 429]
+        assert answers[0].headers["ratelimit-limit"] == "3"
+        assert int(answers[-1].headers["retry-after"]) >= 1
+        # The static files are not pages: never limited.
+        assert (await client.get(asset_url("console/console.css"))).status_code == 200

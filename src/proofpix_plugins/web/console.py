@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.requests import Request
 
+from proofpix_plugins.kit.rate_limit import rate_limit_reads
 from proofpix_plugins.web.auth import console_identity
 from proofpix_plugins.web.events_ws import router as events_router
 from proofpix_plugins.web.pages.account import router as account_router
@@ -33,7 +34,9 @@ def install_console(app: FastAPI) -> None:
                    updates_router, developer_router, submissions_router,
                    admin_router, admin_featured_router, admin_takedown_router,
                    admin_analytics_router, events_router):
-        app.include_router(router)
+        # Pages spend the default read budget as the API's GETs do (their forms declare their
+        # own class); the live-event socket is left alone by rate_limit_reads.
+        app.include_router(router, dependencies=[Depends(rate_limit_reads())])
     # Rate limits count a console user as the API counts a bearer: by user id, not by address.
     api_identity: Identity = app.state.rate_limit_identity
 
