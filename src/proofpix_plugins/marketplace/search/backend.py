@@ -23,6 +23,10 @@ _VECTOR: ColumnElement[Any] = literal_column(f"marketplace_listings.{TSVECTOR_CO
 
 
 class TextBackend(Protocol):
+    #: Whether a JSON column is stored as its text (SQLite), so reading it as a string costs
+    #: nothing; PostgreSQL's jsonb needs a cast.
+    json_as_text: bool
+
     def restrict(self, stmt: AnySelect, words: list[str]) -> AnySelect:
         """``stmt`` (selecting from listings) limited to listings matching every word."""
 
@@ -35,6 +39,8 @@ class TextBackend(Protocol):
 
 @dataclass(frozen=True)
 class SqliteText:
+    json_as_text: bool = True
+
     def restrict(self, stmt: AnySelect, words: list[str]) -> AnySelect:
         match = literal_column(FTS_TABLE).op("MATCH")(terms.fts5_match(words))
         return stmt.join(_FTS, _FTS.c.rowid == L.search_key).where(match)
@@ -51,6 +57,8 @@ class SqliteText:
 
 @dataclass(frozen=True)
 class PostgresText:
+    json_as_text: bool = False
+
     def _query(self, words: list[str]) -> Any:
         return func.to_tsquery(literal_column("'simple'::regconfig"), terms.tsquery(words))
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Numeric, String, cast, exists, func, not_, select, type_coerce
+from sqlalchemy import Numeric, String, Text, cast, exists, func, not_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proofpix_plugins.marketplace.catalog import (
@@ -149,10 +149,12 @@ class _Plan:
         the per-row JSON expansion of the permission facet.
         """
         q = self.query
-        # The permission sets come back as their JSON text (SQLite), decoded once per distinct
-        # text (a hundred or so) instead of once per group (thousands); asyncpg's jsonb codec
-        # hands over lists already.
-        raw = type_coerce(L.permissions, String())
+        # The permission sets come back as their JSON text, decoded here once per distinct
+        # text (a hundred or so) instead of once per group (thousands). SQLite stores the text;
+        # PostgreSQL renders it (``jsonb::text``, in C), where asyncpg's jsonb codec would
+        # otherwise run ``json.loads`` on every group's value.
+        raw: Any = (type_coerce(L.permissions, String()) if self.text.json_as_text
+                    else cast(L.permissions, Text()))
         grouped: AnySelect = select(L.category, L.type, raw, func.count()).select_from(L)
         rows = await self.session.execute(
             self._narrow(grouped, ranges, skip=_FACETS).group_by(
