@@ -26,6 +26,8 @@ class TextBackend(Protocol):
     #: Whether a JSON column is stored as its text (SQLite), so reading it as a string costs
     #: nothing; PostgreSQL's jsonb needs a cast.
     json_as_text: bool
+    #: Whether ``GROUP BY GROUPING SETS`` is available (PostgreSQL; SQLite has none).
+    grouping_sets: bool
 
     def restrict(self, stmt: AnySelect, words: list[str]) -> AnySelect:
         """``stmt`` (selecting from listings) limited to listings matching every word."""
@@ -40,6 +42,7 @@ class TextBackend(Protocol):
 @dataclass(frozen=True)
 class SqliteText:
     json_as_text: bool = True
+    grouping_sets: bool = False
 
     def restrict(self, stmt: AnySelect, words: list[str]) -> AnySelect:
         match = literal_column(FTS_TABLE).op("MATCH")(terms.fts5_match(words))
@@ -58,6 +61,7 @@ class SqliteText:
 @dataclass(frozen=True)
 class PostgresText:
     json_as_text: bool = False
+    grouping_sets: bool = True
 
     def _query(self, words: list[str]) -> Any:
         return func.to_tsquery(literal_column("'simple'::regconfig"), terms.tsquery(words))
