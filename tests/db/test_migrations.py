@@ -8,9 +8,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proofpix_plugins.migrations import check_async, upgrade_async
@@ -249,3 +251,101 @@ async def test_downgrading_0012_restores_the_0011_schema_exactly(tmp_path: Path)
     await upgrade_async(round_trip, "0012")
     assert await _schema(round_trip) != await _schema(only_0011)
     assert await _schema(round_trip, downgrade_to="0011") == await _schema(only_0011)
+
+
+def _sqlite_search_ddl(path: Path) -> list[tuple[str, str, str]]:
+    """The FTS5 table, its triggers and every index as SQLite stores their DDL."""
+    conn = sqlite3.connect(path)
+    try:
+        return sorted(conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND "
+            "(type IN ('trigger', 'index') OR name = 'marketplace_search_fts')"))
+    finally:
+        conn.close()
+
+
+async def test_downgrading_0013_restores_the_0012_schema_exactly(tmp_path: Path) -> None:
+    """0013 adds the search key and rebuilds the FTS5 table keyed by it; its downgrade leaves
+    0012's schema as it was, the FTS5 table and its triggers included, with the rows indexed."""
+    only_0012 = f"sqlite+aiosqlite:///{tmp_path / 'only-0012.db'}"
+    round_trip = f"sqlite+aiosqlite:///{tmp_path / 'round-trip.db'}"
+    await upgrade_async(only_0012, "0012")
+    await upgrade_async(round_trip, "0013")
+    assert await _schema(round_trip) != await _schema(only_0012)
+    assert _sqlite_search_ddl(tmp_path / "round-trip.db") != _sqlite_search_ddl(
+        tmp_path / "only-0012.db")
+    assert await _schema(round_trip, downgrade_to="0012") == await _schema(only_0012)
+    assert _sqlite_search_ddl(tmp_path / "round-trip.db") == _sqlite_search_ddl(
+        tmp_path / "only-0012.db")
+
+
+def _insert_listing_sql(conn: Any, plugin_id: str, developer_id: uuid.UUID,
+                        name: str) -> tuple[Any, dict[str, Any]]:
+    return (
+        text("INSERT INTO marketplace_listings (id, plugin_id, developer_id, name, description, "
+        "type, category, tags, permissions, verified, status, listed, downloads_total, "
+        "installs_total, rating_avg, rating_count, created_at, updated_at) VALUES (:id, :pid, "
+        ":dev, :name, 'a plugin', 'processor', 'image', '[\"t\"]', '[]', false, 'active', true, "
+        "0, 0, 0, 0, :now, :now)"),
+        {"id": _uuid_param(conn, uuid.uuid4()), "pid": plugin_id,
+         "dev": _uuid_param(conn, developer_id), "name": name, "now": utcnow()},
+    )
+
+
+async def test_0013_keys_listings_on_insert_and_keeps_the_index_in_step(tmp_path: Path) -> None:
+    """Rows existing at 0013 get keys; every later insert gets a new one from the database;
+    the FTS5 rows follow inserts, renames and deletes (contentless: deleted by old values)."""
+    path = tmp_path / "keys.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await upgrade_async(url, "0012")
+    engine = create_migration_engine(url)
+    user, dev = uuid.uuid4(), uuid.uuid4()
+
+    async def matches(conn: Any, word: str) -> list[str]:
+        rows = await conn.execute(text(
+            "SELECT L.plugin_id FROM marketplace_search_fts JOIN marketplace_listings AS L "
+            "ON L.search_key = marketplace_search_fts.rowid "
+            "WHERE marketplace_search_fts MATCH :q ORDER BY L.plugin_id"), {"q": word})
+        return [r for (r,) in rows]
+
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO users (id, email, password_hash, name, is_platform_admin, "
+                "is_active, auth_epoch, created_at) VALUES (:id, 'd@example.com', 'x', 'd', "
+                "false, true, 0, :now)"), {"id": user.hex, "now": utcnow()})
+            await conn.execute(text(
+                "INSERT INTO developers (id, user_id, namespace, skeleton, display_name, "
+                "verified, created_at) VALUES (:id, :user, 'acme', 'acme', 'Acme', false, "
+                ":now)"), {"id": dev.hex, "user": user.hex, "now": utcnow()})
+            for pid, name in (("acme.one", "Alpha"), ("acme.two", "Beta")):
+                await conn.execute(*_insert_listing_sql(conn, pid, dev, name))
+        await upgrade_async(url, "0013")
+        async with engine.begin() as conn:
+            await conn.execute(*_insert_listing_sql(conn, "acme.three", dev, "Alpha Gamma"))
+            keys = dict((await conn.execute(text(
+                "SELECT plugin_id, search_key FROM marketplace_listings"))).all())
+            assert sorted(keys.values()) == [1, 2, 3]
+            assert keys["acme.three"] == 3
+            assert await matches(conn, "alpha") == ["acme.one", "acme.three"]
+            await conn.execute(text(
+                "UPDATE marketplace_listings SET name = 'Delta' WHERE plugin_id = 'acme.one'"))
+            await conn.execute(text(
+                "DELETE FROM marketplace_listings WHERE plugin_id = 'acme.two'"))
+            assert await matches(conn, "alpha") == ["acme.three"]
+            assert await matches(conn, "delta") == ["acme.one"]
+            assert await matches(conn, "beta") == []
+            # A key never changes: the FTS5 rows are keyed by it.
+        async with engine.begin() as conn:
+            with pytest.raises(IntegrityError, match="search_key cannot change"):
+                await conn.execute(text(
+                    "UPDATE marketplace_listings SET search_key = 99 "
+                    "WHERE plugin_id = 'acme.one'"))
+        async with engine.begin() as conn:
+            # FTS5 checks its index against nothing (contentless) but its own structure.
+            await conn.execute(text(
+                "INSERT INTO marketplace_search_fts (marketplace_search_fts, rank) "
+                "VALUES ('integrity-check', 0)"))
+            assert await matches(conn, "alpha") == ["acme.three"]
+    finally:
+        await engine.dispose()

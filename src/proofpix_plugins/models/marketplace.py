@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -172,6 +173,7 @@ class MarketplaceListing(Base):
         # (Named: the convention's name would pass PostgreSQL's 63 characters.)
         Index("ix_marketplace_listings_listed_facets",
               "listed", "category", "type", "permissions", "verified"),
+        Index("ix_marketplace_listings_search_key", "search_key", unique=True),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -203,6 +205,11 @@ class MarketplaceListing(Base):
     rating_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+    # The full-text index's key for this listing (migration 0013): assigned by the database on
+    # insert for every writer (PostgreSQL an identity, SQLite a trigger), never changed; no
+    # writer sets it. SQLite's FTS5 rows are keyed by it (``models/marketplace_search.py``).
+    search_key: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), FetchedValue(), nullable=False)
 
 
 class MarketplaceVersion(Base):

@@ -1,10 +1,13 @@
 """What the schema knows about marketplace discovery beyond the listing tables themselves.
 
-The full-text index is dialect-specific DDL (migration ``0009``): on SQLite an FTS5 table
-``marketplace_search_fts`` (plus FTS5's shadow tables) kept in sync by triggers on
-``marketplace_listings``; on PostgreSQL a generated ``tsvector`` column with a GIN index. The
-ORM models cannot declare either, so the drift check (``migrations/runner.py``) skips the names
-listed here, and nothing else.
+The full-text index is dialect-specific DDL (migrations ``0009`` and ``0013``): on SQLite a
+contentless FTS5 table ``marketplace_search_fts`` (plus FTS5's shadow tables) whose rowid is the
+listing's ``search_key``, kept in sync by triggers on ``marketplace_listings`` (the insert
+trigger also assigns the key), and a covering index from the key to what search reads of a
+listing; on PostgreSQL a generated ``tsvector`` column with a GIN index. The ORM models cannot
+declare these, so the drift check (``migrations/runner.py``) skips the names listed here, and
+nothing else. (``search_key`` itself and its unique index are ordinary and declared on the
+model.)
 
 The index on ``marketplace_listings.updated_at`` is ordinary and declared here: the discovery
 caches read ``max(updated_at)`` as their validity token on every request, and the ``updated``
@@ -24,10 +27,14 @@ FTS_TABLE: Final = "marketplace_search_fts"
 #: The generated tsvector column on marketplace_listings and its GIN index (PostgreSQL).
 TSVECTOR_COLUMN: Final = "search_vector"
 TSVECTOR_INDEX: Final = "ix_marketplace_listings_search_vector"
-#: The triggers keeping the FTS5 table in step with the listings (SQLite).
+#: The triggers keeping the FTS5 table in step with the listings and the key fixed (SQLite).
 FTS_TRIGGERS: Final = (
     "marketplace_search_fts_ai", "marketplace_search_fts_ad", "marketplace_search_fts_au",
+    "marketplace_listings_search_key_bu",
 )
+#: SQLite only: (search_key, listed, category, type, verified, downloads_total, plugin_id,
+#: permissions, id), so the join from FTS5 hits reads no listing row.
+SEARCH_KEY_COVER_INDEX: Final = "ix_marketplace_listings_search_key_cover"
 
 Index("ix_marketplace_listings_updated_at", MarketplaceListing.updated_at)
 Index("ix_marketplace_featured_created_at", FeaturedEntry.created_at)
@@ -42,5 +49,5 @@ def is_search_object(name: str | None, type_: str) -> bool:
     if type_ == "column":
         return name == TSVECTOR_COLUMN
     if type_ == "index":
-        return name == TSVECTOR_INDEX
+        return name in (TSVECTOR_INDEX, SEARCH_KEY_COVER_INDEX)
     return False

@@ -1,7 +1,8 @@
 """The full-text part of a search, one interface with a backend per dialect.
 
-SQLite: the FTS5 table ``marketplace_search_fts`` joined on ``listing_id``; relevance is BM25
-with column weights (name 10, plugin id 6, tags 4, description 2). PostgreSQL: the generated
+SQLite: the contentless FTS5 table ``marketplace_search_fts`` joined on its rowid, the
+listing's ``search_key`` (migration 0013); relevance is BM25 with column weights (name 10,
+plugin id 6, tags 4, description 2). PostgreSQL: the generated
 ``search_vector`` column and its GIN index; relevance is ``ts_rank`` (weights A name, B plugin id
 and tags, D description). Both receive only the words of ``terms.tokens``.
 """
@@ -11,17 +12,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Float, Uuid, column, func, literal_column, table
+from sqlalchemy import BigInteger, ColumnElement, Float, column, func, literal_column, table
 
 from proofpix_plugins.marketplace.catalog import AnySelect, L
 from proofpix_plugins.marketplace.search import terms
 from proofpix_plugins.models.marketplace_search import FTS_TABLE, TSVECTOR_COLUMN
 
-_FTS = table(FTS_TABLE, column("listing_id", Uuid()))
+_FTS = table(FTS_TABLE, column("rowid", BigInteger()))
 _VECTOR: ColumnElement[Any] = literal_column(f"marketplace_listings.{TSVECTOR_COLUMN}")
 
 
 class TextBackend(Protocol):
+    #: Whether a JSON column is stored as its text (SQLite), so reading it as a string costs
+    #: nothing; PostgreSQL's jsonb needs a cast.
+    json_as_text: bool
+    #: Whether ``GROUP BY GROUPING SETS`` is available (PostgreSQL; SQLite has none).
+    grouping_sets: bool
+
     def restrict(self, stmt: AnySelect, words: list[str]) -> AnySelect:
         """``stmt`` (selecting from listings) limited to listings matching every word."""
 
@@ -34,13 +41,17 @@ class TextBackend(Protocol):
 
 @dataclass(frozen=True)
 class SqliteText:
+    json_as_text: bool = True
+    grouping_sets: bool = False
+
     def restrict(self, stmt: AnySelect, words: list[str]) -> AnySelect:
         match = literal_column(FTS_TABLE).op("MATCH")(terms.fts5_match(words))
-        return stmt.join(_FTS, _FTS.c.listing_id == L.id).where(match)
+        return stmt.join(_FTS, _FTS.c.rowid == L.search_key).where(match)
 
     def relevance(self, words: list[str]) -> ColumnElement[float]:
-        # bm25 is "lower is better" and takes a weight per column, the unindexed id included.
-        rank = func.bm25(literal_column(FTS_TABLE), 0.0, 10.0, 2.0, 4.0, 6.0, type_=Float)
+        # bm25 is "lower is better" and takes a weight per column (name, description, tags,
+        # plugin id).
+        rank = func.bm25(literal_column(FTS_TABLE), 10.0, 2.0, 4.0, 6.0, type_=Float)
         return -rank
 
     def json_elements(self, column_: Any) -> Any:
@@ -49,6 +60,9 @@ class SqliteText:
 
 @dataclass(frozen=True)
 class PostgresText:
+    json_as_text: bool = False
+    grouping_sets: bool = True
+
     def _query(self, words: list[str]) -> Any:
         return func.to_tsquery(literal_column("'simple'::regconfig"), terms.tsquery(words))
 

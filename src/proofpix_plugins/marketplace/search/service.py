@@ -17,7 +17,22 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Numeric, String, cast, exists, func, not_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Numeric,
+    String,
+    Text,
+    cast,
+    exists,
+    func,
+    literal,
+    not_,
+    select,
+    true,
+    tuple_,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proofpix_plugins.marketplace.catalog import (
@@ -148,11 +163,15 @@ class _Plan:
         *other* faceted filters to the groups here, so one index pass replaces four scans and
         the per-row JSON expansion of the permission facet.
         """
+        if self.text.grouping_sets:
+            return await self._counts_grouping_sets(ranges)
         q = self.query
-        # The permission sets come back as their JSON text (SQLite), decoded once per distinct
-        # text (a hundred or so) instead of once per group (thousands); asyncpg's jsonb codec
-        # hands over lists already.
-        raw = type_coerce(L.permissions, String())
+        # The permission sets come back as their JSON text, decoded here once per distinct
+        # text (a hundred or so) instead of once per group (thousands). SQLite stores the text;
+        # a jsonb dialect renders it (``jsonb::text``, in C) rather than have its driver decode
+        # every group's value. (PostgreSQL takes :meth:`_counts_grouping_sets` instead.)
+        raw: Any = (type_coerce(L.permissions, String()) if self.text.json_as_text
+                    else cast(L.permissions, Text()))
         grouped: AnySelect = select(L.category, L.type, raw, func.count()).select_from(L)
         rows = await self.session.execute(
             self._narrow(grouped, ranges, skip=_FACETS).group_by(
@@ -181,6 +200,56 @@ class _Plan:
                     per["permission"][permission] = per["permission"].get(permission, 0) + int(n)
                 if in_permissions:
                     total += int(n)
+        return total, {name: _ordered(values.items()) for name, values in per.items()}
+
+    async def _counts_grouping_sets(
+        self, ranges: list[str],
+    ) -> tuple[int, dict[str, dict[str, int]]]:
+        """:meth:`counts` on PostgreSQL: one statement with two grouping sets, so a hundred or
+        so rows come back instead of thousands of (category, type, permissions) groups.
+
+        ``(category, type, holds the wanted permissions)`` gives the category and type facets
+        and the total; ``(permission set, in the category, of the type)`` gives the permission
+        facet, each set's elements counted here (a repeated element twice, as before). The set
+        is grouped as its text (``jsonb::text``: hashing text is cheaper than jsonb).
+        """
+        q = self.query
+        yes: ColumnElement[bool] = true()
+        in_category = L.category == q.category if q.category is not None else yes
+        in_type = L.type == q.type if q.type is not None else yes
+        holds = (L.permissions.op("@>")(cast(literal(json.dumps(list(q.permissions)), Text()),
+                                             JSONB())) if q.permissions else yes)
+        rows: AnySelect = select(
+            L.category.label("category"), L.type.label("type"),
+            cast(L.permissions, Text()).label("held"), in_category.label("in_category"),
+            in_type.label("in_type"), holds.label("holds")).select_from(L)
+        # A subquery, so each flag is one column to group by (the same expression written in
+        # the select list and in the grouping sets would carry two bound parameters, which
+        # PostgreSQL does not see as the same expression); the planner flattens it.
+        r = self._narrow(rows, ranges, skip=_FACETS).subquery("r")
+        stmt: AnySelect = select(
+            r.c.category, r.c.type, r.c.held, r.c.in_category, r.c.in_type, r.c.holds,
+            func.count()).group_by(func.grouping_sets(
+                tuple_(r.c.category, r.c.type, r.c.holds),
+                tuple_(r.c.held, r.c.in_category, r.c.in_type)))
+        total = 0
+        per: dict[str, dict[str, int]] = {name: {} for name in _FACET_ORDER}
+        for category, type_, text_, category_ok, type_ok, held_ok, n in await (
+                self.session.execute(stmt)):
+            if category is not None:  # (category, type, holds)
+                if not held_ok:
+                    continue
+                category_ok = q.category is None or category == q.category
+                type_ok = q.type is None or type_ == q.type
+                if type_ok:
+                    per["category"][category] = per["category"].get(category, 0) + int(n)
+                if category_ok:
+                    per["type"][type_] = per["type"].get(type_, 0) + int(n)
+                if category_ok and type_ok:
+                    total += int(n)
+            elif category_ok and type_ok:  # (permission set, in category, of type)
+                for permission in json.loads(text_) or []:
+                    per["permission"][permission] = per["permission"].get(permission, 0) + int(n)
         return total, {name: _ordered(values.items()) for name, values in per.items()}
 
     async def items(self, ranges: list[str]) -> list[ListingSummary]:
