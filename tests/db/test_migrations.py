@@ -323,8 +323,8 @@ async def test_0013_keys_listings_on_insert_and_keeps_the_index_in_step(tmp_path
         await upgrade_async(url, "0013")
         async with engine.begin() as conn:
             await conn.execute(*_insert_listing_sql(conn, "acme.three", dev, "Alpha Gamma"))
-            keys = dict((await conn.execute(text(
-                "SELECT plugin_id, search_key FROM marketplace_listings"))).all())
+            keys: dict[str, int] = {pid: int(key) for pid, key in (await conn.execute(text(
+                "SELECT plugin_id, search_key FROM marketplace_listings"))).all()}
             assert sorted(keys.values()) == [1, 2, 3]
             assert keys["acme.three"] == 3
             assert await matches(conn, "alpha") == ["acme.one", "acme.three"]
