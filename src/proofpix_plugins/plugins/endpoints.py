@@ -157,6 +157,8 @@ async def execute_hook(
 
 
 _hooks_limit = rate_limit("hooks")
+# The full template, as documented (app.py dispatches it straight: kit/hot_route.py).
+HOOK_ROUTE_PATH = "/api/plugins/hooks/{hook_name}"
 # Documented (and testable through FastAPI's own handler) exactly as declared here; requests are
 # handled by one flat function doing the same steps in the same order (plugins/hook_route.py).
 router.add_api_route(
