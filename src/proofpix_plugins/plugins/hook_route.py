@@ -31,7 +31,6 @@ the edge guard), exception handlers — is FastAPI's and Starlette's, unchanged.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Coroutine
 from email.message import Message
 from typing import Any
@@ -48,6 +47,7 @@ from proofpix_plugins.accounts.auth import (
     confirmed_principal,
     current_user,
 )
+from proofpix_plugins.kit.body_guard import parsed_json
 from proofpix_plugins.kit.routes import PatternRoute
 
 Guard = Callable[[Principal], Awaitable[Principal]]
@@ -80,10 +80,10 @@ async def _read_body(request: Request, strict_content_type: bool) -> Any:
     content_type = request.headers.get("content-type")
     if not content_type:
         # The edge guard already refused an untyped body that is not valid JSON.
-        return raw if strict_content_type else json.loads(raw)
+        return raw if strict_content_type else parsed_json(request.scope, raw)
     if _is_json(content_type):
         # The edge guard parsed it already: valid JSON, finite numbers, no NUL.
-        return json.loads(raw)
+        return parsed_json(request.scope, raw)
     return raw
 
 
