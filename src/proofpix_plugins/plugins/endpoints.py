@@ -150,7 +150,7 @@ async def execute_hook(
     # Failures count toward the circuit breaker only for callers who may unload the plugin
     # anyway: a member must not disable it by sending data that makes it fail.
     result = await service.execute_hook(
-        principal.org_id, hook_name, body.data, body.options.to_wire(),
+        principal.org_id, hook_name, body.data, body.options.to_options(),
         count_failures=principal.role in _UNLOADERS,
     )
     return result.to_wire()
