@@ -156,6 +156,10 @@ def create_app(
         # Served by web/docs.py from vendored assets: no CDN, no external request.
         docs_url=None,
         redoc_url=None,
+        # Observability is our own (Prometheus by route template, request-id logs, audit):
+        # FastAPI's native OpenTelemetry is off, rather than asking the global providers on
+        # every request whether it is configured (~10 us a request, SPEC §11).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.migrate = migrate
