@@ -8,6 +8,7 @@ answer (404, 405 with ``Allow``) unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -37,8 +38,9 @@ async def _route(app_entry: Any, hot: HotRoute, scope: Scope) -> tuple[Any, ...]
     handler was reached, else what was answered (or raised)."""
     seen: list[Scope] = []
     sent: list[Message] = []
+    # FastAPI's routing calls the effective context's handler, the hot route its own app.
     context = hot.target.context
-    handler = context.app
+    handler, target = context.app, hot.target
 
     async def capture(s: Scope, receive: Receive, send: Send) -> None:
         seen.append(dict(s, fastapi=dict(s.get("fastapi", {}))))
@@ -47,6 +49,7 @@ async def _route(app_entry: Any, hot: HotRoute, scope: Scope) -> tuple[Any, ...]
         sent.append(message)
 
     context.app = capture
+    hot.target = dataclasses.replace(target, app=capture)
     try:
         await app_entry(scope, _receive, send)
     except Exception as exc:  # FastAPI raises HTTPException when "app" is in the scope
@@ -54,6 +57,7 @@ async def _route(app_entry: Any, hot: HotRoute, scope: Scope) -> tuple[Any, ...]
                 getattr(exc, "headers", None))
     finally:
         context.app = handler
+        hot.target = target
     if seen:
         return ("handled", seen[0])
     return ("answered", sent)
@@ -70,6 +74,8 @@ def test_the_app_installs_the_hot_route(app: FastAPI) -> None:
     assert app.router.middleware_stack is hot
     assert hot.target.route.path == HOOK_ROUTE_PATH
     assert hot.target.context.path == HOOK_ROUTE_PATH
+    # The route's own lean handler, not FastAPI's request_response around it.
+    assert hot.target.app is not hot.target.context.app
 
 
 @pytest.mark.parametrize(("method", "path", "root_path", "with_app"), [

@@ -3,8 +3,8 @@
 FastAPI (0.165) routes a request to an included router's route in two passes: the app's router
 walks its routes and asks each included router whether it matches — which walks that router's
 routes — and then the included router walks them again to handle the request. For
-``POST /api/plugins/hooks/{name}`` that was ~45 route checks and 15 % of the request's time in
-process.
+``POST /api/plugins/hooks/{name}`` that was two passes (~24 ``matches`` calls a request under
+cProfile) and 15 % of the request's time in process.
 
 :func:`install_hot_route` proves once, from the app's final route list, that no route tried
 before the hot one can fully match any path the hot route matches (each is a static path the
@@ -12,13 +12,15 @@ hot route's pattern does not fit, or a WebSocket route, which never matches HTTP
 answers a request whose method and path the hot route matches by doing what FastAPI's routers
 would have done for it, in the same order: the router and included-router scope keys, the path
 parameters and ``endpoint``/``route`` from the route's own ``matches`` (so the pattern check of
-:class:`PatternRoute` too), the telemetry route, and the route's effective handler (the same
-ASGI app FastAPI built for it, with its body limit). Anything else — another path, another
-method (a 405 is FastAPI's), a path whose parameter the route refuses, a ``root_path`` — goes
-through FastAPI's routing unchanged. If the proof fails (a route added before the hot one that
-could match, form limits, a router-level middleware), nothing is installed.
+:class:`PatternRoute` too), the telemetry route, and the route's handler: the ASGI app FastAPI
+built for it, or the route's own ``hot_app()`` when it has one (plugins/hook_route.py: the same
+handler without FastAPI's exit stacks for dependencies with ``yield``, which it has none of).
+Anything else — another path, another method (a 405 is FastAPI's), a path whose parameter the
+route refuses, a ``root_path`` — goes through FastAPI's routing unchanged. If the proof fails
+(a route added before the hot one that could match, form limits, a router-level middleware),
+nothing is installed.
 
-The scope the handler sees is FastAPI's own, key for key (tests/kit/test_hot_route.py compares
+The scope the handler sees is FastAPI's own, key for key (tests/app/test_hot_route.py compares
 it with FastAPI's routing of the same requests).
 """
 
@@ -53,6 +55,7 @@ class _Target:
     method: str
     prefix: str  # the route's path up to its first parameter
     selected_path: str | None
+    app: ASGIApp  # the route's ``hot_app()`` if it has one, else FastAPI's effective handler
 
 
 class HotRoute:
@@ -96,7 +99,7 @@ class HotRoute:
         fastapi_scope[_EFFECTIVE_KEY] = t.context
         scope["route"] = t.route
         # APIRoute.handle: the method is the route's (checked above), so the effective handler.
-        await t.context.app(scope, receive, send)
+        await t.app(scope, receive, send)
 
 
 def _static_path(route: Any) -> str | None:
@@ -147,7 +150,12 @@ def _find(app: FastAPI, path: str, method: str) -> _Target | None:
                 selected = (getattr(candidate.starlette_route, "path_format", None)
                             or candidate.path_format)
                 prefix = path.split("{", 1)[0]
-                return _Target(router, outer, candidate, original, method, prefix, selected)
+                hot_app = getattr(original, "hot_app", None)
+                if getattr(candidate, "max_body_size", None) is not None:
+                    hot_app = None  # FastAPI's body limit is part of its effective handler
+                app = hot_app() if callable(hot_app) else candidate.app
+                return _Target(router, outer, candidate, original, method, prefix, selected,
+                               app)
             if not _never_first(candidate, hot):
                 return None
     return None

@@ -40,6 +40,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proofpix_plugins.accounts.auth import (
     Principal,
@@ -156,6 +157,22 @@ class HookRoute(PatternRoute):
             return Response(content, status_code=status_code, media_type="application/json")
 
         return handle
+
+    def hot_app(self) -> ASGIApp:
+        """The handler as a bare ASGI app, for the direct dispatch (kit/hot_route.py).
+
+        FastAPI's ``request_response`` around a handler opens two exit stacks (for dependencies
+        with ``yield``: this handler runs none) and applies the app's exception handlers itself;
+        here an exception goes on to the app's ``ExceptionMiddleware``, which applies the same
+        handlers to the same scope before anything was sent.
+        """
+        handle = self.get_route_handler()
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            response = await handle(Request(scope, receive, send))
+            await response(scope, receive, send)
+
+        return app
 
 
 def hook_route(*, limit: Limit, guard: Guard) -> type[HookRoute]:
