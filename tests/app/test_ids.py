@@ -36,3 +36,13 @@ def test_generated_request_ids_are_version_4_uuids_in_hex() -> None:
         assert len(rid) == 32
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
+
+
+def test_uuid_text_is_str_of_the_uuid() -> None:
+    import uuid
+
+    from proofpix_plugins.kit.ids import uuid_text
+
+    for value in (uuid.uuid4(), uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)):
+        assert uuid_text(value) == str(value)
+        assert uuid_text(value) == str(value)  # remembered, still equal

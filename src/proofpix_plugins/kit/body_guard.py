@@ -310,6 +310,11 @@ def _no_constant(name: str) -> Any:
     raise _NotFinite(name)
 
 
+# ``json.loads(text, parse_float=..., parse_constant=...)`` builds this decoder (and its scanner)
+# on every call; one is enough (decoding keeps no state).
+_STRICT_JSON = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant)
+
+
 def _parse_json(body: bytes) -> tuple[ValidationFailed | None, Any]:
     """(what is wrong with ``body`` as JSON, None) or (None, its value)."""
     try:
@@ -317,7 +322,7 @@ def _parse_json(body: bytes) -> tuple[ValidationFailed | None, Any]:
     except UnicodeDecodeError:
         return _unparsable("is not UTF-8"), None
     try:
-        value = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+        value = _STRICT_JSON.decode(text)
     except _NotFinite:
         # Parse again, marking non-finite numbers, to name where each one is.
         marked = json.loads(text, parse_float=_mark_float, parse_constant=_mark_constant)
