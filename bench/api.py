@@ -15,7 +15,9 @@ other processes weighs on both alike: judge by the ratio.
 
 ``--sql`` also counts the SQL statements each route issues per request (a SQLAlchemy
 ``before_cursor_execute`` listener inside the server) and prints one request's statements.
-``BENCH_PYSPY=1`` records a py-spy profile (``--format raw``) per route into ``--out``.
+``BENCH_PYSPY=1`` records a py-spy profile (``--format raw``) per route into ``--out``;
+``BENCH_CPROFILE=dir`` a cProfile of the event loop's thread per route and of the
+unload/load/first-call rounds (``cprofile-load.prof``).
 """
 
 from __future__ import annotations
@@ -608,6 +610,8 @@ async def run(args: argparse.Namespace) -> None:
                 # load → first call
                 loads: list[float] = []
                 load_only: list[float] = []
+                if os.environ.get("BENCH_CPROFILE"):
+                    app_srv.proc.send_signal(signal.SIGUSR1)
                 for _ in range(3 if args.quick else 10):
                     await http(port, "POST", "/api/plugins/bench.p0000/unload", token)
                     t0 = time.perf_counter()
@@ -616,6 +620,13 @@ async def run(args: argparse.Namespace) -> None:
                     await http(port, "POST", "/api/plugins/hooks/bench:one", token,
                                json={"data": {}})
                     loads.append(time.perf_counter() - t0)
+                if os.environ.get("BENCH_CPROFILE"):
+                    app_srv.proc.send_signal(signal.SIGUSR2)
+                    await asyncio.sleep(0.5)
+                    done = sorted(Path(os.environ["BENCH_CPROFILE"]).glob("*.prof"),  # noqa: ASYNC240
+                                  key=lambda p: int(p.stem))
+                    if done:
+                        done[-1].rename(out_dir / "cprofile-load.prof")
                 goals.append(_goal("API load → first call p50", statistics.median(loads) * 1e3,
                                    GOAL_LOAD_MS, "ms"))
                 print(f"  load → first call p50 {statistics.median(loads) * 1e3:.1f} ms "

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from fastapi import APIRouter, Request
+from starlette.types import Message, Receive, Scope, Send
 
 from proofpix_plugins.app import create_app
 from proofpix_plugins.config import Settings
@@ -246,3 +249,56 @@ async def test_a_client_abort_is_logged_at_info_and_not_counted_as_a_500(
     assert "unhandled_error" not in logged
     assert "client_disconnected" in logged
     assert left == []
+
+
+# --- the parsed JSON handed on (kit/body_guard.py: parsed_json) -------------------------------
+
+
+async def _through_guard(body: bytes, content_type: bytes | None) -> dict[str, Any]:
+    """The request state a handler behind the guard sees for ``body``."""
+    from proofpix_plugins.kit.body_guard import BodyGuardMiddleware, BodyLimits
+
+    seen: dict[str, Any] = {}
+
+    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.update(scope["state"])
+        seen["received"] = (await receive())["body"]
+
+    headers = [(b"content-length", str(len(body)).encode())]
+    if content_type is not None:
+        headers.append((b"content-type", content_type))
+    scope: Scope = {"type": "http", "method": "POST", "path": "/x", "query_string": b"",
+                    "headers": headers, "state": {}}
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        raise AssertionError(f"the guard answered: {message}")
+
+    guard = BodyGuardMiddleware(handler, BodyLimits(LIMIT, LIMIT, 1.0))
+    await guard(scope, receive, send)
+    return seen
+
+
+@pytest.mark.parametrize("content_type", [b"application/json", None, b"application/x+json"])
+async def test_the_guard_hands_on_the_json_it_parsed(content_type: bytes | None) -> None:
+    from proofpix_plugins.kit.body_guard import JSON_BODY_KEY, parsed_json
+
+    body = b'{"data": {"n": 1.5, "s": "\\u00e9", "l": [1, null, true]}}'
+    seen = await _through_guard(body, content_type)
+    raw, value = seen[JSON_BODY_KEY]
+    assert raw == seen["received"] == body
+    assert value == json.loads(body)
+    scope = {"state": seen}
+    assert parsed_json(scope, body) is value
+    # Other bytes than the guard's are parsed on the spot, never answered from the guard's.
+    assert parsed_json(scope, b'{"other": 1}') == {"other": 1}
+    assert parsed_json({"state": {}}, body) == json.loads(body)
+
+
+async def test_no_json_is_handed_on_for_other_media_types() -> None:
+    from proofpix_plugins.kit.body_guard import JSON_BODY_KEY
+
+    seen = await _through_guard(b'{"a": 1}', b"text/plain")
+    assert JSON_BODY_KEY not in seen

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import update
 
+from proofpix_plugins import app as app_module
 from proofpix_plugins.config import Settings
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.models.accounts import Organization, Tier
@@ -110,6 +111,9 @@ async def test_flat_handler_answers_as_fastapi_would(
     with monkeypatch.context() as patch:
         # Before the app's first request: FastAPI builds route handlers on first use.
         patch.setattr(HookRoute, "get_route_handler", APIRoute.get_route_handler)
+        # And FastAPI's routing to it, with FastAPI's request_response around the handler
+        # (the flat run goes through kit/hot_route.py and HookRoute.hot_app).
+        patch.setattr(app_module, "install_hot_route", lambda *_a, **_k: None)
         async with start_app(platform_settings, platform=True) as app:
             generic = await _answers(app, ppx_dir / "generic")
     assert len(flat) == len(CASES)

@@ -27,6 +27,7 @@ from proofpix_plugins.accounts.repository import AccountRepository
 from proofpix_plugins.accounts.tokens import AccessClaims, AccessTokens
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.errors import Forbidden, Unauthorized
+from proofpix_plugins.kit.ids import uuid_text
 from proofpix_plugins.kit.problem_schema import answers
 from proofpix_plugins.models.accounts import Role, Tier
 
@@ -205,6 +206,6 @@ async def rate_limit_identity(request: Request) -> str | None:
     if token is None:
         return None
     try:
-        return str(access_claims(request, token).user_id)
+        return uuid_text(access_claims(request, token).user_id)
     except Unauthorized:
         return None

@@ -48,6 +48,8 @@ from proofpix_plugins.kit.routes import declared_request_media_types, routes_on_
 
 # Request-state key: the client went away before its request body was complete.
 CLIENT_GONE_KEY = "client_disconnected"
+# Request-state key: (the body, its JSON value) once the guard has parsed a JSON body.
+JSON_BODY_KEY = "json_body"
 # Multipart framing and the small text fields beside the file part (uploads.MAX_PARTS x 64 KiB).
 MULTIPART_ENVELOPE_BYTES = 1024 * 1024
 
@@ -85,13 +87,13 @@ class BodyGuardMiddleware:
             await _answer(scope, receive, send, error)
             return
 
-        streamed = _is_multipart(scope) and _declares_multipart(scope)
+        media = _media_type(scope)
+        streamed = media == "multipart/form-data" and _declares_multipart(scope)
         cap = (self.limits.upload_bytes + MULTIPART_ENVELOPE_BYTES if streamed
                else self.limits.json_bytes)
-        too_large = _too_large(cap)
         declared = _content_length(scope)
         if declared is not None and declared > cap:
-            await _answer(scope, receive, send, too_large)
+            await _answer(scope, receive, send, _too_large(cap))
             return
         if declared == 0 or (declared is None and not _chunked(scope)):
             await self.app(scope, receive, send)
@@ -111,13 +113,25 @@ class BodyGuardMiddleware:
             await _answer(scope, receive, send, exc)
             return
         # An untyped body is JSON to FastAPI, except on an upload route: that one answers 415.
-        untyped_upload = _media_type(scope) is None and _declares_multipart(scope)
-        if _is_json(scope) and body and not untyped_upload:
-            invalid = _json_errors(body)
+        untyped_upload = media is None and _declares_multipart(scope)
+        if _is_json_media(media) and body and not untyped_upload:
+            invalid, value = _parse_json(body)
             if invalid is not None:
                 await _answer(scope, receive, send, invalid)
                 return
+            # Handlers that parse the same bytes as JSON may take this value instead
+            # (:func:`parsed_json`): it is what ``json.loads`` gives for them.
+            state[JSON_BODY_KEY] = (body, value)
         await self.app(scope, _replay(body, receive), send)
+
+
+def parsed_json(scope: Scope, raw: bytes) -> Any:
+    """``json.loads(raw)`` for a request body the guard already parsed, without parsing it again
+    (the guard's parse accepted only UTF-8, on which the two agree); else parsed here."""
+    seen = scope.get("state", {}).get(JSON_BODY_KEY)
+    if seen is not None and seen[0] == raw:
+        return seen[1]
+    return json.loads(raw)
 
 
 # --- routing ----------------------------------------------------------------------------------
@@ -148,13 +162,8 @@ def _media_type(scope: Scope) -> str | None:
     return raw.decode("latin-1").split(";", 1)[0].strip().lower()
 
 
-def _is_multipart(scope: Scope) -> bool:
-    return _media_type(scope) == "multipart/form-data"
-
-
-def _is_json(scope: Scope) -> bool:
+def _is_json_media(media: str | None) -> bool:
     # FastAPI parses a body without a content type as JSON too.
-    media = _media_type(scope)
     if media is None or media == "":
         return True
     main, _, sub = media.partition("/")
@@ -301,24 +310,30 @@ def _no_constant(name: str) -> Any:
     raise _NotFinite(name)
 
 
-def _json_errors(body: bytes) -> ValidationFailed | None:
+# ``json.loads(text, parse_float=..., parse_constant=...)`` builds this decoder (and its scanner)
+# on every call; one is enough (decoding keeps no state).
+_STRICT_JSON = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant)
+
+
+def _parse_json(body: bytes) -> tuple[ValidationFailed | None, Any]:
+    """(what is wrong with ``body`` as JSON, None) or (None, its value)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return _unparsable("is not UTF-8")
+        return _unparsable("is not UTF-8"), None
     try:
-        value = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+        value = _STRICT_JSON.decode(text)
     except _NotFinite:
         # Parse again, marking non-finite numbers, to name where each one is.
         marked = json.loads(text, parse_float=_mark_float, parse_constant=_mark_constant)
         errors = list(_walk(marked, ""))
-        return _invalid(errors)
+        return _invalid(errors), None
     except RecursionError:
-        return _unparsable("nests too deeply")
+        return _unparsable("nests too deeply"), None
     except ValueError as exc:  # JSONDecodeError, and integers past Python's digit limit
-        return _unparsable(str(exc)[:200])
+        return _unparsable(str(exc)[:200]), None
     errors = list(_walk(value, ""))
-    return _invalid(errors) if errors else None
+    return (_invalid(errors), None) if errors else (None, value)
 
 
 class _Bad:

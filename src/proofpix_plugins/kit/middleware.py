@@ -67,7 +67,10 @@ class RequestMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=rid, method=method, path=path):
+        # Bound for the request and reset to exactly what was there before (structlog's
+        # bound_contextvars does the same through a full copy of the context: ~5 us a request).
+        tokens = structlog.contextvars.bind_contextvars(request_id=rid, method=method, path=path)
+        try:
             try:
                 await self.app(scope, receive, send_with_headers)
                 if not response_started and state.get(CLIENT_GONE_KEY):
@@ -98,10 +101,15 @@ class RequestMiddleware:
                     record = AuditRecord.from_scope(scope, state, method, template, status, rid)
                     if writer is not None and worth_recording(record, state):
                         await writer.write(record)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
+
+
+_REQUEST_ID_HEADER = request_id.HEADER.encode()
 
 
 def _header(scope: Scope) -> bytes | None:
     for key, value in scope.get("headers", ()):
-        if key == request_id.HEADER.encode():
+        if key == _REQUEST_ID_HEADER:
             return bytes(value)
     return None

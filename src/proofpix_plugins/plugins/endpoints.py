@@ -150,13 +150,15 @@ async def execute_hook(
     # Failures count toward the circuit breaker only for callers who may unload the plugin
     # anyway: a member must not disable it by sending data that makes it fail.
     result = await service.execute_hook(
-        principal.org_id, hook_name, body.data, body.options.to_wire(),
+        principal.org_id, hook_name, body.data, body.options.to_options(),
         count_failures=principal.role in _UNLOADERS,
     )
     return result.to_wire()
 
 
 _hooks_limit = rate_limit("hooks")
+# The full template, as documented (app.py dispatches it straight: kit/hot_route.py).
+HOOK_ROUTE_PATH = "/api/plugins/hooks/{hook_name}"
 # Documented (and testable through FastAPI's own handler) exactly as declared here; requests are
 # handled by one flat function doing the same steps in the same order (plugins/hook_route.py).
 router.add_api_route(

@@ -31,7 +31,6 @@ the edge guard), exception handlers — is FastAPI's and Starlette's, unchanged.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Coroutine
 from email.message import Message
 from typing import Any
@@ -41,6 +40,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proofpix_plugins.accounts.auth import (
     Principal,
@@ -48,6 +48,7 @@ from proofpix_plugins.accounts.auth import (
     confirmed_principal,
     current_user,
 )
+from proofpix_plugins.kit.body_guard import parsed_json
 from proofpix_plugins.kit.routes import PatternRoute
 
 Guard = Callable[[Principal], Awaitable[Principal]]
@@ -80,10 +81,10 @@ async def _read_body(request: Request, strict_content_type: bool) -> Any:
     content_type = request.headers.get("content-type")
     if not content_type:
         # The edge guard already refused an untyped body that is not valid JSON.
-        return raw if strict_content_type else json.loads(raw)
+        return raw if strict_content_type else parsed_json(request.scope, raw)
     if _is_json(content_type):
         # The edge guard parsed it already: valid JSON, finite numbers, no NUL.
-        return json.loads(raw)
+        return parsed_json(request.scope, raw)
     return raw
 
 
@@ -156,6 +157,22 @@ class HookRoute(PatternRoute):
             return Response(content, status_code=status_code, media_type="application/json")
 
         return handle
+
+    def hot_app(self) -> ASGIApp:
+        """The handler as a bare ASGI app, for the direct dispatch (kit/hot_route.py).
+
+        FastAPI's ``request_response`` around a handler opens two exit stacks (for dependencies
+        with ``yield``: this handler runs none) and applies the app's exception handlers itself;
+        here an exception goes on to the app's ``ExceptionMiddleware``, which applies the same
+        handlers to the same scope before anything was sent.
+        """
+        handle = self.get_route_handler()
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            response = await handle(Request(scope, receive, send))
+            await response(scope, receive, send)
+
+        return app
 
 
 def hook_route(*, limit: Limit, guard: Guard) -> type[HookRoute]:

@@ -12,6 +12,7 @@ from proofpix_plugins.kit.pagination import PageParams
 from proofpix_plugins.kit.schemas import CamelModel, CamelResponse
 from proofpix_plugins.models.plugins import PermissionKind, Plugin, PluginStatus
 from proofpix_plugins.packages.manifest import PLUGIN_ID_PATTERN, Category, PluginType
+from proofpix_plugins.runtime.hooks.options import DEFAULT_OPTIONS, HookOptions
 from proofpix_plugins.runtime.limits import HOOK_NAME_MAX_LENGTH, HOOK_NAME_PATTERN, TIMEOUT_MS_MAX
 
 #: The plugin the document's examples name (the fuzz test seeds one with this id and hook).
@@ -267,6 +268,13 @@ class HookOptionsIn(CamelModel):
 
     def to_wire(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True)
+
+    def to_options(self) -> HookOptions:
+        """The runtime's options, as ``HookOptions.from_wire(self.to_wire())`` gives them."""
+        if self.timeout is None and self.mode == "parallel" and not self.stop_on_error:
+            return DEFAULT_OPTIONS
+        return HookOptions(timeout_ms=self.timeout, mode=self.mode,
+                           stop_on_error=self.stop_on_error)
 
 
 class HookCallIn(CamelModel):

@@ -36,7 +36,7 @@ from proofpix_plugins.errors import (
     ProofPixError,
     ValidationFailed,
 )
-from proofpix_plugins.kit.ids import as_uuid
+from proofpix_plugins.kit.ids import as_uuid, uuid_text
 from proofpix_plugins.models.base import utcnow
 from proofpix_plugins.models.plugins import (
     PermissionKind,
@@ -650,7 +650,7 @@ class PluginService:
         calls' failures do not move the circuit breaker, docs/decisions.md)."""
         opts = options if isinstance(options, HookOptions) or options is None else (
             HookOptions.from_wire(options))
-        return await self.bus.execute_hook(str(as_uuid(org_id)), name, data, opts,
+        return await self.bus.execute_hook(uuid_text(as_uuid(org_id)), name, data, opts,
                                            file_id=file_id, count_failures=count_failures)
 
 
