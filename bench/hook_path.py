@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -92,7 +92,8 @@ async def run(args: argparse.Namespace) -> None:
     from proofpix_plugins.app import create_app
 
     app = create_app()
-    floor_app, proofpix_app = ProxyHeadersMiddleware(floor), ProxyHeadersMiddleware(app)
+    floor_app = ProxyHeadersMiddleware(cast(Any, floor))
+    proofpix_app = ProxyHeadersMiddleware(cast(Any, app))
     hook = "/api/plugins/hooks/bench:none"
     async with app.router.lifespan_context(app):
         await _round(proofpix_app, hook, token, 500)  # warm-up
