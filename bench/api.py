@@ -428,6 +428,15 @@ async def seed_metrics(env: dict[str, str], rows: int) -> None:
                     batch.clear()
         if batch:
             await conn.execute(insert(PluginMetric), batch)
+    # What autovacuum does after a bulk load of a running database: fresh statistics (and a
+    # visibility map, so the window's index range is read index-only where it can be).
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.exec_driver_sql("VACUUM ANALYZE plugin_metrics")
+    else:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("ANALYZE")
     await engine.dispose()
 
 
