@@ -7,6 +7,7 @@ job runs hourly through the durable queue (``jobs/``), once per hour across ever
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import delete, select
@@ -19,6 +20,10 @@ from proofpix_plugins.models.plugins import PluginMetric
 METRICS_RETENTION = "plugins.metrics_retention"
 #: Rows deleted per transaction, so a first run on a large table never holds a long lock.
 BATCH = 10_000
+#: Pause between batches: without it the next batch takes the write lock again at once, and on
+#: SQLite a writer waiting in its busy handler (sleeping 1-100 ms between tries) rarely gets in,
+#: so a first run over a large table starved every other write for its whole length.
+BATCH_PAUSE_SECONDS = 0.05
 
 
 def register(registry: JobRegistry, *, retention: timedelta) -> None:
@@ -34,5 +39,6 @@ def register(registry: JobRegistry, *, retention: timedelta) -> None:
                     .execution_options(synchronize_session=False))
             if (result.rowcount or 0) < BATCH:  # type: ignore[attr-defined]
                 return
+            await asyncio.sleep(BATCH_PAUSE_SECONDS)
 
     registry.register(METRICS_RETENTION, prune, max_attempts=3, every=timedelta(hours=1))
