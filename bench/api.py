@@ -74,6 +74,16 @@ def _serve(kind: str, port: int) -> None:
                 access_log=False, server_header=False, proxy_headers=True)
 
 
+async def _save_profile(server: Any, target: Path) -> None:
+    """Stop the server's cProfile (SIGUSR2) and move the profile it wrote to ``target``."""
+    server.proc.send_signal(signal.SIGUSR2)
+    await asyncio.sleep(0.5)
+    done = sorted(Path(os.environ["BENCH_CPROFILE"]).glob("*.prof"),  # noqa: ASYNC240
+                  key=lambda p: int(p.stem))
+    if done:
+        done[-1].rename(target)
+
+
 def _profile_on_signals(out_dir: Path) -> None:
     """SIGUSR1 starts cProfile on the event loop's thread; SIGUSR2 stops it and writes
     ``<out_dir>/<n>.prof``."""
@@ -569,12 +579,7 @@ async def run(args: argparse.Namespace) -> None:
                 app_srv.proc.send_signal(signal.SIGUSR1)
             row = await compare(name, target, floor, secs)
             if os.environ.get("BENCH_CPROFILE"):
-                app_srv.proc.send_signal(signal.SIGUSR2)
-                await asyncio.sleep(0.5)
-                done = sorted(Path(os.environ["BENCH_CPROFILE"]).glob("*.prof"),  # noqa: ASYNC240
-                              key=lambda p: int(p.stem))
-                if done:
-                    done[-1].rename(out_dir / f"cprofile-{key}.prof")
+                await _save_profile(app_srv, out_dir / f"cprofile-{key}.prof")
             if spy is not None:
                 spy.wait()
             row.sql = sql
@@ -630,12 +635,7 @@ async def run(args: argparse.Namespace) -> None:
                                json={"data": {}})
                     loads.append(time.perf_counter() - t0)
                 if os.environ.get("BENCH_CPROFILE"):
-                    app_srv.proc.send_signal(signal.SIGUSR2)
-                    await asyncio.sleep(0.5)
-                    done = sorted(Path(os.environ["BENCH_CPROFILE"]).glob("*.prof"),  # noqa: ASYNC240
-                                  key=lambda p: int(p.stem))
-                    if done:
-                        done[-1].rename(out_dir / "cprofile-load.prof")
+                    await _save_profile(app_srv, out_dir / "cprofile-load.prof")
                 goals.append(_goal("API load → first call p50", statistics.median(loads) * 1e3,
                                    GOAL_LOAD_MS, "ms"))
                 print(f"  load → first call p50 {statistics.median(loads) * 1e3:.1f} ms "
