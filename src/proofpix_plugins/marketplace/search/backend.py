@@ -23,9 +23,6 @@ _VECTOR: ColumnElement[Any] = literal_column(f"marketplace_listings.{TSVECTOR_CO
 
 
 class TextBackend(Protocol):
-    #: Whether a JSON column is stored as its text (SQLite), so reading it as a string costs
-    #: nothing; PostgreSQL's jsonb needs a cast.
-    json_as_text: bool
     #: Whether ``GROUP BY GROUPING SETS`` is available (PostgreSQL; SQLite has none).
     grouping_sets: bool
 
@@ -41,7 +38,6 @@ class TextBackend(Protocol):
 
 @dataclass(frozen=True)
 class SqliteText:
-    json_as_text: bool = True
     grouping_sets: bool = False
 
     def restrict(self, stmt: AnySelect, words: list[str]) -> AnySelect:
@@ -60,7 +56,6 @@ class SqliteText:
 
 @dataclass(frozen=True)
 class PostgresText:
-    json_as_text: bool = False
     grouping_sets: bool = True
 
     def _query(self, words: list[str]) -> Any:

@@ -166,12 +166,9 @@ class _Plan:
         if self.text.grouping_sets:
             return await self._counts_grouping_sets(ranges)
         q = self.query
-        # The permission sets come back as their JSON text, decoded here once per distinct
-        # text (a hundred or so) instead of once per group (thousands). SQLite stores the text;
-        # a jsonb dialect renders it (``jsonb::text``, in C) rather than have its driver decode
-        # every group's value. (PostgreSQL takes :meth:`_counts_grouping_sets` instead.)
-        raw: Any = (type_coerce(L.permissions, String()) if self.text.json_as_text
-                    else cast(L.permissions, Text()))
+        # The permission sets come back as their JSON text (SQLite stores the text), decoded
+        # here once per distinct text (a hundred or so) instead of once per group (thousands).
+        raw = type_coerce(L.permissions, String())
         grouped: AnySelect = select(L.category, L.type, raw, func.count()).select_from(L)
         rows = await self.session.execute(
             self._narrow(grouped, ranges, skip=_FACETS).group_by(
