@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from proofpix_plugins.db import read_connection
 from proofpix_plugins.models.marketplace import FeaturedEntry, MarketplaceListing
 
 T = TypeVar("T")
@@ -43,14 +44,9 @@ _TOKEN = select(
 
 
 async def validity_token(session: AsyncSession) -> Token:
-    # On the session's connection, past the ORM's statement handling: read on every request.
-    # PostgreSQL: a discovery request only reads, so outside a transaction the token is one
-    # round trip instead of three (BEGIN, SELECT, ROLLBACK), as the metrics read.
-    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
-        connection = await session.connection(
-            execution_options={"isolation_level": "AUTOCOMMIT"})
-    else:
-        connection = await session.connection()
+    # On the session's connection, past the ORM's statement handling: read on every request,
+    # and a discovery request only reads (one round trip on PostgreSQL).
+    connection = await read_connection(session)
     listings_at, featured_at, featured_n = (await connection.execute(_TOKEN)).one()
     return (str(listings_at), str(featured_at), int(featured_n))
 

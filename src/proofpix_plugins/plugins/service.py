@@ -28,7 +28,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins import PLATFORM_VERSION
-from proofpix_plugins.db import session_scope
+from proofpix_plugins.db import read_connection, session_scope
 from proofpix_plugins.errors import (
     Conflict,
     FieldError,
@@ -585,10 +585,7 @@ class PluginService:
             flushes = self._metrics_flushes
             pending = self.bus.metrics.peek(str(org), plugin_id)
             async with self._sf() as session:
-                if session.get_bind().dialect.name == "postgresql":
-                    # One SELECT: outside a transaction it is one round trip, not three.
-                    await session.connection(
-                        execution_options={"isolation_level": "AUTOCOMMIT"})
+                await read_connection(session)  # one SELECT: one round trip on PostgreSQL
                 data = await metrics_store.plugin_window(session, org, plugin_id, minutes,
                                                          pending=pending)
             if flushes == self._metrics_flushes:
