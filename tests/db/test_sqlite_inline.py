@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import make_url, text
+from sqlalchemy.exc import IntegrityError
 
+from proofpix_plugins import db_sqlite
 from proofpix_plugins.db import create_engine_for_url
-from proofpix_plugins.db_sqlite import DataVersion, InlineReadConnection
+from proofpix_plugins.db_sqlite import DataVersion, InlineReadConnection, writer_lock
 
 
 def _raw(conn: object) -> InlineReadConnection:
@@ -117,5 +121,153 @@ async def test_nothing_runs_on_the_loop_while_a_cancelled_call_still_runs_on_the
             inline = driver.inline_calls
             assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
             assert driver.inline_calls > inline
+    finally:
+        await engine.dispose()
+
+
+async def _table(engine: object, path: Path) -> None:
+    async with engine.begin() as conn:  # type: ignore[attr-defined]
+        await conn.execute(text("CREATE TABLE t (v INTEGER PRIMARY KEY)"))
+
+
+async def test_writers_of_one_process_take_the_write_lock_in_arrival_order(
+    tmp_path: Path,
+) -> None:
+    """Waiting writers queue on the process's lock, not in SQLite's polling busy handler: none
+    of their statements reaches SQLite while another holds the write lock, and they get it in
+    the order they asked."""
+    path = tmp_path / "db.sqlite"
+    engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
+    try:
+        await _table(engine, path)
+        done: list[int] = []
+
+        async def writer(n: int) -> None:
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (:v)"), {"v": n})
+            done.append(n)
+
+        async with engine.connect() as holder:
+            await holder.execute(text("INSERT INTO t VALUES (0)"))
+            assert _raw(await holder.get_raw_connection())._held is not None
+            lock = writer_lock(os.path.realpath(path))
+            assert lock.locked()
+            tasks = []
+            for n in (1, 2, 3, 4):
+                tasks.append(asyncio.create_task(writer(n)))
+                await asyncio.sleep(0.01)  # asks in this order
+            await asyncio.sleep(0.2)
+            assert done == []
+            # Reads still run beside the queued writers.
+            async with engine.connect() as reader:
+                assert (await reader.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+            await holder.commit()
+        await asyncio.gather(*tasks)
+        assert done == [1, 2, 3, 4]
+        assert not lock.locked()
+    finally:
+        await engine.dispose()
+
+
+async def test_the_writer_lock_is_released_however_the_transaction_ends(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
+    try:
+        await _table(engine, path)
+        lock = writer_lock(os.path.realpath(path))
+        # A rollback.
+        async with engine.connect() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+            assert lock.locked()
+            await conn.rollback()
+            assert not lock.locked()
+        # A failed first write (the transaction it opened stays open until rolled back).
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert not lock.locked()
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert not lock.locked()
+        # A statement outside any transaction (DDL runs in autocommit).
+        async with engine.connect() as conn:
+            await conn.execute(text("CREATE TABLE u (x INTEGER)"))
+            await conn.commit()
+        assert not lock.locked()
+        # A connection closed with its transaction open.
+        async with engine.connect() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (2)"))
+            assert lock.locked()
+            await conn.invalidate()
+        await asyncio.sleep(0)
+        assert not lock.locked()
+        # Reads never take it.
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT * FROM t"))
+            assert not lock.locked()
+        async with engine.begin() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_cancelled_write_keeps_the_lock_until_its_statement_is_done(
+    tmp_path: Path,
+) -> None:
+    """aiosqlite leaves a cancelled call running on its thread: the lock is released when the
+    transaction that call opened ends, not when the await is cancelled. (SQLAlchemy terminates
+    a connection whose await it sees cancelled; that path is the ``invalidate`` case above.)"""
+    path = tmp_path / "db.sqlite"
+    engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
+    try:
+        await _table(engine, path)
+        lock = writer_lock(os.path.realpath(path))
+        async with engine.connect() as conn:
+            driver = _raw(await conn.get_raw_connection())
+            cursor = await driver.cursor()
+            slow = asyncio.create_task(driver._execute(time.sleep, 0.3))
+            await asyncio.sleep(0.02)
+            # Queued behind the sleep on the thread; its await is cancelled at once.
+            write = asyncio.create_task(cursor.execute("INSERT INTO t VALUES (1)"))
+            await asyncio.sleep(0.02)
+            assert lock.locked()
+            write.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await write
+            assert lock.locked()
+            slow.cancel()
+            # The INSERT still runs on the thread and opens a transaction: the lock stays.
+            await asyncio.sleep(0.5)
+            assert driver._in_transaction()
+            assert lock.locked()
+            await driver.rollback()
+            assert not lock.locked()
+            await cursor.close()
+    finally:
+        await engine.dispose()
+
+
+async def test_a_writer_queued_too_long_goes_on_to_sqlites_own_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stuck queue (a writer holding one connection's transaction while writing on another)
+    costs a bounded wait, then SQLite's busy handler decides as it did before the queue."""
+    path = tmp_path / "db.sqlite"
+    engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
+    monkeypatch.setattr(db_sqlite, "WRITER_QUEUE_TIMEOUT_S", 0.1)
+    try:
+        await _table(engine, path)
+        lock = writer_lock(os.path.realpath(path))
+        await lock.acquire()  # held by nobody who writes
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (1)"))
+                driver = _raw(await conn.get_raw_connection())
+                assert driver.queue_timeouts == 1
+                assert driver._held is None
+        finally:
+            lock.release()
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
     finally:
         await engine.dispose()
