@@ -165,7 +165,11 @@ class Driver:
         self.weights = [r.weight for r in routes]
         self.concurrency = concurrency
         self.rng = random.Random(seed)
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        # An idle connection is dropped by the client before uvicorn's 5 s keep-alive timeout
+        # closes it: httpx's default expiry is the same 5 s, so a request sent on a connection
+        # idle that long (between the bench's phases) could meet the server's close (ReadError).
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency,
+                              keepalive_expiry=2.0)
         self.app = httpx.AsyncClient(base_url=f"http://127.0.0.1:{app_port}", timeout=60,
                                      limits=limits)
         self.floor = httpx.AsyncClient(base_url=f"http://127.0.0.1:{floor_port}", timeout=60,

@@ -13,6 +13,7 @@ concurrent writers queue on ``busy_timeout`` instead of failing. The price is th
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -71,16 +73,48 @@ def create_engine_for_url(url: str | URL, *, echo: bool = False) -> AsyncEngine:
     parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, echo=echo)
-    return create_async_engine(
+    engine = create_async_engine(
         parsed,
         echo=echo,
         pool_size=POSTGRES_POOL_SIZE,
         max_overflow=20,
         pool_timeout=30,
-        # Drop connections the server closed (restart, idle timeout) instead of failing a request.
-        pool_pre_ping=True,
         pool_recycle=1800,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled PostgreSQL connection unused this long is pinged before a request gets it.
+PING_AFTER_IDLE_S = 5.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Drop connections the server closed (a restart, an idle-session reaper, a failover) before
+    a request gets them, as ``pool_pre_ping`` does, but only for connections that sat idle.
+
+    ``pool_pre_ping`` pings on every checkout: a round trip before every request's first
+    statement, half of a one-statement read (issue #11's metrics read). A connection in steady
+    use needs no ping: if the server dropped it since its last use, the request using it fails
+    with a disconnect (a 503, docs/reliability.md) and SQLAlchemy invalidates the whole pool, so
+    the next request opens a fresh connection.
+    """
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        # What pool_pre_ping calls: False for a disconnect, raises for anything else.
+        if not dialect._do_ping_w_event(dbapi_connection):
+            # As pre-ping does: the pool discards every connection older than this one and
+            # checks out a fresh one (a dead idle connection means the server restarted).
+            raise InvalidatePoolError("pooled connection dropped while idle")
 
 
 #: Connections a pool keeps open once it has needed them (overflow ones are closed): a soak

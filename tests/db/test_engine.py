@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from proofpix_plugins import db as db_module
 from proofpix_plugins.config import Settings
 from proofpix_plugins.db import (
     SQLITE_BUSY_TIMEOUT_MS,
@@ -115,3 +116,58 @@ async def test_concurrent_writers_all_commit(
 async def test_each_test_database_starts_empty(session: AsyncSession) -> None:
     # Paired with the writers above: per-test copies (SQLite) and TRUNCATE (PostgreSQL) isolate.
     assert await session.scalar(select(func.count()).select_from(Organization)) == 0
+
+
+async def _terminate(url: str, pid: int) -> None:
+    admin = create_engine_for_url(url)
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        await admin.dispose()
+
+
+@pytest.mark.postgres
+async def test_an_idle_postgres_connection_the_server_dropped_is_replaced_before_use(
+    postgres_db_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pool pings a connection that sat idle before handing it out: a server restart or an
+    idle-session reaper costs no request. Without the ping the SELECT below fails."""
+    engine = create_engine_for_url(postgres_db_url)
+    try:
+        async with engine.connect() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        await _terminate(postgres_db_url, pid)
+        monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 0.0)
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one() != pid
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_postgres_connection_in_steady_use_is_not_pinged(
+    postgres_db_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ping is a round trip before a request's first statement: only idle connections pay it."""
+    engine = create_engine_for_url(postgres_db_url)
+    pings: list[object] = []
+    dialect = engine.sync_engine.dialect
+    real = dialect._do_ping_w_event
+
+    def counted(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return real(dbapi_connection)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dialect, "_do_ping_w_event", counted)
+    try:
+        for _ in range(5):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        assert pings == []
+        monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 0.0)
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        assert len(pings) == 1
+    finally:
+        await engine.dispose()
