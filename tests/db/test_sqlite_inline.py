@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proofpix_plugins import db_sqlite
 from proofpix_plugins.db import create_engine_for_url
@@ -59,8 +60,7 @@ async def test_a_writer_waiting_for_the_lock_does_not_block_the_loop(tmp_path: P
             await blocked
             await waiter.commit()
             assert driver.thread_calls > before
-        async with engine.connect() as conn:
-            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
+        assert await _rows(engine) == 2
     finally:
         await engine.dispose()
 
@@ -125,9 +125,14 @@ async def test_nothing_runs_on_the_loop_while_a_cancelled_call_still_runs_on_the
         await engine.dispose()
 
 
-async def _table(engine: object, path: Path) -> None:
-    async with engine.begin() as conn:  # type: ignore[attr-defined]
+async def _table(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
         await conn.execute(text("CREATE TABLE t (v INTEGER PRIMARY KEY)"))
+
+
+async def _rows(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM t"))).scalar_one())
 
 
 async def test_writers_of_one_process_take_the_write_lock_in_arrival_order(
@@ -139,7 +144,7 @@ async def test_writers_of_one_process_take_the_write_lock_in_arrival_order(
     path = tmp_path / "db.sqlite"
     engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
     try:
-        await _table(engine, path)
+        await _table(engine)
         done: list[int] = []
 
         async def writer(n: int) -> None:
@@ -159,8 +164,7 @@ async def test_writers_of_one_process_take_the_write_lock_in_arrival_order(
             await asyncio.sleep(0.2)
             assert done == []
             # Reads still run beside the queued writers.
-            async with engine.connect() as reader:
-                assert (await reader.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+            assert await _rows(engine) == 0
             await holder.commit()
         await asyncio.gather(*tasks)
         assert done == [1, 2, 3, 4]
@@ -173,7 +177,7 @@ async def test_the_writer_lock_is_released_however_the_transaction_ends(tmp_path
     path = tmp_path / "db.sqlite"
     engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
     try:
-        await _table(engine, path)
+        await _table(engine)
         lock = writer_lock(os.path.realpath(path))
         # A rollback.
         async with engine.connect() as conn:
@@ -205,8 +209,7 @@ async def test_the_writer_lock_is_released_however_the_transaction_ends(tmp_path
         async with engine.connect() as conn:
             await conn.execute(text("SELECT * FROM t"))
             assert not lock.locked()
-        async with engine.begin() as conn:
-            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
+        assert await _rows(engine) == 1
     finally:
         await engine.dispose()
 
@@ -220,7 +223,7 @@ async def test_a_cancelled_write_keeps_the_lock_until_its_statement_is_done(
     path = tmp_path / "db.sqlite"
     engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
     try:
-        await _table(engine, path)
+        await _table(engine)
         lock = writer_lock(os.path.realpath(path))
         async with engine.connect() as conn:
             driver = _raw(await conn.get_raw_connection())
@@ -256,7 +259,7 @@ async def test_a_writer_queued_too_long_goes_on_to_sqlites_own_lock(
     engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
     monkeypatch.setattr(db_sqlite, "WRITER_QUEUE_TIMEOUT_S", 0.1)
     try:
-        await _table(engine, path)
+        await _table(engine)
         lock = writer_lock(os.path.realpath(path))
         await lock.acquire()  # held by nobody who writes
         try:
@@ -267,7 +270,6 @@ async def test_a_writer_queued_too_long_goes_on_to_sqlites_own_lock(
                 assert driver._held is None
         finally:
             lock.release()
-        async with engine.connect() as conn:
-            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
+        assert await _rows(engine) == 1
     finally:
         await engine.dispose()
