@@ -349,3 +349,84 @@ async def test_0013_keys_listings_on_insert_and_keeps_the_index_in_step(tmp_path
             assert await matches(conn, "alpha") == ["acme.three"]
     finally:
         await engine.dispose()
+
+
+async def test_downgrading_0014_restores_the_0013_schema_exactly(tmp_path: Path) -> None:
+    """0014 adds the facet summary table and its triggers; its downgrade leaves 0013's schema."""
+    only_0013 = f"sqlite+aiosqlite:///{tmp_path / 'only-0013.db'}"
+    round_trip = f"sqlite+aiosqlite:///{tmp_path / 'round-trip.db'}"
+    await upgrade_async(only_0013, "0013")
+    await upgrade_async(round_trip, "0014")
+    assert await _schema(round_trip) != await _schema(only_0013)
+    assert _sqlite_search_ddl(tmp_path / "round-trip.db") != _sqlite_search_ddl(
+        tmp_path / "only-0013.db")
+    assert await _schema(round_trip, downgrade_to="0013") == await _schema(only_0013)
+    assert _sqlite_search_ddl(tmp_path / "round-trip.db") == _sqlite_search_ddl(
+        tmp_path / "only-0013.db")
+
+
+async def test_0014_counts_the_listed_listings_and_keeps_counting(db_url: str) -> None:
+    """The upgrade counts the listings already listed; the triggers follow inserts, updates and
+    deletes after it; the downgrade drops the table (and the triggers with it) on both
+    databases."""
+    user, dev = uuid.uuid4(), uuid.uuid4()
+    await _migrate(db_url, down_to="0013")
+    engine = create_migration_engine(db_url)
+
+    async def counts(conn: Any) -> dict[tuple[str, str], int]:
+        rows = await conn.execute(text(
+            "SELECT facet, value, n FROM marketplace_facet_counts WHERE n <> 0"))
+        return {(f, v): int(n) for f, v, n in rows}
+
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM marketplace_listings"))
+            await conn.execute(text(
+                "INSERT INTO users (id, email, password_hash, name, is_platform_admin, "
+                "is_active, auth_epoch, created_at) VALUES (:id, :email, 'x', 'd', "
+                "false, true, 0, :now)"),
+                {"id": _uuid_param(conn, user), "email": f"{user.hex}@example.com",
+                 "now": utcnow()})
+            await conn.execute(text(
+                "INSERT INTO developers (id, user_id, namespace, skeleton, display_name, "
+                "verified, created_at) VALUES (:id, :user, :ns, :ns, 'Acme', false, :now)"),
+                {"id": _uuid_param(conn, dev), "user": _uuid_param(conn, user),
+                 "ns": f"n{dev.hex[:10]}", "now": utcnow()})
+            for pid in ("acme.one", "acme.two", "acme.hidden"):
+                await conn.execute(*_insert_listing_sql(conn, pid, dev, pid))
+            await conn.execute(text(
+                "UPDATE marketplace_listings SET permissions = '[\"files\", \"files\", \"net\"]'"
+                " WHERE plugin_id = 'acme.one'"))
+            await conn.execute(text(
+                "UPDATE marketplace_listings SET listed = false "
+                "WHERE plugin_id = 'acme.hidden'"))
+        await _migrate(db_url, up_to="head")
+        async with engine.begin() as conn:
+            assert await counts(conn) == {
+                ("total", ""): 2, ("category", "image"): 2, ("type", "processor"): 2,
+                ("permission", "files"): 2, ("permission", "net"): 1}
+            await conn.execute(text(
+                "UPDATE marketplace_listings SET listed = true, category = 'privacy' "
+                "WHERE plugin_id = 'acme.hidden'"))
+            await conn.execute(text(
+                "DELETE FROM marketplace_listings WHERE plugin_id = 'acme.one'"))
+            assert await counts(conn) == {
+                ("total", ""): 2, ("category", "image"): 1, ("category", "privacy"): 1,
+                ("type", "processor"): 2}
+        await _migrate(db_url, down_to="0013")
+        async with engine.connect() as conn:
+            assert "marketplace_facet_counts" not in await conn.run_sync(
+                lambda c: inspect(c).get_table_names())
+            await conn.execute(text(  # no trigger left behind to fail on the missing table
+                "UPDATE marketplace_listings SET listed = false"))
+            await conn.rollback()
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM marketplace_listings"))
+            await conn.execute(text("DELETE FROM developers WHERE id = :id"),
+                               {"id": _uuid_param(conn, dev)})
+            await conn.execute(text("DELETE FROM users WHERE id = :id"),
+                               {"id": _uuid_param(conn, user)})
+    finally:
+        await engine.dispose()
+        await _migrate(db_url, up_to="head")
+    assert await check_async(db_url) == []

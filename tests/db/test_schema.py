@@ -33,6 +33,7 @@ TENANT_FREE = {
     "marketplace_reviews",
     "marketplace_featured",
     "marketplace_search_terms",
+    "marketplace_facet_counts",  # catalogue-wide counts of the public listings (0014)
     "submissions",
     "publication_log",
     "publication_log_head",

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from sqlalchemy import Index
+from sqlalchemy import Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
 
+from proofpix_plugins.models.base import Base
 from proofpix_plugins.models.marketplace import FeaturedEntry, MarketplaceListing
 
 #: The FTS5 virtual table (SQLite) and the prefix FTS5 gives its shadow tables.
@@ -35,6 +37,32 @@ FTS_TRIGGERS: Final = (
 #: SQLite only: (search_key, listed, category, type, verified, downloads_total, plugin_id,
 #: permissions, id), so the join from FTS5 hits reads no listing row.
 SEARCH_KEY_COVER_INDEX: Final = "ix_marketplace_listings_search_key_cover"
+
+
+
+class MarketplaceFacetCount(Base):
+    """How many listed listings hold each facet value, kept by triggers (migration 0014).
+
+    ``facet`` is ``category``, ``type``, ``permission`` (one per element of a listing's
+    permission array) or ``total`` (``value = ''``). Search reads it when it has neither text
+    nor a filter; the triggers on ``marketplace_listings`` (names in :data:`FACET_TRIGGERS`)
+    change it in the writer's transaction. Rows at ``n = 0`` stay.
+    """
+
+    __tablename__ = "marketplace_facet_counts"
+
+    facet: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+#: The triggers keeping ``marketplace_facet_counts`` (SQLite: three; PostgreSQL: one, calling
+#: ``marketplace_facet_counts_trigger()``, which calls ``marketplace_facet_counts_add()``).
+FACET_TRIGGERS: Final = (
+    "marketplace_facet_counts_ai", "marketplace_facet_counts_ad", "marketplace_facet_counts_au",
+    "marketplace_facet_counts_t",
+)
+
 
 Index("ix_marketplace_listings_updated_at", MarketplaceListing.updated_at)
 Index("ix_marketplace_featured_created_at", FeaturedEntry.created_at)

@@ -48,6 +48,7 @@ from proofpix_plugins.marketplace.catalog import (
 from proofpix_plugins.marketplace.discovery_cache import DiscoveryCache, Token, validity_token
 from proofpix_plugins.marketplace.search import terms
 from proofpix_plugins.marketplace.search.backend import backend_for
+from proofpix_plugins.models.marketplace_search import MarketplaceFacetCount as FacetCount
 
 
 class SearchSort(StrEnum):
@@ -163,6 +164,8 @@ class _Plan:
         *other* faceted filters to the groups here, so one index pass replaces four scans and
         the per-row JSON expansion of the permission facet.
         """
+        if self._unfiltered:
+            return await self._counts_summary()
         if self.text.grouping_sets:
             return await self._counts_grouping_sets(ranges)
         q = self.query
@@ -197,6 +200,28 @@ class _Plan:
                     per["permission"][permission] = per["permission"].get(permission, 0) + int(n)
                 if in_permissions:
                     total += int(n)
+        return total, {name: _ordered(values.items()) for name, values in per.items()}
+
+    @property
+    def _unfiltered(self) -> bool:
+        """No text and no filter: the counts are the summary table's (migration 0014)."""
+        q = self.query
+        return not self.words and q.category is None and q.type is None and not q.permissions \
+            and q.verified is None and q.compatible is None
+
+    async def _counts_summary(self) -> tuple[int, dict[str, dict[str, int]]]:
+        """:meth:`counts` of the whole catalogue: ``marketplace_facet_counts``, a few dozen rows
+        kept by triggers in every writer's transaction, instead of grouping every listed
+        listing (~9,700 at the benchmark's size) on each call."""
+        total = 0
+        per: dict[str, dict[str, int]] = {name: {} for name in _FACET_ORDER}
+        rows = await self.session.execute(
+            select(FacetCount.facet, FacetCount.value, FacetCount.n).where(FacetCount.n > 0))
+        for facet, value, n in rows:
+            if facet == "total":
+                total = int(n)
+            elif facet in per:
+                per[facet][value] = int(n)
         return total, {name: _ordered(values.items()) for name, values in per.items()}
 
     async def _counts_grouping_sets(
