@@ -14,6 +14,8 @@ Extension points for later subsystems:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -28,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from proofpix_plugins import __version__
 from proofpix_plugins.accounts.auth import rate_limit_identity
 from proofpix_plugins.accounts.endpoints import router as accounts_router
+from proofpix_plugins.accounts.epoch_feed import PostgresEpochFeed
 from proofpix_plugins.accounts.epochs import AuthEpochs
 from proofpix_plugins.accounts.passwords import Passwords
 from proofpix_plugins.accounts.tokens import AccessTokens
@@ -258,6 +261,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings)
     limiter: RateLimiter | None = None
     data_version: DataVersion | None = None
+    feed_task: asyncio.Task[None] | None = None
     try:
         migrate = state.migrate
         if migrate is None:
@@ -287,6 +291,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.auth_epochs = AuthEpochs(
             state.session_factory, ttl=settings.auth_epoch_cache_seconds, changes=data_version
         )
+        if engine.dialect.name == "postgresql":
+            # PostgreSQL announces every epoch change (accounts/epoch_feed.py).
+            feed = PostgresEpochFeed(engine.url, state.auth_epochs)
+            state.auth_epochs.trust(feed.delivery_generation)
+            state.auth_epoch_feed = feed
+            feed_task = feed.start()
+            # Serve once it listens (until then every write reads the epoch); a database that
+            # does not answer now is reported by /api/health, not fatal here.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(feed.listening.wait(), 5.0)
         for hook in state.startup_hooks:
             await hook(app)
         log.info(
@@ -306,6 +320,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 log.exception("shutdown_hook_failed", hook=getattr(hook, "__name__", repr(hook)))
         if limiter is not None:
             await limiter.close()
+        if feed_task is not None:
+            feed_task.cancel()
+            await asyncio.gather(feed_task, return_exceptions=True)
         if data_version is not None:
             data_version.close()
         await engine.dispose()

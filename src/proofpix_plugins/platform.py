@@ -135,8 +135,10 @@ async def _start(state: State, stack: AsyncExitStack) -> None:
     state.event_hub = hub
     _on_close(stack, "event_hub", hub.close)
     await hub.start()
-    # Other processes' auth changes reach this one's cached epochs through the hub; the cache
-    # is trusted only while it follows a hub that reaches every process (Redis: epochs.py).
+    # Other processes' auth changes reach this one's cached epochs: on PostgreSQL through the
+    # database's own notifications (epoch_feed.py, whoever made the change), on SQLite through
+    # the file's data_version; changes made through the app are also published on the hub.
+    # (app.py starts PostgreSQL's feed with the epochs themselves.)
     follower = state.auth_epochs.start_following(hub)
     state.auth_epoch_follower = follower
 

@@ -17,12 +17,14 @@ from proofpix_plugins.accounts.auth import (
     require_role,
     require_tier,
 )
+from proofpix_plugins.accounts.epoch_feed import PostgresEpochFeed
 from proofpix_plugins.accounts.epochs import AuthEpochs, publish_invalidation
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.kit.audit import audit_refusals_only
 from proofpix_plugins.models.accounts import Membership, Organization, Role, Tier, User
 from proofpix_plugins.plugins.event_hub import LocalEventHub
 from tests.fixtures.app import MakeUser
+from tests.waiting import eventually
 
 
 def guarded_router() -> APIRouter:
@@ -230,6 +232,7 @@ async def test_a_write_with_a_current_epoch_reads_the_epoch_and_not_role_and_tie
     guarded: FastAPI, app: FastAPI, client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     user = await make_user(role="admin")
+    app.state.auth_epochs.ttl = 0  # the cache off: what every write costs without it
     await client.post("/test-guards/admin", headers=user.headers)
     statements, stop = _auth_reads(app)
     try:
@@ -238,7 +241,7 @@ async def test_a_write_with_a_current_epoch_reads_the_epoch_and_not_role_and_tie
         stop()
 
     assert response.status_code == 200
-    # No hub reaching every process: nothing cached, one primary-key read of the epoch.
+    # Nothing cached: one primary-key read of the epoch, not the role and tier.
     assert [s for s in statements if "memberships" in s or "FROM users" in s] == [
         s for s in statements if "auth_epoch" in s
     ]
@@ -261,8 +264,18 @@ async def test_a_write_with_a_cached_current_epoch_reads_nothing(
     assert not [s for s in statements if "memberships" in s or "FROM users" in s]
 
 
-def _sqlite(app: FastAPI) -> bool:
-    return bool(app.state.engine.dialect.name == "sqlite")
+def _feed_received(app: FastAPI) -> int:
+    feed: PostgresEpochFeed | None = getattr(app.state, "auth_epoch_feed", None)
+    return feed.received if feed is not None else 0
+
+
+async def _feed_delivered(app: FastAPI, before: int) -> None:
+    """On PostgreSQL, until the database's notification of an epoch change has been applied
+    (it arrives a moment after the commit); SQLite's data_version needs no wait."""
+    if getattr(app.state, "auth_epoch_feed", None) is None:
+        return
+    await eventually(lambda: _feed_received(app) > before,
+                     what="the auth-epoch notification reached the feed")
 
 
 async def test_without_a_shared_hub_an_sql_change_stops_the_next_write_at_once(
@@ -276,8 +289,10 @@ async def test_without_a_shared_hub_an_sql_change_stops_the_next_write_at_once(
     try:
         assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
         assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
+        received = _feed_received(app)
         async with session_scope(app.state.session_factory) as session:
             await session.execute(update(Membership).values(role=Role.member))
+        await _feed_delivered(app, received)
 
         assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 403
     finally:
@@ -285,40 +300,54 @@ async def test_without_a_shared_hub_an_sql_change_stops_the_next_write_at_once(
         await asyncio.gather(follower, return_exceptions=True)
 
 
-async def test_unannounced_sql_change_sqlite_at_once_postgres_within_bound(
+async def test_an_unannounced_sql_change_stops_the_next_write(
     guarded: FastAPI, app: FastAPI, client: httpx.AsyncClient, make_user: MakeUser,
     shared_hub: SharedHub,
 ) -> None:
+    """Hand-written SQL publishes nothing: the database's own change feed still shows it."""
     user = await make_user(role="admin")
     epochs: AuthEpochs = app.state.auth_epochs
-    epochs.ttl = 0.5
+    epochs.ttl = 3600.0
     assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
     assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
+    received = _feed_received(app)
     async with session_scope(app.state.session_factory) as session:
         await session.execute(update(User).values(is_active=False))
-
-    if not _sqlite(app):
-        # PostgreSQL with Redis: hand-written SQL publishes nothing, and the documented bound
-        # (docs/decisions.md) is the cache's ttl, so wait for exactly that. On SQLite the
-        # file's data_version shows the commit at once.
-        await asyncio.sleep(epochs.ttl)
+    # SQLite: the file's data_version shows the commit at once; PostgreSQL: the database's
+    # notification (migration 0015) as soon as it arrives.
+    await _feed_delivered(app, received)
 
     assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 401
 
 
+@pytest.fixture
+async def hub_epochs(app: FastAPI) -> AsyncIterator[SharedHub]:
+    """Epochs trusted on a hub's word alone (no data_version, no database feed): how an engine
+    without its own change feed would run. The guard reads ``app.state.auth_epochs``."""
+    hub = SharedHub()
+    epochs = AuthEpochs(app.state.session_factory, ttl=3600.0)
+    app.state.auth_epochs = epochs
+    follower = epochs.start_following(hub)
+    await asyncio.sleep(0)  # subscribed
+    yield hub
+    follower.cancel()
+    await asyncio.gather(follower, return_exceptions=True)
+
+
 async def test_a_hub_that_lost_its_connection_makes_the_cache_untrusted(
     guarded: FastAPI, app: FastAPI, client: httpx.AsyncClient, make_user: MakeUser,
-    shared_hub: SharedHub,
+    hub_epochs: SharedHub,
 ) -> None:
     user = await make_user(role="admin")
-    app.state.auth_epochs.ttl = 3600.0
     assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
     async with session_scope(app.state.session_factory) as session:
         await session.execute(update(Membership).values(role=Role.member))
+    # Trusted while the hub claims delivery: the unannounced change is not seen.
+    assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
 
-    shared_hub.generation = None  # the listener is away: invalidations may be lost
+    hub_epochs.generation = None  # the listener is away: invalidations may be lost
     assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 403
-    shared_hub.generation = 1  # back, after a loss: what was cached before is forgotten
+    hub_epochs.generation = 1  # back, after a loss: what was cached before is forgotten
     assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 403
 
 
@@ -356,20 +385,16 @@ async def test_every_change_a_token_asserts_bumps_the_users_epoch(
 
 async def test_an_invalidation_through_the_hub_stops_a_cached_demoted_user_at_once(
     guarded: FastAPI, app: FastAPI, client: httpx.AsyncClient, make_user: MakeUser,
-    shared_hub: SharedHub,
+    hub_epochs: SharedHub,
 ) -> None:
-    if _sqlite(app):
-        pytest.skip("on SQLite the file's data_version shows the SQL change without any hub")
     user = await make_user(role="admin")
-    epochs: AuthEpochs = app.state.auth_epochs
-    epochs.ttl = 3600.0
     assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
     async with session_scope(app.state.session_factory) as session:
         await session.execute(update(Membership).values(role=Role.member))
-    # Cached: the unannounced demotion is not yet seen (it would be within ttl).
+    # Cached: the unannounced demotion is not yet seen.
     assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 200
 
-    assert await publish_invalidation(shared_hub, [user.principal.user_id])
+    assert await publish_invalidation(hub_epochs, [user.principal.user_id])
     await asyncio.sleep(0.01)
 
     assert (await client.post("/test-guards/call", headers=user.headers)).status_code == 403

@@ -11,7 +11,13 @@ import pytest
 from fastapi import Depends
 
 from proofpix_plugins.config import Settings
-from proofpix_plugins.kit.rate_limit import MemoryWindows, RedisWindows, rate_limit
+from proofpix_plugins.kit.rate_limit import (
+    MAX_LEASE,
+    MemoryWindows,
+    RedisWindows,
+    lease_size,
+    rate_limit,
+)
 from tests.fixtures.app import StartApp, build_test_settings, client_for, create_test_user
 
 
@@ -242,3 +248,56 @@ async def test_redis_windows_count_under_the_keys_limits_uses(redis_url: str) ->
     finally:
         await ours.close()
         await pool.aclose()
+
+
+@pytest.mark.redis
+async def test_redis_windows_count_ahead_but_never_let_more_than_the_budget_through(
+    redis_url: str,
+) -> None:
+    """Two processes on one budget of 3,000: each leases 16 hits per round trip, and no hit
+    beyond the budget is ever allowed; at most 15 per process are lost to unused leases."""
+    amount, key = 3_000, f"test:{uuid.uuid4()}"
+    size = lease_size(amount)
+    assert size == MAX_LEASE == 16
+    one, two = RedisWindows(redis_url), RedisWindows(redis_url)
+    try:
+        counts = []
+        for i in range(4_000):
+            count, reset_in = await (one if i % 3 else two).hit(key, 60, amount)
+            assert 0 < reset_in <= 60
+            counts.append(count)
+        allowed = sum(1 for c in counts if c <= amount)
+        assert amount - 2 * (size - 1) <= allowed <= amount
+        assert len(set(counts)) == len(counts)  # every hit a place of its own in the window
+        assert one.calls + two.calls <= 4_000 // size + 2
+    finally:
+        await one.close()
+        await two.close()
+
+
+@pytest.mark.redis
+async def test_redis_windows_count_a_small_budget_hit_by_hit(redis_url: str) -> None:
+    key = f"test:{uuid.uuid4()}"
+    windows = RedisWindows(redis_url)
+    try:
+        counts = [(await windows.hit(key, 60, 150))[0] for _ in range(160)]
+        assert counts == list(range(1, 161))
+        assert windows.calls == 160
+    finally:
+        await windows.close()
+
+
+@pytest.mark.redis
+async def test_a_lease_is_not_used_past_its_window(redis_url: str) -> None:
+    now = [1000.0]
+    key = f"test:{uuid.uuid4()}"
+    windows = RedisWindows(redis_url, clock=lambda: now[0])
+    try:
+        assert (await windows.hit(key, 60, 100_000))[0] == 1  # leases 16
+        assert (await windows.hit(key, 60, 100_000))[0] == 2  # from the lease
+        assert windows.calls == 1
+        now[0] += 61  # the window (and the lease with it) is over
+        await windows.hit(key, 60, 100_000)
+        assert windows.calls == 2
+    finally:
+        await windows.close()

@@ -7,23 +7,24 @@ other goes through the full database re-check (accounts/auth.py).
 
 How fresh "current" is — correctness before speed:
 
-* On PostgreSQL a cached epoch is trusted only while this process follows an event hub that
-  reaches every process able to change accounts (:meth:`AuthEpochs.follow` on a hub whose
-  ``delivery_generation()`` is not None: Redis, which the API processes and the CLI share). A
-  change made through the app publishes an invalidation after committing
-  (:func:`publish_invalidation`) and every process drops the cached epochs of the users it
-  touched as soon as the message arrives.
+* On PostgreSQL a cached epoch is trusted only while this process listens to the database's
+  own announcements (accounts/epoch_feed.py: migration 0015's trigger notifies every listener
+  when a transaction that changed a user's epoch commits, whoever wrote it) and drops the
+  user's entry as each arrives. While the listening connection is lost nothing cached is
+  trusted. Changes made through the app also publish an invalidation through the event hub
+  (:func:`publish_invalidation`), which :meth:`AuthEpochs.follow` applies too.
 * On SQLite the cache is current while the database file's ``PRAGMA data_version`` is the one
   the entries were stored under (db_sqlite.DataVersion): any commit by any connection — another
   ``serve`` worker, the CLI, the sqlite3 shell — changes it, and the whole cache is dropped
   before the next write is checked. Every change, hand-written SQL included, counts at once.
-* On PostgreSQL without Redis (no hub reaches the other processes) nothing is cached: every
-  write reads the user's epoch, one primary-key read instead of the two reads of the full
-  re-check, so a change by the CLI or by hand-written SQL stops the user's next write at once.
-* While the Redis listener is away (events published meanwhile are lost), nothing cached is
-  trusted, and what was cached before it left is forgotten when it is back.
-* On PostgreSQL with Redis, a change that publishes nothing (hand-written SQL) is seen within
-  ``ttl`` seconds (``PROOFPIX_AUTH_EPOCH_CACHE_SECONDS``, 1 s; 0 disables the cache).
+* Without such a feed (a hub that does not reach every process, an engine that is neither)
+  nothing is cached: every write reads the user's epoch, one primary-key read instead of the
+  two reads of the full re-check.
+* While a followed Redis hub is away (events published meanwhile are lost) and no database
+  feed decides, nothing cached is trusted, and what was cached before is forgotten when it is
+  back.
+* Entries are re-read after ``ttl`` seconds anyway (``PROOFPIX_AUTH_EPOCH_CACHE_SECONDS``, 1 s;
+  0 disables the cache).
 """
 
 from __future__ import annotations
@@ -98,6 +99,13 @@ class AuthEpochs:
                 self._cache.clear()
             self._cache[user_id] = (value, now)
         return value
+
+    def trust(self, delivery: Callable[[], object | None]) -> None:
+        """Trust the cache while ``delivery()`` is not None and unchanged: a feed that sees
+        every change by anyone (PostgreSQL's notifications, accounts/epoch_feed.py). Like the
+        SQLite ``changes``, it alone decides: a followed hub then only adds invalidations."""
+        self._changes = delivery
+        self._delivery = delivery
 
     def invalidate(self, user_ids: Iterable[uuid.UUID] | None = None) -> None:
         """Forget the cached epochs of ``user_ids`` (every user when None)."""

@@ -68,8 +68,8 @@ def run_in_transaction(
 
 async def _announce_auth_change(settings: Settings) -> None:
     """Tell running API processes to drop their cached auth epochs (roles or tiers may have
-    changed). Without Redis there is nothing to tell: API processes then cache no epochs (every
-    write reads the user's current one, accounts/epochs.py)."""
+    changed). Without Redis there is nothing to tell: SQLite's processes see the commit in the
+    file's data_version, PostgreSQL's in the database's own notification (accounts/epochs.py)."""
     if not settings.redis_url:
         return
     hub = RedisEventHub(settings.redis_url)
