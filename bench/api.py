@@ -686,7 +686,9 @@ async def run(args: argparse.Namespace) -> None:
         _clients.clear()
         app_srv.stop()
         floor_srv.stop()
-        if pg_db is not None:
+        if pg_db is not None and args.keep:
+            print(f"kept PostgreSQL database {pg_db}")
+        elif pg_db is not None:
             import asyncpg
             from sqlalchemy.engine import make_url
 
@@ -743,7 +745,8 @@ def main() -> None:
     parser.add_argument("--out", default=".bench-out", help="py-spy output dir")
     parser.add_argument("--no-read-cache", action="store_true",
                         help="PROOFPIX_PLUGIN_READ_CACHE_SECONDS=0 (the cache-miss path)")
-    parser.add_argument("--keep", action="store_true", help="keep the data dir")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the data dir (and the PostgreSQL database)")
     args = parser.parse_args()
     if args.serve:
         _serve(args.serve, args.port)
