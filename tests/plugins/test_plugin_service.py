@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 
 from proofpix_plugins.errors import Conflict, NotFound
 from proofpix_plugins.plugins.service import PluginService
@@ -146,3 +147,33 @@ async def test_a_metrics_read_adds_unflushed_calls_without_writing(
     await service.flush_metrics()
     flushed = await service.get_plugin_metrics(org, "acme.counter")
     assert flushed == peeked
+
+
+async def test_a_failed_metrics_flush_keeps_the_calls_for_the_next(
+    platform: FastAPI, admin: TestUser, ppx_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A flush that fails (SQLite busy past its timeout, a dropped connection) rolls back;
+    its calls are put back in the buffer, merged with newer ones, and the next flush writes
+    them: none lost, none counted twice."""
+    from proofpix_plugins.plugins import metrics_store
+
+    service: PluginService = platform.state.plugin_service
+    org = admin.principal.org_id
+    await service.install_plugin(org, counter_ppx(ppx_dir), actor=admin.principal.user_id)
+    await service.load_plugin(org, "acme.counter")
+    for _ in range(3):
+        await service.execute_hook(org, "custom:count", {}, HookOptions(mode="sequential"))
+    real = metrics_store.persist
+
+    async def busy(*_args: object, **_kwargs: object) -> int:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(metrics_store, "persist", busy)
+    with pytest.raises(OperationalError):
+        await service.flush_metrics()
+    monkeypatch.setattr(metrics_store, "persist", real)
+    await service.execute_hook(org, "custom:count", {}, HookOptions(mode="sequential"))
+    assert (await service.get_plugin_metrics(org, "acme.counter"))["calls"] == 4  # buffered
+    assert await service.flush_metrics() == 1
+    assert service.bus.metrics.peek(str(org), "acme.counter") is None
+    assert (await service.get_plugin_metrics(org, "acme.counter"))["calls"] == 4  # persisted

@@ -302,6 +302,11 @@ class PluginService:
         try:
             async with session_scope(self._sf) as session:
                 return await metrics_store.persist(session, snapshots)
+        except BaseException:
+            # Rolled back: the calls go back to the buffer for the next flush, not lost (a
+            # database busy past its timeout, a dropped connection, shutdown mid-flush).
+            self.bus.metrics.restore(snapshots)
+            raise
         finally:
             # Committed (or not): a metrics read that peeked before it must read again.
             self._metrics_flushes += 1

@@ -310,6 +310,17 @@ class MetricsRegistry:
             snap.ended_at = now
         return sorted(taken.values(), key=lambda s: (s.org_id, s.plugin_id))
 
+    def restore(self, snapshots: Iterable[MetricsSnapshot]) -> None:
+        """Put back windows taken by :meth:`drain` that could not be persisted (a failed
+        flush), merged with what was recorded since, so the next flush writes them."""
+        with self._lock:
+            for snap in snapshots:
+                key = (snap.org_id, snap.plugin_id)
+                since = self._current.get(key)
+                if since is not None:
+                    snap.merge(since)
+                self._current[key] = snap
+
     def peek(self, org_id: str, plugin_id: str) -> MetricsSnapshot | None:
         """A copy of the current (undrained) window of one plugin, for live views."""
         with self._lock:
