@@ -20,9 +20,9 @@ first write and released when it ends, instead of in SQLite's busy handler. That
 it sleeps 1, 2, 5 … 100 ms between tries, so under steady write traffic a waiting writer keeps
 waking to find the lock taken again by someone who came later, and a short transaction can wait
 half a second or more (the soak's upload-counter calls, docs/reliability.md). The lock hands the
-write lock over in arrival order the moment it is free. It covers exactly what SQLite's own write
-lock covers (from the first write statement to commit or rollback), so it adds no wait SQLite
-would not have imposed; writers in other processes still meet at SQLite's lock.
+write lock over in arrival order. It covers what SQLite's own write lock covers (from the first
+write statement until the commit or rollback starts), so it adds no wait SQLite would not have
+imposed; writers in other processes still meet at SQLite's lock.
 """
 
 from __future__ import annotations
@@ -52,6 +52,11 @@ WRITER_QUEUE_TIMEOUT_S = 5.0
 _writer_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def _ends_transaction(fn: Callable[..., Any]) -> bool:
+    return (isinstance(getattr(fn, "__self__", None), sqlite3.Connection)
+            and getattr(fn, "__name__", "") in ("commit", "rollback"))
 
 
 def writer_lock(path: str) -> asyncio.Lock:
@@ -92,6 +97,14 @@ class InlineReadConnection(aiosqlite.Connection):
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._path is not None and self._held is None and self._starts_write(fn, args):
             await self._queue_for_write()
+        elif self._held is not None and _ends_transaction(fn):
+            # Handed on as the commit (or rollback) starts, not when it returns: SQLite frees
+            # its write lock at the end of the commit and may then run the auto-checkpoint
+            # (copying the WAL into the database file) in this same call, which must not hold
+            # up the next writer. That writer, if it gets to SQLite first, waits out the rest
+            # of this commit in the busy handler: in WAL mode with synchronous=NORMAL a commit
+            # does not sync, so that wait is well under a millisecond.
+            self._release_write()
         inline = self._inline(fn, args)  # always: it keeps the cursor bookkeeping
         with self._pending_lock:
             idle = self._pending == 0
