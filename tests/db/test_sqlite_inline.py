@@ -6,6 +6,8 @@ import asyncio
 import os
 import sqlite3
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -135,141 +137,138 @@ async def _rows(engine: AsyncEngine) -> int:
         return int((await conn.execute(text("SELECT count(*) FROM t"))).scalar_one())
 
 
+@dataclass
+class QueuedDb:
+    """A SQLite file with a table ``t`` and its writers' lock on this test's loop."""
+
+    engine: AsyncEngine
+    lock: asyncio.Lock
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[QueuedDb]:
+    path = tmp_path / "db.sqlite"
+    engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
+    await _table(engine)
+    yield QueuedDb(engine, writer_lock(os.path.realpath(path)))
+    await engine.dispose()
+
+
 async def test_writers_of_one_process_take_the_write_lock_in_arrival_order(
-    tmp_path: Path,
+    db: QueuedDb,
 ) -> None:
     """Waiting writers queue on the process's lock, not in SQLite's polling busy handler: none
     of their statements reaches SQLite while another holds the write lock, and they get it in
     the order they asked."""
-    path = tmp_path / "db.sqlite"
-    engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
-    try:
-        await _table(engine)
-        done: list[int] = []
+    engine = db.engine
+    done: list[int] = []
 
-        async def writer(n: int) -> None:
-            async with engine.begin() as conn:
-                await conn.execute(text("INSERT INTO t VALUES (:v)"), {"v": n})
-            done.append(n)
+    async def writer(n: int) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (:v)"), {"v": n})
+        done.append(n)
 
-        async with engine.connect() as holder:
-            await holder.execute(text("INSERT INTO t VALUES (0)"))
-            assert _raw(await holder.get_raw_connection())._held is not None
-            lock = writer_lock(os.path.realpath(path))
-            assert lock.locked()
-            tasks = []
-            for n in (1, 2, 3, 4):
-                tasks.append(asyncio.create_task(writer(n)))
-                await asyncio.sleep(0.01)  # asks in this order
-            await asyncio.sleep(0.2)
-            assert done == []
-            # Reads still run beside the queued writers.
-            assert await _rows(engine) == 0
-            await holder.commit()
-        await asyncio.gather(*tasks)
-        assert done == [1, 2, 3, 4]
+    async with engine.connect() as holder:
+        await holder.execute(text("INSERT INTO t VALUES (0)"))
+        assert _raw(await holder.get_raw_connection())._held is not None
+        lock = db.lock
+        assert lock.locked()
+        tasks = []
+        for n in (1, 2, 3, 4):
+            tasks.append(asyncio.create_task(writer(n)))
+            await asyncio.sleep(0.01)  # asks in this order
+        await asyncio.sleep(0.2)
+        assert done == []
+        # Reads still run beside the queued writers.
+        assert await _rows(engine) == 0
+        await holder.commit()
+    await asyncio.gather(*tasks)
+    assert done == [1, 2, 3, 4]
+    assert not lock.locked()
+
+
+async def test_the_writer_lock_is_released_however_the_transaction_ends(db: QueuedDb) -> None:
+    engine = db.engine
+    lock = db.lock
+    # A rollback.
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert lock.locked()
+        await conn.rollback()
         assert not lock.locked()
-    finally:
-        await engine.dispose()
-
-
-async def test_the_writer_lock_is_released_however_the_transaction_ends(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
-    engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
-    try:
-        await _table(engine)
-        lock = writer_lock(os.path.realpath(path))
-        # A rollback.
-        async with engine.connect() as conn:
-            await conn.execute(text("INSERT INTO t VALUES (1)"))
-            assert lock.locked()
-            await conn.rollback()
-            assert not lock.locked()
-        # A failed first write (the transaction it opened stays open until rolled back).
+    # A failed first write (the transaction it opened stays open until rolled back).
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t VALUES (1)"))
+    assert not lock.locked()
+    with pytest.raises(IntegrityError):
         async with engine.begin() as conn:
             await conn.execute(text("INSERT INTO t VALUES (1)"))
+    assert not lock.locked()
+    # A statement outside any transaction (DDL runs in autocommit).
+    async with engine.connect() as conn:
+        await conn.execute(text("CREATE TABLE u (x INTEGER)"))
+        await conn.commit()
+    assert not lock.locked()
+    # A connection closed with its transaction open.
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t VALUES (2)"))
+        assert lock.locked()
+        await conn.invalidate()
+    await asyncio.sleep(0)
+    assert not lock.locked()
+    # Reads never take it.
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT * FROM t"))
         assert not lock.locked()
-        with pytest.raises(IntegrityError):
-            async with engine.begin() as conn:
-                await conn.execute(text("INSERT INTO t VALUES (1)"))
-        assert not lock.locked()
-        # A statement outside any transaction (DDL runs in autocommit).
-        async with engine.connect() as conn:
-            await conn.execute(text("CREATE TABLE u (x INTEGER)"))
-            await conn.commit()
-        assert not lock.locked()
-        # A connection closed with its transaction open.
-        async with engine.connect() as conn:
-            await conn.execute(text("INSERT INTO t VALUES (2)"))
-            assert lock.locked()
-            await conn.invalidate()
-        await asyncio.sleep(0)
-        assert not lock.locked()
-        # Reads never take it.
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT * FROM t"))
-            assert not lock.locked()
-        assert await _rows(engine) == 1
-    finally:
-        await engine.dispose()
+    assert await _rows(engine) == 1
 
 
 async def test_a_cancelled_write_keeps_the_lock_until_its_statement_is_done(
-    tmp_path: Path,
+    db: QueuedDb,
 ) -> None:
     """aiosqlite leaves a cancelled call running on its thread: the lock is released when the
     transaction that call opened ends, not when the await is cancelled. (SQLAlchemy terminates
     a connection whose await it sees cancelled; that path is the ``invalidate`` case above.)"""
-    path = tmp_path / "db.sqlite"
-    engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
-    try:
-        await _table(engine)
-        lock = writer_lock(os.path.realpath(path))
-        async with engine.connect() as conn:
-            driver = _raw(await conn.get_raw_connection())
-            cursor = await driver.cursor()
-            slow = asyncio.create_task(driver._execute(time.sleep, 0.3))
-            await asyncio.sleep(0.02)
-            # Queued behind the sleep on the thread; its await is cancelled at once.
-            write = asyncio.create_task(cursor.execute("INSERT INTO t VALUES (1)"))
-            await asyncio.sleep(0.02)
-            assert lock.locked()
-            write.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await write
-            assert lock.locked()
-            slow.cancel()
-            # The INSERT still runs on the thread and opens a transaction: the lock stays.
-            await asyncio.sleep(0.5)
-            assert driver._in_transaction()
-            assert lock.locked()
-            await driver.rollback()
-            assert not lock.locked()
-            await cursor.close()
-    finally:
-        await engine.dispose()
+    engine = db.engine
+    lock = db.lock
+    async with engine.connect() as conn:
+        driver = _raw(await conn.get_raw_connection())
+        cursor = await driver.cursor()
+        slow = asyncio.create_task(driver._execute(time.sleep, 0.3))
+        await asyncio.sleep(0.02)
+        # Queued behind the sleep on the thread; its await is cancelled at once.
+        write = asyncio.create_task(cursor.execute("INSERT INTO t VALUES (1)"))
+        await asyncio.sleep(0.02)
+        assert lock.locked()
+        write.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await write
+        assert lock.locked()
+        slow.cancel()
+        # The INSERT still runs on the thread and opens a transaction: the lock stays.
+        await asyncio.sleep(0.5)
+        assert driver._in_transaction()
+        assert lock.locked()
+        await driver.rollback()
+        assert not lock.locked()
+        await cursor.close()
 
 
 async def test_a_writer_queued_too_long_goes_on_to_sqlites_own_lock(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    db: QueuedDb, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A stuck queue (a writer holding one connection's transaction while writing on another)
     costs a bounded wait, then SQLite's busy handler decides as it did before the queue."""
-    path = tmp_path / "db.sqlite"
-    engine = create_engine_for_url(f"sqlite+aiosqlite:///{path}")
     monkeypatch.setattr(db_sqlite, "WRITER_QUEUE_TIMEOUT_S", 0.1)
+    engine = db.engine
+    lock = db.lock
+    await lock.acquire()  # held by nobody who writes
     try:
-        await _table(engine)
-        lock = writer_lock(os.path.realpath(path))
-        await lock.acquire()  # held by nobody who writes
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text("INSERT INTO t VALUES (1)"))
-                driver = _raw(await conn.get_raw_connection())
-                assert driver.queue_timeouts == 1
-                assert driver._held is None
-        finally:
-            lock.release()
-        assert await _rows(engine) == 1
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+            driver = _raw(await conn.get_raw_connection())
+            assert driver.queue_timeouts == 1
+            assert driver._held is None
     finally:
-        await engine.dispose()
+        lock.release()
+    assert await _rows(engine) == 1

@@ -116,6 +116,16 @@ async def test_the_list_pages_and_counts_in_one_query(
     assert first["items"][0]["installedAt"].endswith(("Z", "+00:00"))
 
 
+async def _counter_called(service: PluginService, admin: TestUser, ppx_dir: Path,
+                          calls: int) -> None:
+    """acme.counter installed, loaded and called ``calls`` times."""
+    org = admin.principal.org_id
+    await service.install_plugin(org, counter_ppx(ppx_dir), actor=admin.principal.user_id)
+    await service.load_plugin(org, "acme.counter")
+    for _ in range(calls):
+        await service.execute_hook(org, "custom:count", {}, HookOptions(mode="sequential"))
+
+
 async def test_a_metrics_read_adds_unflushed_calls_without_writing(
     platform: FastAPI, admin: TestUser, ppx_dir: Path
 ) -> None:
@@ -123,10 +133,7 @@ async def test_a_metrics_read_adds_unflushed_calls_without_writing(
 
     service: PluginService = platform.state.plugin_service
     org = admin.principal.org_id
-    await service.install_plugin(org, counter_ppx(ppx_dir), actor=admin.principal.user_id)
-    await service.load_plugin(org, "acme.counter")
-    for _ in range(3):
-        await service.execute_hook(org, "custom:count", {}, HookOptions(mode="sequential"))
+    await _counter_called(service, admin, ppx_dir, 3)
     await service.flush_metrics()  # three calls in the database...
     for _ in range(2):  # ...and two only in this process's buffer
         await service.execute_hook(org, "custom:count", {}, HookOptions(mode="sequential"))
@@ -159,10 +166,7 @@ async def test_a_failed_metrics_flush_keeps_the_calls_for_the_next(
 
     service: PluginService = platform.state.plugin_service
     org = admin.principal.org_id
-    await service.install_plugin(org, counter_ppx(ppx_dir), actor=admin.principal.user_id)
-    await service.load_plugin(org, "acme.counter")
-    for _ in range(3):
-        await service.execute_hook(org, "custom:count", {}, HookOptions(mode="sequential"))
+    await _counter_called(service, admin, ppx_dir, 3)
     real = metrics_store.persist
 
     async def busy(*_args: object, **_kwargs: object) -> int:

@@ -69,7 +69,8 @@ _SQLITE_UP = [
     "AFTER UPDATE OF listed, category, type, permissions ON marketplace_listings BEGIN "
     + " ".join(_sqlite_delta("old", "-") + _sqlite_delta("new", "")) + " END",
 ]
-_SQLITE_FILL = [
+# The total, categories and types are counted alike on both databases; permissions differ.
+_FILL = [
     "INSERT INTO marketplace_facet_counts (facet, value, n) "
     "SELECT 'total', '', count(*) FROM marketplace_listings WHERE listed",
     "INSERT INTO marketplace_facet_counts (facet, value, n) "
@@ -77,6 +78,9 @@ _SQLITE_FILL = [
     "GROUP BY category",
     "INSERT INTO marketplace_facet_counts (facet, value, n) "
     "SELECT 'type', type, count(*) FROM marketplace_listings WHERE listed GROUP BY type",
+]
+_SQLITE_FILL = [
+    *_FILL,
     "INSERT INTO marketplace_facet_counts (facet, value, n) "
     "SELECT 'permission', j.value, count(*) FROM marketplace_listings AS l, "
     "json_each(CASE json_type(l.permissions) WHEN 'array' THEN l.permissions ELSE '[]' END) "
@@ -124,13 +128,7 @@ $$""",
     "ON marketplace_listings FOR EACH ROW EXECUTE FUNCTION marketplace_facet_counts_trigger()",
 ]
 _PG_FILL = [
-    "INSERT INTO marketplace_facet_counts (facet, value, n) "
-    "SELECT 'total', '', count(*) FROM marketplace_listings WHERE listed",
-    "INSERT INTO marketplace_facet_counts (facet, value, n) "
-    "SELECT 'category', category, count(*) FROM marketplace_listings WHERE listed "
-    "GROUP BY category",
-    "INSERT INTO marketplace_facet_counts (facet, value, n) "
-    "SELECT 'type', type, count(*) FROM marketplace_listings WHERE listed GROUP BY type",
+    *_FILL,
     "INSERT INTO marketplace_facet_counts (facet, value, n) "
     "SELECT 'permission', e, count(*) FROM marketplace_listings AS l, "
     "jsonb_array_elements_text(CASE jsonb_typeof(l.permissions) WHEN 'array' "
