@@ -430,3 +430,32 @@ async def test_0014_counts_the_listed_listings_and_keeps_counting(db_url: str) -
         await engine.dispose()
         await _migrate(db_url, up_to="head")
     assert await check_async(db_url) == []
+
+
+async def test_0015_announces_epoch_changes_on_postgresql_and_its_downgrade_stops(
+    db_url: str,
+) -> None:
+    """0015's trigger is PostgreSQL's alone (SQLite's processes watch data_version); its
+    downgrade drops the trigger and its function, and the upgrade puts them back."""
+    async def notify_objects() -> tuple[int, int]:
+        engine = create_migration_engine(db_url)
+        try:
+            async with engine.connect() as conn:
+                if conn.dialect.name != "postgresql":
+                    return (-1, -1)
+                triggers = (await conn.execute(text(
+                    "SELECT count(*) FROM pg_trigger WHERE tgname = 'users_auth_epoch_notify'"
+                ))).scalar_one()
+                functions = (await conn.execute(text(
+                    "SELECT count(*) FROM pg_proc WHERE proname = 'users_auth_epoch_notify'"
+                ))).scalar_one()
+                return int(triggers), int(functions)
+        finally:
+            await engine.dispose()
+
+    postgres = db_url.startswith("postgresql")
+    assert await notify_objects() == ((1, 1) if postgres else (-1, -1))
+    await _migrate(db_url, down_to="0014")
+    assert await notify_objects() == ((0, 0) if postgres else (-1, -1))
+    await _migrate(db_url, up_to="head")
+    assert await notify_objects() == ((1, 1) if postgres else (-1, -1))
