@@ -99,3 +99,25 @@ async def test_a_pruned_change_log_reconciles_every_plugin(
         await session.execute(delete(PluginStateChange))  # pruned before this process read it
     await service.convergence.poll()
     assert not service.bus.is_registered(str(org), PLUGIN)
+
+
+async def test_a_breaker_trip_being_stored_is_not_undone_by_an_older_row(
+    platform: FastAPI, admin: TestUser, ppx_dir: Path
+) -> None:
+    """The breaker unloads the plugin here at once and stores "disabled" a moment later; a
+    reconcile reading the row in between (still "loaded") must not load it again (seen as a
+    flaky breaker test: the fourth call ran the plugin)."""
+    service = await _loaded(platform, admin, ppx_dir)
+    org = str(admin.principal.org_id)
+    key = (org, PLUGIN)
+    service.bus.unregister(*key)  # what the trip does first...
+    await service.bus.pool.unload(*key)
+    service.bus._disabling.add(key)  # ...while on_disabled stores the state
+    try:
+        assert await service.convergence.reconcile(org, PLUGIN) is False
+        assert not service.bus.is_registered(*key)
+    finally:
+        service.bus._disabling.discard(key)
+    # Stored (or failed to be): the row is the truth again.
+    assert await service.convergence.reconcile(org, PLUGIN) is True
+    assert service.bus.is_registered(*key)

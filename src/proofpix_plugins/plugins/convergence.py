@@ -189,6 +189,11 @@ class Convergence:
                                             [h.hook_name for h in row.hooks],
                                             row.status_reason or "disabled")
                 return True
+            if self._bus.is_disabling(org_id, plugin_id):
+                # The breaker tripped here a moment ago and its "disabled" is being stored: the
+                # row read is older than that. Loading it again would undo the trip; the stored
+                # change bumps the clock and brings this plugin back here.
+                return False
             try:
                 # Trees are per machine: this machine's own, or one built from the verified blob.
                 root = await self._trees.tree_for(row)

@@ -107,6 +107,9 @@ class HookBus:
         # are reported as ``skipped`` in every call of those hooks until registered again, so
         # a disabled plugin never silently disappears from the results.
         self._disabled: dict[str, dict[str, tuple[frozenset[str], str]]] = {}
+        #: Plugins whose breaker tripped here and whose disabled state is not stored yet
+        #: (``on_disabled`` still running): the stored state still says loaded.
+        self._disabling: set[tuple[str, str]] = set()
         # call id -> plugins in the call chain, for calls a plugin may nest hooks into.
         self._chains: dict[str, frozenset[str]] = {}
         # call ids whose failures (and those of the calls nested in them) do not count.
@@ -155,6 +158,11 @@ class HookBus:
         process that did not trip the breaker itself learns from the stored status."""
         if (org_id, plugin_id) not in self._specs:
             self._disabled.setdefault(org_id, {})[plugin_id] = (frozenset(hooks), reason)
+
+    def is_disabling(self, org_id: str, plugin_id: str) -> bool:
+        """Whether this process's breaker tripped for the plugin and its disabled state is
+        still being stored (until then the database says loaded)."""
+        return (org_id, plugin_id) in self._disabling
 
     def disabled(self, org_id: str) -> dict[str, str]:
         """Plugin id -> reason, for the plugins of ``org_id`` the circuit breaker disabled."""
@@ -449,6 +457,7 @@ class HookBus:
         n = self._breaker.failed(key)
         if n is None:
             return
+        self._disabling.add(key)
         try:
             reason = trip_reason(n, status, error)
             self.unregister(*key)
@@ -472,6 +481,7 @@ class HookBus:
                 except Exception:
                     log.exception("on_disabled callback failed", plugin=spec.plugin_id)
         finally:
+            self._disabling.discard(key)
             self._breaker.done(key)
 
     async def _record(
