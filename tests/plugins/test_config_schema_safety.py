@@ -121,9 +121,17 @@ async def test_a_catastrophic_pattern_validates_in_milliseconds_and_health_keeps
     finally:
         stop.set()
         await poller
-    assert max(timings) < 0.5, timings
+    # On a backtracking engine this input takes ~2**40 steps (hours) and holds the event loop:
+    # the bounds only need to sit far below that and far above a busy machine's stalls (CI saw
+    # one PUT wait 1.4 s on a PostgreSQL commit while health kept answering). The tight bound
+    # is on the validation alone, below, which does no I/O.
+    assert max(timings) < 10, timings
     assert health
-    assert max(health) < 0.5, health
+    assert max(health) < 3, health
+    validator = config_validator(schema)
+    t = time.perf_counter()
+    assert len(list(validator.iter_errors({"x": EVIL_INPUT, EVIL_INPUT: "v"}))) == 2
+    assert time.perf_counter() - t < 0.5
     r = await api.put("/api/plugins/acme.schema/config", headers=admin.headers,
                       json={"values": {"x": "aaaa", "aa": "b"}})
     assert r.status_code == 200, r.text
