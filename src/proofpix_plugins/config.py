@@ -135,6 +135,8 @@ class Settings(BaseSettings):
     worker_scratch_mb: int = Field(default=128, ge=1)
     worker_scratch_inodes: int = Field(default=4096, ge=16)
     circuit_breaker_threshold: int = Field(default=5, ge=1)
+    # How long a call with no caller timeout may wait for its plugin's busy worker.
+    worker_queue_wait_seconds: float = Field(default=5.0, gt=0, le=300)
     plugin_metrics_flush_seconds: float = Field(default=10.0, gt=0)
     # How often each process reads the plugin state clock (plugins/convergence.py): the bound
     # on convergence when a hub announcement is lost, and the only channel without Redis.

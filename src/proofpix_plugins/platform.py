@@ -71,6 +71,7 @@ def runtime_config(settings: Settings, **overrides: Any) -> RuntimeConfig:
         "insecure_dev": settings.sandbox is SandboxMode.insecure_dev,
         "http_test_allow_loopback": tuple(settings.http_test_allow_loopback),
         "circuit_breaker_threshold": settings.circuit_breaker_threshold,
+        "queue_wait_s": settings.worker_queue_wait_seconds,
     }
     values.update(overrides)
     return RuntimeConfig(**values)

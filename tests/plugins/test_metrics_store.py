@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,7 +21,7 @@ from proofpix_plugins.models.accounts import Organization
 from proofpix_plugins.models.plugins import Plugin, PluginMetric
 from proofpix_plugins.plugins import metrics_store
 from proofpix_plugins.plugins import tasks as plugin_tasks
-from proofpix_plugins.runtime.hooks.metrics import LatencyHistogram, MetricsSnapshot
+from proofpix_plugins.runtime.hooks.metrics import BUCKET_COUNT, LatencyHistogram, MetricsSnapshot
 
 
 async def _plugin(sessions: async_sessionmaker[AsyncSession]) -> tuple[uuid.UUID, uuid.UUID]:
@@ -126,3 +129,49 @@ def test_quantiles_in_one_pass_equal_each_quantile() -> None:
     qs = (0.01, 0.5, 0.9, 0.95, 0.99, 1.0)
     assert hist.quantiles(qs) == [hist.quantile(q) for q in qs]
     assert LatencyHistogram().quantiles(qs) == [None] * len(qs)
+
+
+def _reference_shape(minutes: int, rows: list[Any]) -> dict[str, Any]:
+    """The read's shape as it was computed before the fast path: a LatencyHistogram and a
+    one-row summary per minute (what the API answered until then)."""
+    total = LatencyHistogram()
+    buckets = []
+    for row in rows:
+        hist = LatencyHistogram.from_counts(
+            {int(i): int(n) for i, n in (row.latency_hist or [])}, sum_ms=row.total_ms)
+        total.merge(hist)
+        buckets.append({"bucketStart": row.bucket_start,
+                        **metrics_store._summary(hist, [row])})
+    return {"windowMinutes": minutes, **metrics_store._summary(total, rows),
+            "buckets": buckets}
+
+
+_minute_rows = st.lists(st.builds(
+    lambda k, calls, hist, total_ms, cpu, rss: metrics_store._Minute(
+        bucket_start=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=k), calls=calls,
+        errors=calls // 3, timeouts=calls // 5, denied=calls // 7, crashed=calls // 11,
+        total_ms=total_ms, latency_hist=[[i, n] for i, n in sorted(hist.items())],
+        cpu_ms=cpu, max_rss_kb=rss, http_calls=calls // 2, storage_bytes=calls * 3),
+    st.integers(0, 1000), st.integers(0, 10_000),
+    st.dictionaries(st.integers(0, BUCKET_COUNT - 1), st.integers(0, 10_000), max_size=8),
+    st.floats(0, 1e6, allow_nan=False), st.floats(0, 1e4, allow_nan=False),
+    st.integers(0, 10**7),
+), max_size=30)
+
+
+@given(rows=_minute_rows)
+def test_the_fast_window_shape_answers_what_the_histogram_path_answered(
+    rows: list[Any],
+) -> None:
+    rows = sorted(rows, key=lambda r: r.bucket_start)
+    assert metrics_store._shape(60, rows) == _reference_shape(60, rows)
+
+
+def test_a_corrupt_stored_histogram_is_refused_not_misread() -> None:
+    bad = metrics_store._Minute(bucket_start=datetime(2026, 1, 1, tzinfo=UTC),
+                                latency_hist=[[BUCKET_COUNT, 1]])
+    with pytest.raises(ValueError, match="histogram"):
+        metrics_store._shape(60, [bad])
+    with pytest.raises(ValueError, match="histogram"):
+        metrics_store._shape(60, [metrics_store._Minute(
+            bucket_start=datetime(2026, 1, 1, tzinfo=UTC), latency_hist=[[3, -1]])])

@@ -358,6 +358,42 @@ async def test_time_queued_for_a_busy_worker_is_not_taken_from_the_plugins_budge
     assert bus.disabled(org) == {}
 
 
+async def test_with_no_caller_timeout_a_call_may_queue_past_the_plugins_budget(
+    world: World,
+) -> None:
+    # Found by the soak (bench/load.py): a burst queued an upload's call more than the
+    # plugin's 1 s budget behind its one worker; the budget is the plugin's run, the wait is
+    # the host's (RuntimeConfig.queue_wait_s), and a caller's own timeout bounds it instead.
+    bus, org = bus_for(world, threshold=1), _org()
+    await bus.activate(spec(world, org, "acme.slow", {"photo:slow": ("sleepy", 50)},
+                            timeout_ms=400))
+    first = asyncio.ensure_future(bus.execute_hook(org, "photo:slow", {"sleep": 0.35}))
+    second = asyncio.ensure_future(bus.execute_hook(org, "photo:slow", {"sleep": 0.35}))
+    await asyncio.sleep(0.05)
+    # Queued behind both (~0.65 s, past the 400 ms budget), then runs 0.05 s.
+    [third] = (await bus.execute_hook(org, "photo:slow", {"sleep": 0.05})).results
+    assert [(await f).results[0].status for f in (first, second)] == ["ok", "ok"]
+    assert third.status == "ok", third.error
+    assert bus.disabled(org) == {}
+
+
+async def test_the_host_queue_bound_still_ends_a_wait_for_a_stuck_worker(world: World) -> None:
+    bus = HookBus(world.pool, world.broker, RuntimeConfig(
+        base_dir=world.config.base_dir, circuit_breaker_threshold=1, queue_wait_s=0.3))
+    org = _org()
+    await bus.activate(spec(world, org, "acme.slow", {"photo:slow": ("sleepy", 50)},
+                            timeout_ms=2000))
+    busy = asyncio.ensure_future(bus.execute_hook(org, "photo:slow", {"sleep": 1.0}))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    [queued] = (await bus.execute_hook(org, "photo:slow", {"sleep": 0.01})).results
+    assert queued.status == "timeout"
+    assert "300 ms waiting for a busy worker" in (queued.error or "")
+    assert time.monotonic() - started < 0.9
+    assert (await busy).results[0].status == "ok"
+    assert bus.disabled(org) == {}
+
+
 # -- permissions -------------------------------------------------------------------------------
 
 

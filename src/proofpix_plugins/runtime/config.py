@@ -45,6 +45,10 @@ class RuntimeConfig:
     log_rate_per_second: float = 50.0
     #: How long a worker may take to start and import its plugin.
     load_timeout_s: float = 10.0
+    #: How long a top-level call whose caller set no timeout may wait for its plugin's busy
+    #: worker (a caller's own timeout bounds the wait instead). The plugin's timeout bounds its
+    #: run only: the queue is the host's capacity, not the plugin's fault.
+    queue_wait_s: float = 5.0
     #: Each plugin's scratch dir is a tmpfs of at most this many MiB (and half its memory_mb)
     #: and inodes (root hosts): with the per-file RLIMIT_FSIZE it bounds what a plugin can fill.
     scratch_mb: int = 128

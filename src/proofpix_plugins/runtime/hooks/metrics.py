@@ -70,7 +70,7 @@ def _representative(index: int) -> float:
 
 #: Each bucket's representative value, computed once: a metrics read asks for three
 #: quantiles of every minute of its window (61 histograms for an hour).
-_REPRESENTATIVES: tuple[float, ...] = tuple(_representative(i) for i in range(BUCKET_COUNT))
+REPRESENTATIVES: tuple[float, ...] = tuple(_representative(i) for i in range(BUCKET_COUNT))
 
 
 @dataclass
@@ -127,7 +127,7 @@ class LatencyHistogram:
         for index in sorted(self.counts):
             seen += self.counts[index]
             while at < len(ranks) and seen >= ranks[at]:
-                value = _REPRESENTATIVES[index]
+                value = REPRESENTATIVES[index]
                 out[at] = min(value, self.max_ms) if self.max_ms > 0 else value
                 at += 1
             if at == len(ranks):

@@ -302,8 +302,13 @@ class WorkerPool:
         *,
         timeout_ms: int,
         info: CallInfo,
+        queue_ms: int | None = None,
     ) -> CallOutcome:
-        """One hook call into the plugin's warm worker; never raises for plugin misbehaviour."""
+        """One hook call into the plugin's warm worker; never raises for plugin misbehaviour.
+
+        ``timeout_ms`` bounds the plugin's run; ``queue_ms`` how long a top-level call may wait
+        for the plugin's busy worker before that (None: the run's budget). A nested call's
+        whole wait and run stay within its caller's deadline."""
         started = time.perf_counter()
         self._check_open()
         entry = self._plugins.get(key)
@@ -315,8 +320,10 @@ class WorkerPool:
             return _outcome("error", started, error=f"{spec.plugin_id} has no handler for {hook!r}")
         budget_ms = max(1, min(timeout_ms, spec.timeout_ms))
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + budget_ms / 1000
-        if info.deadline:
+        host_queue = info.depth == 0 and queue_ms is not None
+        wait_ms = max(1, queue_ms) if host_queue and queue_ms is not None else budget_ms
+        deadline = loop.time() + wait_ms / 1000
+        if info.deadline and not host_queue:
             deadline = min(deadline, loop.time() + max(0.0, info.deadline - time.time()))
         busy = entry.worker.current if entry.worker is not None else None
         if info.depth > 0 and busy is not None and busy.info.call_id == info.call_id:
@@ -329,10 +336,10 @@ class WorkerPool:
                 await entry.lock.acquire()
         except TimeoutError:
             return _outcome("timeout", started, ran=False,
-                            error=f"timed out after {budget_ms} ms waiting for a busy worker")
+                            error=f"timed out after {wait_ms} ms waiting for a busy worker")
         if info.depth == 0:
             # A top-level call's budget is its plugin's own run: the time it queued behind the
-            # plugin's other calls (bounded by the same budget above) is not taken from it, or
+            # plugin's other calls (bounded by queue_ms above) is not taken from it, or
             # under load a call reaching the worker with a few ms left times out, has the worker
             # killed and counts against a healthy plugin (found by bench/load.py). A nested call
             # keeps its caller's deadline: the caller is waiting for it.
