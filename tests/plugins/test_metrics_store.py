@@ -4,8 +4,10 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -131,6 +133,34 @@ def test_quantiles_in_one_pass_equal_each_quantile() -> None:
     assert LatencyHistogram().quantiles(qs) == [None] * len(qs)
 
 
+def _reference_summary(hist: LatencyHistogram, rows: Sequence[Any]) -> dict[str, Any]:
+    calls = errors = timeouts = denied = crashed = http_calls = storage_bytes = max_rss = 0
+    cpu_ms = 0.0
+    for r in rows:
+        calls += r.calls
+        errors += r.errors
+        timeouts += r.timeouts
+        denied += r.denied
+        crashed += r.crashed
+        cpu_ms += r.cpu_ms
+        http_calls += r.http_calls
+        storage_bytes += r.storage_bytes
+        if r.max_rss_kb > max_rss:
+            max_rss = r.max_rss_kb
+    return {
+        "calls": calls,
+        "errors": errors,
+        "timeouts": timeouts,
+        "denied": denied,
+        "crashed": crashed,
+        "latencyMs": metrics_store._latency(hist),
+        "cpuMs": round(cpu_ms, 3),
+        "maxRssKb": max_rss,
+        "httpCalls": http_calls,
+        "storageBytes": storage_bytes,
+    }
+
+
 def _reference_shape(minutes: int, rows: list[Any]) -> dict[str, Any]:
     """The read's shape as it was computed before the fast path: a LatencyHistogram and a
     one-row summary per minute (what the API answered until then)."""
@@ -141,8 +171,8 @@ def _reference_shape(minutes: int, rows: list[Any]) -> dict[str, Any]:
             {int(i): int(n) for i, n in (row.latency_hist or [])}, sum_ms=row.total_ms)
         total.merge(hist)
         buckets.append({"bucketStart": row.bucket_start,
-                        **metrics_store._summary(hist, [row])})
-    return {"windowMinutes": minutes, **metrics_store._summary(total, rows),
+                        **_reference_summary(hist, [row])})
+    return {"windowMinutes": minutes, **_reference_summary(total, rows),
             "buckets": buckets}
 
 
@@ -164,7 +194,11 @@ def test_the_fast_window_shape_answers_what_the_histogram_path_answered(
     rows: list[Any],
 ) -> None:
     rows = sorted(rows, key=lambda r: r.bucket_start)
-    assert metrics_store._shape(60, rows) == _reference_shape(60, rows)
+    expected = _reference_shape(60, rows)
+    assert metrics_store._shape(60, rows) == expected
+    # As the window's statement reads them: the histogram as its JSON text.
+    as_text = [r._replace(latency_hist=json.dumps(r.latency_hist)) for r in rows]
+    assert metrics_store._shape(60, as_text) == expected
 
 
 def test_a_corrupt_stored_histogram_is_refused_not_misread() -> None:
