@@ -41,6 +41,10 @@ log = structlog.get_logger("proofpix.runtime.worker")
 
 #: Import-policy refusals recorded per worker before further ones are only counted.
 MAX_BLOCKED_EVENTS = 20
+#: Capability requests whose time is the plugin's own choice, not the host's capacity: an
+#: outbound fetch waits on the remote the plugin picked, a nested hook call on other plugins
+#: (bounded by the caller's deadline). Every other request is served by the host alone.
+UNCREDITED_CAPS = ("http.", "events.call")
 #: Rate-limited log lines a worker may send (over its life) before it is killed for flooding.
 MAX_DROPPED_LOGS = 100_000
 
@@ -60,6 +64,9 @@ class InFlight:
     fut: asyncio.Future[wire.Result]
     counters: CallCounters = field(default_factory=CallCounters)
     cap_task: asyncio.Task[None] | None = None
+    #: Seconds the host spent serving this call's host-side capability requests (its storage,
+    #: files, metadata...): time the plugin waited on the host, credited back to its deadline.
+    host_s: float = 0.0
 
 
 class _TokenBucket:
@@ -244,7 +251,10 @@ class WorkerHandle(asyncio.Protocol):
             self.ready.set_result(msg)
 
     async def _serve_cap(self, cur: InFlight, msg: wire.CapRequest) -> None:
+        started = time.monotonic()
         reply = await self.caps.handle(self.spec, cur.info, msg, cur.counters)
+        if not msg.cap.startswith(UNCREDITED_CAPS):
+            cur.host_s += time.monotonic() - started
         if self.dead or self.current is not cur or self.transport is None:
             return
         try:

@@ -1,0 +1,123 @@
+"""A plugin's timeout is charged for its own time, not for the host's: the time the host spends
+serving its storage requests is credited back to the call's deadline, at most once its budget
+(found by bench/load.py's soak: on a loaded SQLite host, upload-counter's three storage writes
+queued for the write lock past its 1 s budget)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from tests.runtime.test_hooks_bus import World, _tree, spec
+
+from proofpix_plugins.runtime.config import RuntimeConfig
+from proofpix_plugins.runtime.hooks.bus import HookBus
+from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
+from proofpix_plugins.runtime.host.pool import WorkerPool
+
+SOURCE = '''
+import time
+
+
+def writes(event, ctx):
+    for i in range(event["n"]):
+        ctx.storage.set(f"k{i}", i)
+    return {"wrote": event["n"]}
+
+
+def write_forever(event, ctx):
+    i = 0
+    while True:
+        ctx.storage.set("k", i)
+        i += 1
+
+
+def slow_self(event, ctx):
+    ctx.storage.set("k", 1)
+    time.sleep(event["sleep"])
+    return "late"
+'''
+
+
+class SlowStorage(MemoryBroker):
+    """Storage writes that wait like a write queued for a busy database's lock."""
+
+    delay_s = 0.25
+
+    async def storage_set(self, org_id: str, plugin_id: str, key: str, value: Any) -> None:
+        await asyncio.sleep(self.delay_s)
+        await super().storage_set(org_id, plugin_id, key, value)
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[Path]:
+    path = Path(f"/tmp/pp-credit-{secrets.token_hex(4)}")
+    path.mkdir(mode=0o711)
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(base: Path) -> AsyncIterator[World]:
+    runtime_dir = base / "runtime"
+    runtime_dir.mkdir(mode=0o711)
+    runtime_dir.chmod(0o711)
+    config = RuntimeConfig(base_dir=runtime_dir)
+    broker = SlowStorage()
+    pool = WorkerPool(config, broker)
+    await pool.start()
+    try:
+        tree = _tree(base, "credit", SOURCE)
+        yield World(pool, broker, config, tree, tree)
+    finally:
+        await pool.close()
+
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def _bus(world: World, timeout_ms: int) -> tuple[HookBus, str]:
+    bus = HookBus(world.pool, world.broker, RuntimeConfig(base_dir=world.config.base_dir))
+    org = "org-" + secrets.token_hex(3)
+    await bus.activate(spec(world, org, "acme.writer", {
+        "custom:writes": ("writes", 50), "custom:forever": ("write_forever", 50),
+        "custom:slow": ("slow_self", 50)}, permissions=frozenset({"storage"}),
+        timeout_ms=timeout_ms))
+    return bus, org
+
+
+async def test_time_the_host_spends_on_storage_writes_is_not_the_plugins(world: World) -> None:
+    bus, org = await _bus(world, timeout_ms=500)
+    # Three writes of 0.25 s each: 0.75 s of the host's time, past the plugin's 500 ms.
+    [res] = (await bus.execute_hook(org, "custom:writes", {"n": 3})).results
+    assert res.status == "ok", res.error
+    assert res.result == {"wrote": 3}
+
+
+async def test_the_credit_is_capped_so_host_calls_cannot_stretch_a_call_for_ever(
+    world: World,
+) -> None:
+    bus, org = await _bus(world, timeout_ms=400)
+    started = time.monotonic()
+    [res] = (await bus.execute_hook(org, "custom:forever", {})).results
+    elapsed = time.monotonic() - started
+    assert res.status == "timeout"
+    # At most its budget again: 0.4 s + 0.4 s of credit (and a worker's kill), not for ever.
+    assert 0.75 < elapsed < 1.6, elapsed
+
+
+async def test_the_plugins_own_time_is_still_charged(world: World) -> None:
+    bus, org = await _bus(world, timeout_ms=400)
+    started = time.monotonic()
+    # One 0.25 s write credited, then 1 s of its own: past 0.4 + 0.25 s.
+    [res] = (await bus.execute_hook(org, "custom:slow", {"sleep": 1.0})).results
+    assert res.status == "timeout"
+    assert time.monotonic() - started < 0.95
