@@ -21,6 +21,7 @@ from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.hooks.bus import HookBus
 from proofpix_plugins.runtime.host.memory_broker import MemoryBroker
 from proofpix_plugins.runtime.host.pool import WorkerPool
+from proofpix_plugins.runtime.host.worker_handle import _waited_since
 
 SOURCE = '''
 import time
@@ -37,6 +38,13 @@ def write_forever(event, ctx):
     while True:
         ctx.storage.set("k", i)
         i += 1
+
+
+def reads_after_a_nap(event, ctx):
+    time.sleep(0.05)
+    for _ in range(3):
+        ctx.storage.get("k")
+    return "read"
 
 
 def slow_self(event, ctx):
@@ -89,8 +97,8 @@ async def _bus(world: World, timeout_ms: int) -> tuple[HookBus, str]:
     org = "org-" + secrets.token_hex(3)
     await bus.activate(spec(world, org, "acme.writer", {
         "custom:writes": ("writes", 50), "custom:forever": ("write_forever", 50),
-        "custom:slow": ("slow_self", 50)}, permissions=frozenset({"storage"}),
-        timeout_ms=timeout_ms))
+        "custom:slow": ("slow_self", 50), "custom:reads": ("reads_after_a_nap", 50)},
+        permissions=frozenset({"storage"}), timeout_ms=timeout_ms))
     return bus, org
 
 
@@ -121,3 +129,26 @@ async def test_the_plugins_own_time_is_still_charged(world: World) -> None:
     [res] = (await bus.execute_hook(org, "custom:slow", {"sleep": 1.0})).results
     assert res.status == "timeout"
     assert time.monotonic() - started < 0.95
+
+
+async def test_a_request_waiting_for_a_busy_event_loop_is_the_hosts_time(world: World) -> None:
+    # The host's loop is busy (other requests) while the worker's storage reads wait to be
+    # read: ~0.75 s of the loop's lag, past the 500 ms budget, credited from the worker's
+    # send stamp (capped at the budget: deadline 1.0 s; the call ends at ~0.8 s).
+    bus, org = await _bus(world, timeout_ms=500)
+    await bus.execute_hook(org, "custom:reads", {})  # warm: the worker is started
+    call = asyncio.ensure_future(bus.execute_hook(org, "custom:reads", {}))
+    await asyncio.sleep(0.02)
+    for _ in range(3):
+        time.sleep(0.25)  # noqa: ASYNC251 - the point: the loop is busy
+        await asyncio.sleep(0)
+    [res] = (await call).results
+    assert res.status == "ok", res.error
+
+
+async def test_the_workers_send_stamp_is_clamped() -> None:
+    now = time.monotonic()
+    assert _waited_since(now - 1, now - 2) == now - 1  # between the hand-over and now: trusted
+    assert _waited_since(now - 5, now - 2) == now - 2  # before the hand-over: clamped to it
+    for bogus in (float("nan"), float("inf"), float("-inf"), 1e18):  # no time, or later: none
+        assert now <= _waited_since(bogus, now - 2) <= time.monotonic()

@@ -390,6 +390,7 @@ class WorkerPool:
             return _outcome("error", started, error="hook data exceeds the frame cap")
         try:
             w.send(frame)
+            cur.handed_at = time.monotonic()
             # A top-level call's deadline moves by the time the host spent serving its storage,
             # files and metadata requests (up to its budget again): on a loaded host a handler
             # waiting for the database's write lock timed out for the host's capacity (bench/

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import math
 import os
 import select
 import signal
@@ -67,6 +68,18 @@ class InFlight:
     #: Seconds the host spent serving this call's host-side capability requests (its storage,
     #: files, metadata...): time the plugin waited on the host, credited back to its deadline.
     host_s: float = 0.0
+    #: When the host last handed the worker control (the call sent, a reply written).
+    handed_at: float = 0.0
+
+
+def _waited_since(sent: float, handed_at: float) -> float:
+    """When a capability request started waiting on the host: the worker's own stamp, trusted
+    only between the moment the host last handed it control and now (a worker claiming an
+    earlier send gains at most its own time since then, and the credit is capped anyway)."""
+    now = time.monotonic()
+    if not math.isfinite(sent):
+        return now
+    return min(max(sent, handed_at), now)
 
 
 class _TokenBucket:
@@ -231,7 +244,8 @@ class WorkerHandle(asyncio.Protocol):
                 self.fail(f"capability replies not read: {unread} bytes waiting, over the "
                           f"{UNREAD_REPLY_MAX_BYTES}-byte limit")
                 return
-            cur.cap_task = asyncio.get_running_loop().create_task(self._serve_cap(cur, msg))
+            cur.cap_task = asyncio.get_running_loop().create_task(
+                self._serve_cap(cur, msg, _waited_since(msg.sent, cur.handed_at)))
         elif isinstance(msg, wire.Log):
             self._log(msg)
         elif isinstance(msg, wire.Blocked):
@@ -250,11 +264,11 @@ class WorkerHandle(asyncio.Protocol):
                 return
             self.ready.set_result(msg)
 
-    async def _serve_cap(self, cur: InFlight, msg: wire.CapRequest) -> None:
-        started = time.monotonic()
+    async def _serve_cap(self, cur: InFlight, msg: wire.CapRequest, waiting_since: float) -> None:
         reply = await self.caps.handle(self.spec, cur.info, msg, cur.counters)
         if not msg.cap.startswith(UNCREDITED_CAPS):
-            cur.host_s += time.monotonic() - started
+            # From the request's send (as it waited for a busy event loop to read it) to now.
+            cur.host_s += time.monotonic() - waiting_since
         if self.dead or self.current is not cur or self.transport is None:
             return
         try:
@@ -266,6 +280,7 @@ class WorkerHandle(asyncio.Protocol):
             frame = wire.encode(wire.CapReply(id=msg.id, ok=False, kind="error",
                                               message=f"{msg.cap}: reply exceeds the frame cap"))
         self.transport.write(frame)
+        cur.handed_at = time.monotonic()
 
     def _unread_bytes(self) -> int:
         """Bytes written to the worker it has not read: ours in the transport, and the

@@ -118,6 +118,9 @@ class CapRequest(msgspec.Struct, tag="cap", frozen=True):
     call: Count
     cap: Name
     args: dict[Name, Any]
+    #: The worker's CLOCK_MONOTONIC when it sent this (machine-wide): how long the request
+    #: waited for the host's event loop. Untrusted; the host clamps it (worker_handle.py).
+    sent: float = 0.0
 
 
 class Log(msgspec.Struct, tag="log", frozen=True):

@@ -89,7 +89,8 @@ class WorkerChannel:
         self._next_cap += 1
         cap_id = self._next_cap
         try:
-            self.send(wire.CapRequest(id=cap_id, call=self.call_id, cap=cap, args=args))
+            self.send(wire.CapRequest(id=cap_id, call=self.call_id, cap=cap, args=args,
+                                      sent=time.monotonic()))
         except (TypeError, ValueError, RecursionError, msgspec.EncodeError) as exc:
             raise CapabilityError(f"{cap}: arguments are not serializable: {exc}") from None
         while True:
