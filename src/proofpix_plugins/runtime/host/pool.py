@@ -391,10 +391,11 @@ class WorkerPool:
         try:
             w.send(frame)
             cur.handed_at = time.monotonic()
-            # A top-level call's deadline moves by the time the host spent serving its storage,
-            # files and metadata requests (up to its budget again): on a loaded host a handler
-            # waiting for the database's write lock timed out for the host's capacity (bench/
-            # load.py's soak). A nested call keeps its caller's deadline.
+            # A top-level call's deadline moves by the time its storage, files and metadata
+            # requests waited on the host, from their send to the reply (up to its budget
+            # again): on a loaded host a handler waiting for the event loop and the database's
+            # write lock timed out for the host's capacity (bench/load.py's soak). A nested call
+            # keeps its caller's deadline.
             credit_s = budget_ms / 1000 if info.depth == 0 else 0.0
             result = await _result_by(cur, deadline, credit_s)
         except TimeoutError:
