@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from tests.runtime.sandbox_kit import plugin_tree, traversable_dir
 
 from proofpix_plugins.errors import ValidationFailed
 from proofpix_plugins.runtime.config import RuntimeConfig
@@ -85,22 +85,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def base() -> Iterator[Path]:
-    path = Path(f"/tmp/pp-hooks-bus-{secrets.token_hex(4)}")
-    path.mkdir(mode=0o711)
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _tree(base: Path, name: str, source: str) -> Path:
-    root = base / name
-    (root / "plugin").mkdir(parents=True)
-    for p in (root, root / "plugin"):
-        p.chmod(0o755)
-    init = root / "plugin" / "__init__.py"
-    init.write_text(source)
-    init.chmod(0o644)
-    return root
+    with traversable_dir("pp-hooks-bus") as path:
+        yield path
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -113,8 +99,8 @@ async def world(base: Path) -> AsyncIterator[World]:
     pool = WorkerPool(config, broker)
     await pool.start()
     try:
-        yield World(pool, broker, config, _tree(base, "toolkit", TOOLKIT),
-                    _tree(base, "bad", "raise ImportError('no such thing')\n"))
+        yield World(pool, broker, config, plugin_tree(base, "toolkit", TOOLKIT),
+                    plugin_tree(base, "bad", "raise ImportError('no such thing')\n"))
     finally:
         await pool.close()
 

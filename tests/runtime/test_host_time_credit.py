@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from tests.runtime.test_hooks_bus import World, _tree, spec
+from tests.runtime.sandbox_kit import plugin_tree, traversable_dir
+from tests.runtime.test_hooks_bus import World, spec
 
 from proofpix_plugins.runtime.config import RuntimeConfig
 from proofpix_plugins.runtime.hooks.bus import HookBus
@@ -66,11 +66,8 @@ class SlowStorage(MemoryBroker):
 
 @pytest.fixture(scope="module")
 def base() -> Iterator[Path]:
-    path = Path(f"/tmp/pp-credit-{secrets.token_hex(4)}")
-    path.mkdir(mode=0o711)
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with traversable_dir("pp-credit") as path:
+        yield path
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -83,7 +80,7 @@ async def world(base: Path) -> AsyncIterator[World]:
     pool = WorkerPool(config, broker)
     await pool.start()
     try:
-        tree = _tree(base, "credit", SOURCE)
+        tree = plugin_tree(base, "credit", SOURCE)
         yield World(pool, broker, config, tree, tree)
     finally:
         await pool.close()

@@ -3,7 +3,6 @@ them back as a window summary with per-bucket detail."""
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -16,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from proofpix_plugins.models.plugins import Plugin, PluginMetric
 from proofpix_plugins.plugins.repository import PluginRepository
 from proofpix_plugins.runtime.hooks.metrics import (
-    BUCKET_COUNT,
-    REPRESENTATIVES,
     LatencyHistogram,
     MetricsSnapshot,
+    clean_counts,
+    ranked_values,
 )
 
 
@@ -205,34 +204,19 @@ def _hist_list(hist: Any) -> Any:
 
 
 def _pairs(bucket_start: datetime, hist: Any) -> list[tuple[int, int]]:
-    """A minute's histogram as ascending (bucket, count) pairs, as LatencyHistogram.from_counts
-    would take them: out-of-range buckets and negative counts refused, empty ones dropped."""
-    merged: dict[int, int] = {}
-    for i, n in _hist_list(hist):
-        index, count = int(i), int(n)
-        if not 0 <= index < BUCKET_COUNT or count < 0:
-            raise ValueError(f"metric row {bucket_start}: bad histogram bucket {i!r}: {n!r}")
-        if count:
-            merged[index] = merged.get(index, 0) + count
-    return sorted(merged.items())
+    """A minute's histogram as ascending (bucket, count) pairs, checked as
+    LatencyHistogram.from_counts checks them (the same :func:`clean_counts`)."""
+    try:
+        return sorted(clean_counts(_hist_list(hist)).items())
+    except ValueError as exc:
+        raise ValueError(f"metric row {bucket_start}: bad histogram: {exc}") from None
 
 
 def _quick_latency(pairs: list[tuple[int, int]], sum_ms: float) -> dict[str, float | None]:
     """:func:`_latency` of a histogram given as ascending pairs, without building one."""
     total = sum(n for _, n in pairs)
-    if not total:
-        return {"p50": None, "p95": None, "p99": None, "mean": None}
-    ranks = [math.ceil(q * total) for q in _QUANTILES]
-    out: list[float | None] = [None, None, None]
-    at = seen = 0
-    for index, n in pairs:
-        seen += n
-        while at < 3 and seen >= ranks[at]:
-            out[at] = REPRESENTATIVES[index]
-            at += 1
-        if at == 3:
-            break
-    return {"p50": out[0], "p95": out[1], "p99": out[2], "mean": sum_ms / total}
+    p50, p95, p99 = ranked_values(pairs, total, _QUANTILES)
+    return {"p50": p50, "p95": p95, "p99": p99, "mean": sum_ms / total if total else None}
 
 
 def _shape(minutes: int, rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
@@ -269,7 +253,7 @@ def _shape(minutes: int, rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
             "denied": denied,
             "crashed": crashed,
             "latencyMs": _quick_latency(pairs, total_ms),
-            "cpuMs": round(0.0 + cpu_ms, 3),
+            "cpuMs": round(float(cpu_ms), 3),
             "maxRssKb": max(max_rss_kb, 0),
             "httpCalls": http_calls,
             "storageBytes": storage_bytes,

@@ -376,8 +376,9 @@ class HookBus:
         outcome: CallOutcome | None = None
         try:
             # No caller timeout: the wait for a busy worker is the host's queue bound, not
-            # the plugin's run budget (bursts queued past a 1 s budget in bench/load.py).
-            queue_ms = (None if option_timeout is not None or depth > 0
+            # the plugin's run budget (bursts queued past a 1 s budget in bench/load.py); the
+            # pool keeps a nested call within its caller's deadline.
+            queue_ms = (None if option_timeout is not None
                         else int(self.config.queue_wait_s * 1000))
             outcome = await self.pool.call(spec.key, name, data, timeout_ms=timeout, info=info,
                                            queue_ms=queue_ms)

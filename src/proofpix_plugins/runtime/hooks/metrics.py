@@ -73,6 +73,41 @@ def _representative(index: int) -> float:
 REPRESENTATIVES: tuple[float, ...] = tuple(_representative(i) for i in range(BUCKET_COUNT))
 
 
+def clean_counts(pairs: Iterable[tuple[int | str, int]]) -> dict[int, int]:
+    """Persisted (bucket, count) pairs (JSON turns keys into strings) as bucket counts: an index
+    out of range or a negative count refused, empty buckets dropped, repeated buckets added."""
+    clean: dict[int, int] = {}
+    for key, n in pairs:
+        index = int(key)
+        if not 0 <= index < BUCKET_COUNT:
+            raise ValueError(f"bucket index must be in [0, {BUCKET_COUNT}), got {key!r}")
+        if n < 0:
+            raise ValueError(f"bucket {key!r} has a negative count")
+        if n:
+            clean[index] = clean.get(index, 0) + int(n)
+    return clean
+
+
+def ranked_values(
+    pairs: Iterable[tuple[int, int]], total: int, qs: Sequence[float]
+) -> list[float | None]:
+    """Each quantile of ``qs`` (ascending) as its bucket's representative, in one walk over
+    ascending (bucket, count) pairs summing to ``total``; None where the walk ends first."""
+    out: list[float | None] = [None] * len(qs)
+    if total == 0:
+        return out
+    ranks = [math.ceil(q * total) for q in qs]
+    at = seen = 0
+    for index, n in pairs:
+        seen += n
+        while at < len(ranks) and seen >= ranks[at]:
+            out[at] = REPRESENTATIVES[index]
+            at += 1
+        if at == len(ranks):
+            break
+    return out
+
+
 @dataclass
 class LatencyHistogram:
     """Sparse counts over the fixed buckets, plus exact count, sum and max."""
@@ -119,22 +154,12 @@ class LatencyHistogram:
         """:meth:`quantile` for each of ``qs`` (ascending), in one pass over the buckets."""
         if any(not 0 < q <= 1 for q in qs) or list(qs) != sorted(qs):
             raise ValueError(f"quantiles must be ascending in (0, 1], got {qs}")
-        out: list[float | None] = [None] * len(qs)
         if self.total == 0:
-            return out
-        ranks = [math.ceil(q * self.total) for q in qs]
-        at = seen = 0
-        for index in sorted(self.counts):
-            seen += self.counts[index]
-            while at < len(ranks) and seen >= ranks[at]:
-                value = REPRESENTATIVES[index]
-                out[at] = min(value, self.max_ms) if self.max_ms > 0 else value
-                at += 1
-            if at == len(ranks):
-                return out
-        for i in range(at, len(ranks)):
-            out[i] = self.max_ms  # unreachable while counts and total agree
-        return out
+            return [None] * len(qs)
+        values = ranked_values(sorted(self.counts.items()), self.total, qs)
+        # None only where counts and total disagree (unreachable): the exact maximum then.
+        return [self.max_ms if v is None else min(v, self.max_ms) if self.max_ms > 0 else v
+                for v in values]
 
     @property
     def mean_ms(self) -> float | None:
@@ -145,15 +170,7 @@ class LatencyHistogram:
         cls, counts: Mapping[int | str, int], *, sum_ms: float = 0.0, max_ms: float = 0.0
     ) -> LatencyHistogram:
         """Rebuild from persisted bucket counts (JSON turns the keys into strings)."""
-        clean: dict[int, int] = {}
-        for key, n in counts.items():
-            index = int(key)
-            if not 0 <= index < BUCKET_COUNT:
-                raise ValueError(f"bucket index must be in [0, {BUCKET_COUNT}), got {key!r}")
-            if n < 0:
-                raise ValueError(f"bucket {key!r} has a negative count")
-            if n:
-                clean[index] = clean.get(index, 0) + int(n)
+        clean = clean_counts(counts.items())
         return cls(counts=clean, total=sum(clean.values()), sum_ms=sum_ms, max_ms=max_ms)
 
 

@@ -65,8 +65,8 @@ class InFlight:
     fut: asyncio.Future[wire.Result]
     counters: CallCounters = field(default_factory=CallCounters)
     cap_task: asyncio.Task[None] | None = None
-    #: Seconds the host spent serving this call's host-side capability requests (its storage,
-    #: files, metadata...): time the plugin waited on the host, credited back to its deadline.
+    #: Seconds this call's host-side capability requests (its storage, files, metadata...)
+    #: waited on the host, from the worker's send to the reply: credited back to its deadline.
     host_s: float = 0.0
     #: When the host last handed the worker control (the call sent, a reply written).
     handed_at: float = 0.0
