@@ -4,7 +4,8 @@ A public GET must not cost a database write: each request adds to an in-process 
 background task (``DiscoveryCounters``) flushes every few seconds and on shutdown. A flush is a
 constant number of statements whatever the batch holds: one multi-row upsert into the per-day
 table and, for downloads, one ``UPDATE ... CASE`` of the listings' totals. A failed flush puts
-its counts back, so a database hiccup delays counts instead of losing them.
+its counts back, so a database hiccup delays counts instead of losing them. Each tick also moves
+the featured list's 30-day download window to today (``recent_window.roll_window``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proofpix_plugins.db import session_scope
 from proofpix_plugins.kit.upsert import insert_for
+from proofpix_plugins.marketplace import recent_window
 from proofpix_plugins.models.marketplace import (
     MarketplaceDownload,
     MarketplaceListing,
@@ -53,6 +55,9 @@ class DownloadCounter:
         batch, self._counts = self._counts, Counter()
         if not batch:
             return 0
+        # Rows in key order: the recent-downloads trigger (migration 0017) locks each row's
+        # listing, and every process taking them in one order cannot deadlock another.
+        batch = Counter(dict(sorted(batch.items(), key=lambda kv: (str(kv[0][0]), kv[0][1:]))))
         try:
             async with session_scope(factory) as session:
                 await _write_downloads(session, batch)
@@ -132,11 +137,17 @@ class DiscoveryCounters:
     ) -> None:
         self.factory = factory
         self.interval = interval
+        self._clock = clock
         self.downloads = DownloadCounter(clock)
         self.terms = SearchTermCounter(clock)
         self._task: asyncio.Task[None] | None = None
 
     async def flush(self) -> None:
+        try:
+            async with session_scope(self.factory) as session:
+                await recent_window.roll_window(session, self._clock())
+        except Exception:
+            log.exception("marketplace.recent_window_roll_failed")
         for counter in (self.downloads, self.terms):
             try:
                 await counter.flush(self.factory)

@@ -9,6 +9,13 @@ The Bayesian average keeps one 5-star review from outranking a hundred 4.8s; the
 a download spike from burying every well-rated plugin. Suspended listings and listings with no
 visible version appear in neither part. The whole list (at most ``MAX_FEATURED``) is cached
 under the validity token and a short TTL (downloads move the score without moving the token).
+
+The database keeps each listing's 30-day downloads and the score (migration 0017: triggers on
+``marketplace_downloads``, a generated ``featured_score`` indexed with ``listed``), so the top is
+an index read. The window ends on the day in ``marketplace_recent_window``; the counters'
+background task moves it to today (``recent_window.roll_window``). Until it has (the first
+seconds of a UTC day, or a process without that task), the list is computed from the per-day
+rows instead, the same answer at the old cost.
 """
 
 from __future__ import annotations
@@ -17,12 +24,19 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import (
+    Float,
+    delete,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proofpix_plugins.errors import FieldError, ValidationFailed
+from proofpix_plugins.marketplace import recent_window
 from proofpix_plugins.marketplace.catalog import (
     L,
     ListingSummary,
@@ -37,13 +51,18 @@ from proofpix_plugins.models.marketplace import (
     ListingStatus,
     MarketplaceDownload,
 )
+from proofpix_plugins.models.marketplace_search import FEATURED_SCORE_COLUMN
 
 #: The advisory-lock key serializing curated-list replacements on PostgreSQL.
 _CURATION_LOCK: Final = 0x70707846  # "ppxF"
 PRIOR_MEAN: Final = 3.0
 PRIOR_WEIGHT: Final = 5
-RECENT_DAYS: Final = 30
+RECENT_DAYS: Final = recent_window.DAYS
 MAX_FEATURED: Final = 100
+
+_RECENT = recent_window.RECENT
+_SCORE = literal_column(f"marketplace_listings.{FEATURED_SCORE_COLUMN}", type_=Float())
+
 
 
 def score(rating_avg: float, rating_count: int, recent_downloads: int) -> float:
@@ -83,6 +102,37 @@ async def _recent_downloads(session: AsyncSession) -> dict[uuid.UUID, int]:
 
 
 async def _compute(session: AsyncSession) -> list[FeaturedItem]:
+    through = await recent_window.window_end(session)
+    if through is None or through < today():
+        return await _compute_from_days(session)
+    # The curated ids first, then their listings by primary key: joined in one statement,
+    # SQLite's planner walks every listed listing to probe the (tiny) curated table.
+    curated_ids = (await session.scalars(
+        select(FeaturedEntry.listing_id).order_by(FeaturedEntry.position))).all()
+    items: list[FeaturedItem] = []
+    if curated_ids:
+        by_id = {r.id: r for r in await session.execute(
+            summary_select(_RECENT.label("recent"))
+            .where(L.id.in_(curated_ids), discoverable()))}
+        items = [FeaturedItem(summary_of(by_id[lid]), "curated", None, int(by_id[lid].recent))
+                 for lid in curated_ids if lid in by_id]
+    room = MAX_FEATURED - len(items)
+    if room > 0:
+        top: Any = summary_select(_RECENT.label("recent")).where(discoverable())
+        if items:
+            top = top.where(L.id.not_in([item.listing.id for item in items]))
+        # The order of _compute_from_days: score, then rating, then plugin id.
+        top = top.order_by(_SCORE.desc(), L.rating_avg.desc(), L.plugin_id).limit(room)
+        for r in await session.execute(top):
+            recent = int(r.recent)
+            items.append(FeaturedItem(
+                summary_of(r), "top",
+                round(score(float(r.rating_avg), int(r.rating_count), recent), 6), recent))
+    return items
+
+
+async def _compute_from_days(session: AsyncSession) -> list[FeaturedItem]:
+    """The list from the per-day rows: used while the stored window is behind today."""
     recent = await _recent_downloads(session)
     curated_rows = await session.execute(
         summary_select().join(FeaturedEntry, FeaturedEntry.listing_id == L.id)

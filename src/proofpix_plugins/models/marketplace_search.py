@@ -37,6 +37,23 @@ FTS_TRIGGERS: Final = (
 #: SQLite only: (search_key, listed, category, type, verified, downloads_total, plugin_id,
 #: permissions, id), so the join from FTS5 hits reads no listing row.
 SEARCH_KEY_COVER_INDEX: Final = "ix_marketplace_listings_search_key_cover"
+#: Migration 0016: the names alone, for relevance's first tier (SQLite: a contentless FTS5 table
+#: keyed by ``search_key``; PostgreSQL: a GIN index on ``to_tsvector('simple', name)``).
+NAME_FTS_TABLE: Final = "marketplace_search_name_fts"
+NAME_VECTOR_INDEX: Final = "ix_marketplace_listings_name_vector"
+NAME_TRIGGERS: Final = ("marketplace_search_name_ad", "marketplace_search_name_au")
+#: Migration 0016: category, type and permission set as one integer (``search/facet_code.py``);
+#: SQLite keeps it by trigger and covers (search_key, listed, facet_code), PostgreSQL generates it.
+FACET_CODE_COLUMN: Final = "facet_code"
+FACET_CODE_TRIGGER: Final = "marketplace_listings_facet_code_au"
+SEARCH_KEY_FACETS_INDEX: Final = "ix_marketplace_listings_search_key_listed_facet_code"
+LISTED_FACETS_INDEX: Final = "ix_marketplace_listings_listed_facet_code_verified"
+#: Migration 0017: each listing's downloads over the 30 days ending the window's one row, kept
+#: by triggers on ``marketplace_downloads``; the featured score generated from it and indexed.
+RECENT_WINDOW_TABLE: Final = "marketplace_recent_window"
+RECENT_DOWNLOADS_COLUMN: Final = "recent_downloads"
+FEATURED_SCORE_COLUMN: Final = "featured_score"
+FEATURED_SCORE_INDEX: Final = "ix_marketplace_listings_listed_featured_score"
 
 
 
@@ -73,9 +90,12 @@ def is_search_object(name: str | None, type_: str) -> bool:
     if name is None:
         return False
     if type_ == "table":
-        return name == FTS_TABLE or name.startswith(FTS_TABLE + "_")
+        return name == RECENT_WINDOW_TABLE or any(
+            name == t or name.startswith(t + "_") for t in (FTS_TABLE, NAME_FTS_TABLE))
     if type_ == "column":
-        return name == TSVECTOR_COLUMN
+        return name in (TSVECTOR_COLUMN, FACET_CODE_COLUMN, RECENT_DOWNLOADS_COLUMN,
+                        FEATURED_SCORE_COLUMN)
     if type_ == "index":
-        return name in (TSVECTOR_INDEX, SEARCH_KEY_COVER_INDEX)
+        return name in (TSVECTOR_INDEX, SEARCH_KEY_COVER_INDEX, NAME_VECTOR_INDEX,
+                        SEARCH_KEY_FACETS_INDEX, LISTED_FACETS_INDEX, FEATURED_SCORE_INDEX)
     return False

@@ -12,7 +12,6 @@ pages for a shorter TTL: ``discovery_endpoints``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -20,19 +19,15 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Numeric,
-    String,
-    Text,
     cast,
     exists,
+    false,
     func,
-    literal,
     not_,
     select,
     true,
     tuple_,
-    type_coerce,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proofpix_plugins.marketplace.catalog import (
@@ -46,8 +41,8 @@ from proofpix_plugins.marketplace.catalog import (
     summary_select,
 )
 from proofpix_plugins.marketplace.discovery_cache import DiscoveryCache, Token, validity_token
-from proofpix_plugins.marketplace.search import terms
-from proofpix_plugins.marketplace.search.backend import backend_for
+from proofpix_plugins.marketplace.search import facet_code, terms
+from proofpix_plugins.marketplace.search.backend import FACET_CODE, backend_for
 from proofpix_plugins.models.marketplace_search import MarketplaceFacetCount as FacetCount
 
 
@@ -159,43 +154,32 @@ class _Plan:
         """The total and the three facets from one grouped statement.
 
         The listings narrowed by everything but the faceted filters (category, type,
-        permissions) are grouped by (category, type, permissions): a few thousand groups at
-        most (8 categories, 4 types, the permission sets in use). Each facet then applies the
-        *other* faceted filters to the groups here, so one index pass replaces four scans and
-        the per-row JSON expansion of the permission facet.
+        permissions) are grouped by their ``facet_code`` (category, type and permission set as
+        one integer, migration 0016): a few hundred groups at most, an integer hash instead of
+        text keys. Each facet then applies the *other* faceted filters to the decoded groups
+        here, so one index pass replaces four scans and any per-row JSON expansion.
         """
         if self._unfiltered:
             return await self._counts_summary()
         if self.text.grouping_sets:
             return await self._counts_grouping_sets(ranges)
         q = self.query
-        # The permission sets come back as their JSON text (SQLite stores the text), decoded
-        # here once per distinct text (a hundred or so) instead of once per group (thousands).
-        raw = type_coerce(L.permissions, String())
-        grouped: AnySelect = select(L.category, L.type, raw, func.count()).select_from(L)
+        grouped: AnySelect = select(FACET_CODE, func.count()).select_from(L)
         rows = await self.session.execute(
-            self._narrow(grouped, ranges, skip=_FACETS).group_by(
-                L.category, L.type, L.permissions))
+            self._narrow(grouped, ranges, skip=_FACETS).group_by(FACET_CODE))
         wanted = set(q.permissions)
         total = 0
         per: dict[str, dict[str, int]] = {name: {} for name in _FACET_ORDER}
-        decoded: dict[str, list[str]] = {}
-        for category, type_, value, n in rows:
-            if isinstance(value, str):
-                held = decoded.get(value)
-                if held is None:
-                    held = decoded[value] = list(json.loads(value) or [])
-            else:
-                held = list(value or [])
+        for code, n in rows:
+            category, type_, held = facet_code.decode(int(code))
             in_category = q.category is None or category == q.category
             in_type = q.type is None or type_ == q.type
             in_permissions = wanted.issubset(held)
-            if in_type and in_permissions:
+            if in_type and in_permissions and category is not None:
                 per["category"][category] = per["category"].get(category, 0) + int(n)
-            if in_category and in_permissions:
+            if in_category and in_permissions and type_ is not None:
                 per["type"][type_] = per["type"].get(type_, 0) + int(n)
             if in_category and in_type:
-                # As the expansion did: one count per element (a repeated element twice).
                 for permission in held:
                     per["permission"][permission] = per["permission"].get(permission, 0) + int(n)
                 if in_permissions:
@@ -227,85 +211,118 @@ class _Plan:
     async def _counts_grouping_sets(
         self, ranges: list[str],
     ) -> tuple[int, dict[str, dict[str, int]]]:
-        """:meth:`counts` on PostgreSQL: one statement with two grouping sets, so a hundred or
-        so rows come back instead of thousands of (category, type, permissions) groups.
+        """:meth:`counts` on PostgreSQL: two grouping sets of the code's parts, so ~100 rows
+        come back instead of one per distinct code (~1,500 for a broad word).
 
         ``(category, type, holds the wanted permissions)`` gives the category and type facets
-        and the total; ``(permission set, in the category, of the type)`` gives the permission
-        facet, each set's elements counted here (a repeated element twice, as before). The set
-        is grouped as its text (``jsonb::text``: hashing text is cheaper than jsonb).
+        and the total; ``(permission bits, in the category, of the type)`` gives the
+        permission facet.
         """
         q = self.query
         yes: ColumnElement[bool] = true()
-        in_category = L.category == q.category if q.category is not None else yes
-        in_type = L.type == q.type if q.type is not None else yes
-        holds = (L.permissions.op("@>")(cast(literal(json.dumps(list(q.permissions)), Text()),
-                                             JSONB())) if q.permissions else yes)
+        category = FACET_CODE.bitwise_rshift(16)
+        kind = FACET_CODE.bitwise_rshift(8).bitwise_and(0xFF)
+        bits = FACET_CODE.bitwise_and(0xFF)
+        wanted = facet_code.wanted_bits(q.permissions)
+        in_category = (category == facet_code.category_number(q.category)
+                       if q.category is not None else yes)
+        in_type = kind == facet_code.type_number(q.type) if q.type is not None else yes
+        holds: ColumnElement[bool] = (
+            false() if wanted is None else FACET_CODE.bitwise_and(wanted) == wanted if wanted
+            else yes)
         rows: AnySelect = select(
-            L.category.label("category"), L.type.label("type"),
-            cast(L.permissions, Text()).label("held"), in_category.label("in_category"),
-            in_type.label("in_type"), holds.label("holds")).select_from(L)
+            category.label("category"), kind.label("kind"), bits.label("bits"),
+            in_category.label("in_category"), in_type.label("in_type"),
+            holds.label("holds")).select_from(L)
         # A subquery, so each flag is one column to group by (the same expression written in
         # the select list and in the grouping sets would carry two bound parameters, which
         # PostgreSQL does not see as the same expression); the planner flattens it.
         r = self._narrow(rows, ranges, skip=_FACETS).subquery("r")
         stmt: AnySelect = select(
-            r.c.category, r.c.type, r.c.held, r.c.in_category, r.c.in_type, r.c.holds,
+            r.c.category, r.c.kind, r.c.holds, r.c.bits, r.c.in_category, r.c.in_type,
             func.count()).group_by(func.grouping_sets(
-                tuple_(r.c.category, r.c.type, r.c.holds),
-                tuple_(r.c.held, r.c.in_category, r.c.in_type)))
+                tuple_(r.c.category, r.c.kind, r.c.holds),
+                tuple_(r.c.bits, r.c.in_category, r.c.in_type)))
         total = 0
         per: dict[str, dict[str, int]] = {name: {} for name in _FACET_ORDER}
-        for category, type_, text_, category_ok, type_ok, held_ok, n in await (
+        for number, kind_number, held_ok, bit_set, category_ok, type_ok, n in await (
                 self.session.execute(stmt)):
-            if category is not None:  # (category, type, holds)
+            if number is not None:  # (category, type, holds)
                 if not held_ok:
                     continue
-                category_ok = q.category is None or category == q.category
+                name, type_, _ = facet_code.decode(int(number) << 16 | int(kind_number) << 8)
+                category_ok = q.category is None or name == q.category
                 type_ok = q.type is None or type_ == q.type
-                if type_ok:
-                    per["category"][category] = per["category"].get(category, 0) + int(n)
-                if category_ok:
+                if type_ok and name is not None:
+                    per["category"][name] = per["category"].get(name, 0) + int(n)
+                if category_ok and type_ is not None:
                     per["type"][type_] = per["type"].get(type_, 0) + int(n)
                 if category_ok and type_ok:
                     total += int(n)
-            elif category_ok and type_ok:  # (permission set, in category, of type)
-                for permission in json.loads(text_) or []:
+            elif category_ok and type_ok:  # (permission bits, in category, of type)
+                for permission in facet_code.decode(int(bit_set)).permissions:
                     per["permission"][permission] = per["permission"].get(permission, 0) + int(n)
         return total, {name: _ordered(values.items()) for name, values in per.items()}
 
     async def items(self, ranges: list[str]) -> list[ListingSummary]:
-        """The page: ids ranked and cut inside the database, then only they are joined to the
-        summary columns (the sort carries the keys, not descriptions, tags and publishers)."""
+        """The page of listings in the query's order.
+
+        Relevance is two tiers: listings whose name matches a query word, then the others, each
+        by the rounded text score, verified, downloads and plugin id. A broad word (a third of
+        the catalogue) then needs the text score of its name matches only until the pages run
+        past them; the second tier is ranked only for the pages that reach it.
+        """
         q = self.query
         sort = q.effective_sort
         if sort is SearchSort.relevance and not self.words:
             sort = SearchSort.downloads
-        keys: list[tuple[Any, bool]]  # (expression, descending)
-        if sort is SearchSort.relevance:
-            relevance = cast(self.text.relevance(self.words), Numeric(18, 6))
-            keys = [(func.round(relevance, 4), True), (L.verified, True),
-                    (L.downloads_total, True)]
-        elif sort is SearchSort.downloads:
-            keys = [(L.downloads_total, True), (L.verified, True)]
-        elif sort is SearchSort.rating:
-            keys = [(L.rating_avg, True), (L.rating_count, True), (L.verified, True)]
-        elif sort is SearchSort.updated:
-            keys = [(L.updated_at, True)]
+        offset, limit = (q.page - 1) * q.limit, q.limit
+        if sort is not SearchSort.relevance:
+            return await self._page(ranges, _SORT_KEYS[sort], offset, limit)
+        relevance = cast(self.text.relevance(self.words), Numeric(18, 6))
+        keys = [(func.round(relevance, 4), True), (L.verified, True), (L.downloads_total, True)]
+        named = self.text.in_name(self.words)
+        first = await self._page(ranges, keys, offset, limit, named)
+        if len(first) == limit:
+            return first
+        if first:  # the name matches end on this page
+            rest_offset = 0
         else:
-            keys = [(func.lower(L.name), False)]
-        keys.append((L.plugin_id, False))
+            counted: AnySelect = select(func.count()).select_from(L)
+            named_total = (await self.session.execute(
+                self._narrow(counted, ranges).where(named))).scalar_one()
+            rest_offset = offset - int(named_total)
+        rest = await self._page(ranges, keys, rest_offset, limit - len(first),
+                                self.text.not_in_name(self.words))
+        return first + rest
+
+    async def _page(self, ranges: list[str], keys: list[tuple[Any, bool]], offset: int,
+                    limit: int, tier: ColumnElement[bool] | None = None,
+                    ) -> list[ListingSummary]:
+        """Ids ranked and cut inside the database, then only they are joined to the summary
+        columns (the sort carries the keys, not descriptions, tags and publishers)."""
+        keys = [*keys, (L.plugin_id, False)]  # a total order: pages never overlap
         labelled = [expr.label(f"k{i}") for i, (expr, _desc) in enumerate(keys)]
         ranked: AnySelect = select(L.id.label("ranked_id"), *labelled).select_from(L)
-        ranked = self._narrow(ranked, ranges).order_by(
-            *[expr.desc() if desc else expr.asc() for expr, (_e, desc) in zip(
-                labelled, keys, strict=True)])
-        page = ranked.offset((q.page - 1) * q.limit).limit(q.limit).subquery("page")
+        ranked = self._narrow(ranked, ranges)
+        if tier is not None:
+            ranked = ranked.where(tier)
+        ranked = ranked.order_by(*[expr.desc() if desc else expr.asc() for expr, (_e, desc) in zip(
+            labelled, keys, strict=True)])
+        page = ranked.offset(offset).limit(limit).subquery("page")
         outer = [page.c[f"k{i}"] for i in range(len(keys))]
         stmt = summary_select().join(page, page.c.ranked_id == L.id).order_by(
             *[col.desc() if desc else col.asc() for col, (_e, desc) in zip(
                 outer, keys, strict=True)])
         return [summary_of(row) for row in await self.session.execute(stmt)]
+
+
+_SORT_KEYS: dict[SearchSort, list[tuple[Any, bool]]] = {
+    SearchSort.downloads: [(L.downloads_total, True), (L.verified, True)],
+    SearchSort.rating: [(L.rating_avg, True), (L.rating_count, True), (L.verified, True)],
+    SearchSort.updated: [(L.updated_at, True)],
+    SearchSort.name: [(func.lower(L.name), False)],
+}
 
 
 def _ordered(rows: Any) -> dict[str, int]:

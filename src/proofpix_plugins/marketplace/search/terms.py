@@ -50,22 +50,41 @@ def analytics_term(query: str) -> str:
     return _SPACE.sub(" ", text.lower()).strip()[:MAX_TERM_CHARS]
 
 
-def fts5_match(words: list[str]) -> str:
-    """An FTS5 MATCH expression: every word as a quoted string, prefix-matched when longer than
-    one character (typo tolerance for a query still being typed), all required."""
+def _fts5_words(words: list[str]) -> list[str]:
     # The words hold only letters and digits, so quoting cannot be escaped out of; the
     # doubling is a second lock should the word pattern ever widen.
     parts = []
     for word in words:
         quoted = '"' + word.replace('"', '""') + '"'
         parts.append(quoted + "*" if len(word) > 1 else quoted)
-    return " ".join(parts)
+    return parts
+
+
+def fts5_match(words: list[str]) -> str:
+    """An FTS5 MATCH expression: every word as a quoted string, prefix-matched when longer than
+    one character (typo tolerance for a query still being typed), all required."""
+    return " ".join(_fts5_words(words))
+
+
+def fts5_any(words: list[str]) -> str:
+    """The same words, any one of them (relevance's name tier)."""
+    return " OR ".join(_fts5_words(words))
+
+
+def _tsquery_words(words: list[str], weights: str) -> list[str]:
+    parts = []
+    for word in words:
+        quoted = "'" + word.replace("'", "''").replace("\\", "\\\\") + "'"
+        parts.append(quoted + ":*" + weights if len(word) > 1
+                     else quoted + (":" + weights if weights else ""))
+    return parts
 
 
 def tsquery(words: list[str]) -> str:
     """The same expression for PostgreSQL's ``to_tsquery('simple', ...)``."""
-    parts = []
-    for word in words:
-        quoted = "'" + word.replace("'", "''").replace("\\", "\\\\") + "'"
-        parts.append(quoted + ":*" if len(word) > 1 else quoted)
-    return " & ".join(parts)
+    return " & ".join(_tsquery_words(words, ""))
+
+
+def tsquery_any(words: list[str], weights: str = "") -> str:
+    """Any one of the words; ``weights`` ("A") limits the match to lexemes of that weight."""
+    return " | ".join(_tsquery_words(words, weights))
