@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Numeric,
+    and_,
     cast,
     exists,
     false,
@@ -151,40 +152,65 @@ class _Plan:
         return stmt
 
     async def counts(self, ranges: list[str]) -> tuple[int, dict[str, dict[str, int]]]:
-        """The total and the three facets from one grouped statement.
+        """The total and the three facets from one statement over the hits' ``facet_code``.
 
         The listings narrowed by everything but the faceted filters (category, type,
-        permissions) are grouped by their ``facet_code`` (category, type and permission set as
-        one integer, migration 0016): a few hundred groups at most, an integer hash instead of
-        text keys. Each facet then applies the *other* faceted filters to the decoded groups
-        here, so one index pass replaces four scans and any per-row JSON expansion.
+        permissions) are tallied twice by parts of their code (migration 0016: category, type
+        and permission bits as one integer): by (category, type) among those holding the wanted
+        permissions, which gives the category and type facets and the total, and by permission
+        bits among those in the category and of the type, which gives the permission facet.
+        Integer keys throughout; only the few dozen distinct keys are decoded to names.
+        PostgreSQL does both tallies in one statement (``GROUPING SETS``, ~100 rows back);
+        SQLite has none, so it returns one row per code (~1,500 for a broad word; two
+        ``GROUP BY`` over a materialized CTE measured slower) and they are tallied here.
         """
         if self._unfiltered:
             return await self._counts_summary()
-        if self.text.grouping_sets:
-            return await self._counts_grouping_sets(ranges)
         q = self.query
-        grouped: AnySelect = select(FACET_CODE, func.count()).select_from(L)
-        rows = await self.session.execute(
-            self._narrow(grouped, ranges, skip=_FACETS).group_by(FACET_CODE))
-        wanted = set(q.permissions)
-        total = 0
-        per: dict[str, dict[str, int]] = {name: {} for name in _FACET_ORDER}
-        for code, n in rows:
-            category, type_, held = facet_code.decode(int(code))
-            in_category = q.category is None or category == q.category
-            in_type = q.type is None or type_ == q.type
-            in_permissions = wanted.issubset(held)
-            if in_type and in_permissions and category is not None:
-                per["category"][category] = per["category"].get(category, 0) + int(n)
-            if in_category and in_permissions and type_ is not None:
-                per["type"][type_] = per["type"].get(type_, 0) + int(n)
-            if in_category and in_type:
-                for permission in held:
-                    per["permission"][permission] = per["permission"].get(permission, 0) + int(n)
-                if in_permissions:
-                    total += int(n)
-        return total, {name: _ordered(values.items()) for name, values in per.items()}
+        wanted = facet_code.wanted_bits(q.permissions)
+        category_no = facet_code.category_number(q.category) if q.category is not None else None
+        type_no = facet_code.type_number(q.type) if q.type is not None else None
+        connection = await self.session.connection()
+        by_kind: dict[int, int] = {}  # (category << 8 | type) -> listings holding `wanted`
+        by_bits: dict[int, int] = {}  # permission bits -> listings in the category and type
+        if not self.text.grouping_sets:
+            grouped: AnySelect = select(FACET_CODE, func.count()).select_from(L)
+            rows = await connection.execute(
+                self._narrow(grouped, ranges, skip=_FACETS).group_by(FACET_CODE))
+            for code, n in rows:
+                if wanted is not None and code & wanted == wanted:
+                    by_kind[code >> 8] = by_kind.get(code >> 8, 0) + n
+                if (category_no is None or code >> 16 == category_no) and (
+                        type_no is None or code >> 8 & 0xFF == type_no):
+                    by_bits[code & 0xFF] = by_bits.get(code & 0xFF, 0) + n
+        else:
+            yes: ColumnElement[bool] = true()
+            category = FACET_CODE.bitwise_rshift(16)
+            kind = FACET_CODE.bitwise_rshift(8)
+            holds: ColumnElement[bool] = (
+                false() if wanted is None else FACET_CODE.bitwise_and(wanted) == wanted
+                if wanted else yes)
+            in_scope: ColumnElement[bool] = and_(
+                category == category_no if category_no is not None else yes,
+                kind.bitwise_and(0xFF) == type_no if type_no is not None else yes)
+            hits: AnySelect = select(
+                kind.label("kind"), FACET_CODE.bitwise_and(0xFF).label("bits"),
+                holds.label("holds"), in_scope.label("in_scope")).select_from(L)
+            # A subquery, so each flag is one column to group by (the same expression written
+            # in the select list and in the grouping sets would carry two bound parameters,
+            # which PostgreSQL does not see as the same expression); the planner flattens it.
+            r = self._narrow(hits, ranges, skip=_FACETS).subquery("r")
+            stmt: AnySelect = select(
+                r.c.kind, r.c.holds, r.c.bits, r.c.in_scope, func.count()).group_by(
+                    func.grouping_sets(tuple_(r.c.kind, r.c.holds),
+                                       tuple_(r.c.bits, r.c.in_scope)))
+            for kind_key, held, bit_set, scoped, n in await connection.execute(stmt):
+                if kind_key is not None:
+                    if held:
+                        by_kind[kind_key] = by_kind.get(kind_key, 0) + n
+                elif scoped:
+                    by_bits[bit_set] = by_bits.get(bit_set, 0) + n
+        return _facets(q, by_kind, by_bits)
 
     @property
     def _unfiltered(self) -> bool:
@@ -206,62 +232,6 @@ class _Plan:
                 total = int(n)
             elif facet in per:
                 per[facet][value] = int(n)
-        return total, {name: _ordered(values.items()) for name, values in per.items()}
-
-    async def _counts_grouping_sets(
-        self, ranges: list[str],
-    ) -> tuple[int, dict[str, dict[str, int]]]:
-        """:meth:`counts` on PostgreSQL: two grouping sets of the code's parts, so ~100 rows
-        come back instead of one per distinct code (~1,500 for a broad word).
-
-        ``(category, type, holds the wanted permissions)`` gives the category and type facets
-        and the total; ``(permission bits, in the category, of the type)`` gives the
-        permission facet.
-        """
-        q = self.query
-        yes: ColumnElement[bool] = true()
-        category = FACET_CODE.bitwise_rshift(16)
-        kind = FACET_CODE.bitwise_rshift(8).bitwise_and(0xFF)
-        bits = FACET_CODE.bitwise_and(0xFF)
-        wanted = facet_code.wanted_bits(q.permissions)
-        in_category = (category == facet_code.category_number(q.category)
-                       if q.category is not None else yes)
-        in_type = kind == facet_code.type_number(q.type) if q.type is not None else yes
-        holds: ColumnElement[bool] = (
-            false() if wanted is None else FACET_CODE.bitwise_and(wanted) == wanted if wanted
-            else yes)
-        rows: AnySelect = select(
-            category.label("category"), kind.label("kind"), bits.label("bits"),
-            in_category.label("in_category"), in_type.label("in_type"),
-            holds.label("holds")).select_from(L)
-        # A subquery, so each flag is one column to group by (the same expression written in
-        # the select list and in the grouping sets would carry two bound parameters, which
-        # PostgreSQL does not see as the same expression); the planner flattens it.
-        r = self._narrow(rows, ranges, skip=_FACETS).subquery("r")
-        stmt: AnySelect = select(
-            r.c.category, r.c.kind, r.c.holds, r.c.bits, r.c.in_category, r.c.in_type,
-            func.count()).group_by(func.grouping_sets(
-                tuple_(r.c.category, r.c.kind, r.c.holds),
-                tuple_(r.c.bits, r.c.in_category, r.c.in_type)))
-        total = 0
-        per: dict[str, dict[str, int]] = {name: {} for name in _FACET_ORDER}
-        for number, kind_number, held_ok, bit_set, category_ok, type_ok, n in await (
-                self.session.execute(stmt)):
-            if number is not None:  # (category, type, holds)
-                if not held_ok:
-                    continue
-                name, type_, _ = facet_code.decode(int(number) << 16 | int(kind_number) << 8)
-                category_ok = q.category is None or name == q.category
-                type_ok = q.type is None or type_ == q.type
-                if type_ok and name is not None:
-                    per["category"][name] = per["category"].get(name, 0) + int(n)
-                if category_ok and type_ is not None:
-                    per["type"][type_] = per["type"].get(type_, 0) + int(n)
-                if category_ok and type_ok:
-                    total += int(n)
-            elif category_ok and type_ok:  # (permission bits, in category, of type)
-                for permission in facet_code.decode(int(bit_set)).permissions:
-                    per["permission"][permission] = per["permission"].get(permission, 0) + int(n)
         return total, {name: _ordered(values.items()) for name, values in per.items()}
 
     async def items(self, ranges: list[str]) -> list[ListingSummary]:
@@ -314,7 +284,8 @@ class _Plan:
         stmt = summary_select().join(page, page.c.ranked_id == L.id).order_by(
             *[col.desc() if desc else col.asc() for col, (_e, desc) in zip(
                 outer, keys, strict=True)])
-        return [summary_of(row) for row in await self.session.execute(stmt)]
+        connection = await self.session.connection()  # Core rows: no ORM result machinery
+        return [summary_of(row) for row in await connection.execute(stmt)]
 
 
 _SORT_KEYS: dict[SearchSort, list[tuple[Any, bool]]] = {
@@ -323,6 +294,27 @@ _SORT_KEYS: dict[SearchSort, list[tuple[Any, bool]]] = {
     SearchSort.updated: [(L.updated_at, True)],
     SearchSort.name: [(func.lower(L.name), False)],
 }
+
+
+def _facets(q: SearchQuery, by_kind: dict[int, int], by_bits: dict[int, int],
+            ) -> tuple[int, dict[str, dict[str, int]]]:
+    """:meth:`_Plan.counts`'s two tallies as the total and the facets, by name."""
+    total = 0
+    per: dict[str, dict[str, int]] = {name: {} for name in _FACET_ORDER}
+    for key, n in by_kind.items():
+        category, type_, _ = facet_code.decode(key << 8)
+        category_ok = q.category is None or category == q.category
+        type_ok = q.type is None or type_ == q.type
+        if type_ok and category is not None:
+            per["category"][category] = per["category"].get(category, 0) + n
+        if category_ok and type_ is not None:
+            per["type"][type_] = per["type"].get(type_, 0) + n
+        if category_ok and type_ok:
+            total += n
+    for bits, n in by_bits.items():
+        for permission in facet_code.decode(bits).permissions:
+            per["permission"][permission] = per["permission"].get(permission, 0) + n
+    return total, {name: _ordered(values.items()) for name, values in per.items()}
 
 
 def _ordered(rows: Any) -> dict[str, int]:
