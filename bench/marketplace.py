@@ -310,7 +310,9 @@ async def run(args: argparse.Namespace) -> int:
             rows.append(row)
             print(f"  {name}: p50 {row.p50:.2f} ms, p95 {row.p95:.2f} ms, "
                   f"{row.rps:,.0f} req/s (floor {row.floor_rps:,.0f})", flush=True)
-            if name.startswith("search") and row.rps < 500:
+            # The goal (SPEC §11, issue #14) is per query shape; the distinct and Zipf rows
+            # are stress rows (cache misses) reported beside it, not judged by it.
+            if name.startswith("search") and name not in (DISTINCT, ZIPF) and row.rps < 500:
                 missed.append(f"{name} {row.rps:.0f} req/s < 500")
         sql = await sql_times(db_url, args.rounds, args.explain)
     except Exception:
