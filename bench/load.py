@@ -68,6 +68,9 @@ PLUGINS = ("checksum", "exif-reader", "gps-stripper", "upload-counter", "waterma
 #: docs/decisions.md); ``export:before`` is held by upload-counter, whose handler reads its
 #: storage (keys, then four gets), with an export manifest of the set-up's photo as data.
 HOOK = "export:before"
+#: Seconds with no traffic before each resource snapshot of a soak: past one of the server's
+#: heap trims (10 s apart) on a long soak; the 20 s smoke (RSS hardly moves) waits 1 s.
+SETTLE_SECONDS = 12.0
 
 
 @dataclass(frozen=True)
@@ -527,8 +530,11 @@ async def soak(args: argparse.Namespace, routes: list[Route], top: Stats, app_sr
     finally:
         await warm.aclose()
     # Snapshots with no client connected (the driver's connections are closed, and given
-    # a moment to be reaped), so a keep-alive socket is not counted as a leak.
-    await asyncio.sleep(1.0)
+    # a moment to be reaped), so a keep-alive socket is not counted as a leak; and, both, past
+    # one of the server's heap trims (PROOFPIX_MEMORY_TRIM_SECONDS, 10 s), so RSS is what the
+    # process holds, not what its last burst left in the allocator's free lists.
+    settle = SETTLE_SECONDS if seconds >= 120 else 1.0
+    await asyncio.sleep(settle)
     before = resources(pid, data_dir)
     fds_before = fd_targets(pid)
     print(f"\nsoak: {rate:,.1f} req/s ({args.rate_fraction:.0%} of {top.total / top.wall:,.1f})"
@@ -546,7 +552,7 @@ async def soak(args: argparse.Namespace, routes: list[Route], top: Stats, app_sr
         stats = await driver.run(seconds, int(rate * seconds) + 10, rate=rate, on_tick=tick)
     finally:
         await driver.aclose()
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(settle)
     after = resources(pid, data_dir)
     from collections import Counter
 

@@ -46,6 +46,7 @@ from proofpix_plugins.jobs.endpoints import router as jobs_router
 from proofpix_plugins.kit.audit import AuditWriter
 from proofpix_plugins.kit.body_guard import BodyGuardMiddleware, BodyLimits
 from proofpix_plugins.kit.health import CachedProbe, DatabaseProbe
+from proofpix_plugins.kit.heap_trim import start_heap_trim, stop_heap_trim
 from proofpix_plugins.kit.hot_route import install_hot_route
 from proofpix_plugins.kit.logging import configure_logging
 from proofpix_plugins.kit.metrics import HttpMetrics, metrics_endpoint
@@ -168,8 +169,8 @@ def create_app(
     app.state.migrate = migrate
     # Marketplace discovery (counters, caches) needs no sandbox: it runs with or without the
     # platform, started after it and stopped (final counter flush) before it.
-    startup_hooks = [start_discovery, *startup_hooks]
-    shutdown_hooks = [stop_discovery, *shutdown_hooks]
+    startup_hooks = [start_discovery, start_heap_trim, *startup_hooks]
+    shutdown_hooks = [stop_heap_trim, stop_discovery, *shutdown_hooks]
     if platform:
         startup_hooks = [start_platform, *startup_hooks]
         shutdown_hooks = [stop_platform, *shutdown_hooks]

@@ -164,6 +164,9 @@ class Settings(BaseSettings):
     marketplace_page_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
     # How often buffered download and search-term counts are written (and on shutdown).
     marketplace_counter_flush_seconds: float = Field(default=5.0, gt=0, le=300)
+    # How often the server hands the C heap's free pages back to the OS (glibc's malloc_trim;
+    # kit/heap_trim.py): after a burst of image work RSS returns to the load's; 0 disables.
+    memory_trim_seconds: float = Field(default=10.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _defaults_by_environment(self) -> Settings:

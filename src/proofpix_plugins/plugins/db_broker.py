@@ -196,4 +196,4 @@ class DbBroker:
         try:
             await self._hub.publish(org_id, wire)
         except Exception:  # a dead Redis must not fail a plugin call
-            log.warning("event_hub.publish_failed", event=event_type, plugin=plugin_id)
+            log.warning("event_hub.publish_failed", event_type=event_type, plugin=plugin_id)

@@ -82,7 +82,7 @@ async def unit_of_work(
         try:
             await hub.publish(org, wire)
         except Exception:
-            log.warning("event_hub.publish_failed", event=wire.get("type"))
+            log.warning("event_hub.publish_failed", event_type=wire.get("type"))
     if generation is not None:
         try:
             await hub.announce({"generation": generation,

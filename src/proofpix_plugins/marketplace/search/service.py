@@ -3,9 +3,10 @@
 Filters (category, type, permissions, compatible, verified) and the text match narrow the
 discoverable listings (``catalog.discoverable``); facets count category, type and permission
 values under the query and every *other* filter, so choosing a category still shows how many
-listings the other categories hold. Ranking for ``relevance``: the text score rounded to four
-decimals, then verified publishers first, then downloads, then plugin id (total order, so pages
-never overlap). The total and the facets are cached under the validity token
+listings the other categories hold. Ranking for ``relevance``: listings whose name matches a
+query word first, then the text score rounded to four decimals, then verified publishers first,
+then downloads, then plugin id (total order, so pages never overlap;
+docs/marketplace-discovery.md). The total and the facets are cached under the validity token
 (``discovery_cache``); the page of items is read fresh here (the HTTP route keeps whole rendered
 pages for a shorter TTL: ``discovery_endpoints``).
 """

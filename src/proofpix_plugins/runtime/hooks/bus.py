@@ -496,7 +496,7 @@ class HookBus:
         try:
             await self.broker.record_event(org_id, plugin_id, event_type, details)
         except Exception:  # losing an event must not fail the hook call that caused it
-            log.exception("recording an event failed", plugin=plugin_id, event=event_type)
+            log.exception("recording an event failed", plugin=plugin_id, event_type=event_type)
 
     # -- nested calls from plugins (ctx.events.call) ---------------------------------------
 

@@ -275,7 +275,7 @@ class CapabilityHost:
         try:
             await self.broker.record_event(spec.org_id, spec.plugin_id, event_type, details)
         except Exception:
-            log.exception("could not record event", event=event_type, plugin=spec.plugin_id)
+            log.exception("could not record event", event_type=event_type, plugin=spec.plugin_id)
 
     async def _run(
         self, spec: PluginSpec, info: CallInfo, cap: str, args: Any, counters: CallCounters

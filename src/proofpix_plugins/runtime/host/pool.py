@@ -24,7 +24,7 @@ import signal
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -391,16 +391,25 @@ class WorkerPool:
         if len(frame) - wire.HEADER.size > self.config.max_frame_bytes:
             w.end(cur)
             return _outcome("error", started, error="hook data exceeds the frame cap")
+        usage = w.usage
         try:
+            if usage is not None:
+                cur.run_delay_at = usage.run_delay_s()
             w.send(frame)
             cur.handed_at = time.monotonic()
             # A top-level call's deadline moves by the time its storage, files and metadata
-            # requests waited on the host, from their send to the reply (up to its budget
-            # again): on a loaded host a handler waiting for the event loop and the database's
-            # write lock timed out for the host's capacity (bench/load.py's soak). A nested call
-            # keeps its caller's deadline.
+            # requests waited on the host, from their send to the reply, and by the time its
+            # worker waited for a CPU (up to its budget again): on a loaded host a handler
+            # waiting for the event loop, the database's write lock or a core timed out for the
+            # host's capacity (bench/load.py's soak). A nested call keeps its caller's deadline.
             credit_s = budget_ms / 1000 if info.depth == 0 else 0.0
-            result = await _result_by(cur, deadline, credit_s)
+
+            def waited_for_cpu() -> float:
+                if usage is None:
+                    return 0.0
+                return max(0.0, usage.run_delay_s() - cur.run_delay_at)
+
+            result = await _result_by(cur, deadline, credit_s, waited_for_cpu)
         except TimeoutError:
             w.kill(f"timed out after {budget_ms} ms")
             await self._caps.record(spec, "timed_out", {"hook": hook, "timeoutMs": budget_ms,
@@ -622,13 +631,23 @@ class WorkerPool:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-async def _result_by(cur: InFlight, deadline: float, credit_cap_s: float) -> wire.Result:
+async def _result_by(
+    cur: InFlight, deadline: float, credit_cap_s: float,
+    waited_for_cpu: Callable[[], float] = lambda: 0.0,
+) -> wire.Result:
     """The call's result, waited for until ``deadline`` plus the host time its capability
-    requests took (``cur.host_s``, at most ``credit_cap_s``); TimeoutError after that."""
+    requests took (``cur.host_s``) and the time its worker waited for a CPU
+    (``waited_for_cpu()``, read only when the deadline so far has passed), together at most
+    ``credit_cap_s``; TimeoutError after that."""
     loop = asyncio.get_running_loop()
+    cpu_wait = 0.0
     while True:
-        remaining = deadline + min(cur.host_s, credit_cap_s) - loop.time()
+        remaining = deadline + min(cur.host_s + cpu_wait, credit_cap_s) - loop.time()
         if remaining <= 0:
+            waited = waited_for_cpu()
+            if waited > cpu_wait and cur.host_s + cpu_wait < credit_cap_s:
+                cpu_wait = waited  # it waited for a core since the last look: look again
+                continue
             raise TimeoutError
         try:
             done, _ = await asyncio.wait((cur.fut,), timeout=remaining)

@@ -8,7 +8,9 @@ descriptors opened once per worker (one ``pread`` each, well under 10 us):
   live or exited, in ns/us), else ``/proc/<pid>/stat`` utime + stime (every thread, in clock
   ticks) and the main thread's ``/proc/<pid>/schedstat`` (ns), the larger of the two;
 * peak memory: the cgroup's high-water mark (v1 ``memory.max_usage_in_bytes``, v2
-  ``memory.peak``), else ``VmHWM`` from ``/proc/<pid>/status``.
+  ``memory.peak``), else ``VmHWM`` from ``/proc/<pid>/status``;
+* time spent runnable but waiting for a CPU: the main thread's ``/proc/<pid>/schedstat``
+  (its second field, ns), which the pool credits back to a call's deadline (``host/pool.py``).
 
 The CPU of one call is the difference between two readings taken after consecutive calls (and
 the first after start-up), so CPU a plugin burns between calls in a thread of its own is charged
@@ -56,10 +58,11 @@ class Usage:
             v2 = group.hierarchy.version == 2
             self._peak = _open(group.memory / ("memory.peak" if v2
                                                else "memory.max_usage_in_bytes"))
-        self._stat = self._sched = self._status = -1
+        self._stat = self._status = -1
+        # Always open: its second field (run-queue wait) is read whatever measures the CPU.
+        self._sched = _open(f"/proc/{pid}/schedstat")
         if self._cpu < 0:
             self._stat = _open(f"/proc/{pid}/stat")
-            self._sched = _open(f"/proc/{pid}/schedstat")
         if self._peak < 0:
             self._status = _open(f"/proc/{pid}/status")
         self.last_cpu_ns = self.cpu_ns()
@@ -82,6 +85,12 @@ class Usage:
         sched = _read(self._sched)
         main = int(sched.split()[0]) if sched else 0
         return max(ticks, main)
+
+    def run_delay_s(self) -> float:
+        """Seconds the worker's main thread has been runnable but not running, so far (0 when
+        the kernel does not say: no schedstat, or no CONFIG_SCHED_INFO)."""
+        fields = _read(self._sched).split()
+        return int(fields[1]) / 1e9 if len(fields) > 1 else 0.0
 
     def call_cpu_ms(self) -> float | None:
         """CPU used since the previous reading, in ms."""

@@ -70,6 +70,8 @@ class InFlight:
     host_s: float = 0.0
     #: When the host last handed the worker control (the call sent, a reply written).
     handed_at: float = 0.0
+    #: The worker's run-queue wait (``Usage.run_delay_s``) when the call was sent.
+    run_delay_at: float = 0.0
 
 
 def _waited_since(sent: float, handed_at: float) -> float:
