@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+
 from proofpix_plugins.models.marketplace import ListingStatus, VersionStatus
 from tests.marketplace.listing_seed import Seeder, days_ago
+
+SEARCH_URL = "/api/plugins/marketplace/search"
+
+
+async def search_ids(client: httpx.AsyncClient, **params: Any) -> list[str]:
+    """The plugin ids of one search page, in order (asserting a 200)."""
+    r = await client.get(SEARCH_URL, params=params)
+    assert r.status_code == 200, r.text
+    return [i["pluginId"] for i in r.json()["items"]]
+
 
 VISIBLE = ("acme.exif-cleaner", "beta.exif-viewer", "gamma.watermark")
 HIDDEN = ("delta.yanked-only", "echo.suspended", "foxtrot.in-review")

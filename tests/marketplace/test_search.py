@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.marketplace.catalogue import HIDDEN, VISIBLE, seed_catalogue
+from tests.marketplace.catalogue import HIDDEN, VISIBLE, search_ids, seed_catalogue
 from tests.marketplace.listing_seed import Seeder
 
 URL = "/api/plugins/marketplace/search"
@@ -19,10 +19,7 @@ async def catalogue(seed: Seeder) -> Seeder:
     return seed
 
 
-async def _ids(client: httpx.AsyncClient, **params: Any) -> list[str]:
-    r = await client.get(URL, params=params)
-    assert r.status_code == 200, r.text
-    return [i["pluginId"] for i in r.json()["items"]]
+_ids = search_ids
 
 
 async def test_only_active_listings_with_a_visible_version_appear(

@@ -3,19 +3,15 @@ text score (migration 0016's name index); pages stay one order across the tier b
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
+from tests.marketplace.catalogue import search_ids
 from tests.marketplace.listing_seed import Seeder
 
 URL = "/api/plugins/marketplace/search"
 
 
-async def _ids(client: httpx.AsyncClient, **params: Any) -> list[str]:
-    r = await client.get(URL, params=params)
-    assert r.status_code == 200, r.text
-    return [i["pluginId"] for i in r.json()["items"]]
+_ids = search_ids
 
 
 async def test_a_name_match_outranks_a_higher_text_score_elsewhere(
