@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, Literal
@@ -64,7 +65,6 @@ _RECENT = recent_window.RECENT
 _SCORE = literal_column(f"marketplace_listings.{FEATURED_SCORE_COLUMN}", type_=Float())
 
 
-
 def score(rating_avg: float, rating_count: int, recent_downloads: int) -> float:
     bayes = (rating_avg * rating_count + PRIOR_MEAN * PRIOR_WEIGHT) / (rating_count + PRIOR_WEIGHT)
     return bayes * math.log1p(max(recent_downloads, 0))
@@ -101,21 +101,25 @@ async def _recent_downloads(session: AsyncSession) -> dict[uuid.UUID, int]:
     return {lid: int(n or 0) for lid, n in rows}
 
 
+async def _curated(session: AsyncSession, recent: Callable[[Any], int]) -> list[FeaturedItem]:
+    """The curated head in its order, visible listings only; ``recent`` reads a row's 30-day
+    downloads. The ids first, then their listings by primary key: joined in one statement,
+    SQLite's planner walks every listed listing to probe the (tiny) curated table."""
+    ids = (await session.scalars(
+        select(FeaturedEntry.listing_id).order_by(FeaturedEntry.position))).all()
+    if not ids:
+        return []
+    by_id = {r.id: r for r in await session.execute(
+        summary_select(_RECENT.label("recent")).where(L.id.in_(ids), discoverable()))}
+    return [FeaturedItem(summary_of(by_id[lid]), "curated", None, recent(by_id[lid]))
+            for lid in ids if lid in by_id]
+
+
 async def _compute(session: AsyncSession) -> list[FeaturedItem]:
     through = await recent_window.window_end(session)
     if through is None or through < today():
         return await _compute_from_days(session)
-    # The curated ids first, then their listings by primary key: joined in one statement,
-    # SQLite's planner walks every listed listing to probe the (tiny) curated table.
-    curated_ids = (await session.scalars(
-        select(FeaturedEntry.listing_id).order_by(FeaturedEntry.position))).all()
-    items: list[FeaturedItem] = []
-    if curated_ids:
-        by_id = {r.id: r for r in await session.execute(
-            summary_select(_RECENT.label("recent"))
-            .where(L.id.in_(curated_ids), discoverable()))}
-        items = [FeaturedItem(summary_of(by_id[lid]), "curated", None, int(by_id[lid].recent))
-                 for lid in curated_ids if lid in by_id]
+    items = await _curated(session, lambda row: int(row.recent))
     room = MAX_FEATURED - len(items)
     if room > 0:
         top: Any = summary_select(_RECENT.label("recent")).where(discoverable())
@@ -134,12 +138,7 @@ async def _compute(session: AsyncSession) -> list[FeaturedItem]:
 async def _compute_from_days(session: AsyncSession) -> list[FeaturedItem]:
     """The list from the per-day rows: used while the stored window is behind today."""
     recent = await _recent_downloads(session)
-    curated_rows = await session.execute(
-        summary_select().join(FeaturedEntry, FeaturedEntry.listing_id == L.id)
-        .where(discoverable()).order_by(FeaturedEntry.position)
-    )
-    items = [FeaturedItem(summary_of(r), "curated", None, recent.get(r.id, 0))
-             for r in curated_rows]
+    items = await _curated(session, lambda row: recent.get(row.id, 0))
     curated = {item.listing.id for item in items}
     candidates = await session.execute(
         select(L.id, L.rating_avg, L.rating_count, L.plugin_id).where(discoverable()))

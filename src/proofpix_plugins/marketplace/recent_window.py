@@ -17,7 +17,6 @@ from sqlalchemy import (
     Integer,
     case,
     column,
-    false,
     func,
     literal_column,
     or_,
@@ -77,15 +76,16 @@ async def roll_window(session: AsyncSession, day: date) -> bool:
     d = MarketplaceDownload
     leaving = d.day.between(*leave)
     delta = func.sum(case((leaving, -d.downloads), else_=d.downloads))
+    # Both ranges are non-empty (day > through) and disjoint (leave ends before day - span).
     rows = (await session.execute(
         select(d.listing_id, delta)
-        .where(or_(leaving if leave[0] <= leave[1] else false(), d.day.between(*enter)))
+        .where(or_(leaving, d.day.between(*enter)))
         .group_by(d.listing_id))).all()
     changes = {lid: int(n) for lid, n in rows if n}
     ids = list(changes)
+    recent = _LISTINGS.c[RECENT_DOWNLOADS_COLUMN]
     for start in range(0, len(ids), _ROLL_BATCH):
         batch = {lid: changes[lid] for lid in ids[start:start + _ROLL_BATCH]}
-        recent = _LISTINGS.c[RECENT_DOWNLOADS_COLUMN]
         await session.execute(
             update(_LISTINGS).where(_LISTINGS.c.id.in_(list(batch)))
             .values({recent: recent + case(batch, value=_LISTINGS.c.id, else_=0)}))

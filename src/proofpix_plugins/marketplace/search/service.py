@@ -171,47 +171,70 @@ class _Plan:
         wanted = facet_code.wanted_bits(q.permissions)
         category_no = facet_code.category_number(q.category) if q.category is not None else None
         type_no = facet_code.type_number(q.type) if q.type is not None else None
-        connection = await self.session.connection()
-        by_kind: dict[int, int] = {}  # (category << 8 | type) -> listings holding `wanted`
-        by_bits: dict[int, int] = {}  # permission bits -> listings in the category and type
-        if not self.text.grouping_sets:
-            grouped: AnySelect = select(FACET_CODE, func.count()).select_from(L)
-            rows = await connection.execute(
-                self._narrow(grouped, ranges, skip=_FACETS).group_by(FACET_CODE))
-            for code, n in rows:
-                if wanted is not None and code & wanted == wanted:
-                    by_kind[code >> 8] = by_kind.get(code >> 8, 0) + n
-                if (category_no is None or code >> 16 == category_no) and (
-                        type_no is None or code >> 8 & 0xFF == type_no):
-                    by_bits[code & 0xFF] = by_bits.get(code & 0xFF, 0) + n
-        else:
-            yes: ColumnElement[bool] = true()
-            category = FACET_CODE.bitwise_rshift(16)
-            kind = FACET_CODE.bitwise_rshift(8)
-            holds: ColumnElement[bool] = (
-                false() if wanted is None else FACET_CODE.bitwise_and(wanted) == wanted
-                if wanted else yes)
-            in_scope: ColumnElement[bool] = and_(
-                category == category_no if category_no is not None else yes,
-                kind.bitwise_and(0xFF) == type_no if type_no is not None else yes)
-            hits: AnySelect = select(
-                kind.label("kind"), FACET_CODE.bitwise_and(0xFF).label("bits"),
-                holds.label("holds"), in_scope.label("in_scope")).select_from(L)
-            # A subquery, so each flag is one column to group by (the same expression written
-            # in the select list and in the grouping sets would carry two bound parameters,
-            # which PostgreSQL does not see as the same expression); the planner flattens it.
-            r = self._narrow(hits, ranges, skip=_FACETS).subquery("r")
-            stmt: AnySelect = select(
-                r.c.kind, r.c.holds, r.c.bits, r.c.in_scope, func.count()).group_by(
-                    func.grouping_sets(tuple_(r.c.kind, r.c.holds),
-                                       tuple_(r.c.bits, r.c.in_scope)))
-            for kind_key, held, bit_set, scoped, n in await connection.execute(stmt):
-                if kind_key is not None:
-                    if held:
-                        by_kind[kind_key] = by_kind.get(kind_key, 0) + n
-                elif scoped:
-                    by_bits[bit_set] = by_bits.get(bit_set, 0) + n
+        tally = self._tally_by_sets if self.text.grouping_sets else self._tally_codes
+        by_kind, by_bits = await tally(ranges, wanted, category_no, type_no)
         return _facets(q, by_kind, by_bits)
+
+    async def _tally_codes(
+        self, ranges: list[str], wanted: int | None, category_no: int | None,
+        type_no: int | None,
+    ) -> tuple[dict[int, int], dict[int, int]]:
+        """:meth:`counts`'s two tallies from one row per code (SQLite).
+
+        ``by_kind``: (category << 8 | type) -> listings holding the ``wanted`` bits;
+        ``by_bits``: permission bits -> listings in the category and of the type."""
+        by_kind: dict[int, int] = {}
+        by_bits: dict[int, int] = {}
+        grouped: AnySelect = select(FACET_CODE, func.count()).select_from(L)
+        connection = await self.session.connection()
+        rows = await connection.execute(
+            self._narrow(grouped, ranges, skip=_FACETS).group_by(FACET_CODE))
+        for code, n in rows:
+            if wanted is not None and code & wanted == wanted:
+                by_kind[code >> 8] = by_kind.get(code >> 8, 0) + n
+            if (category_no is None or code >> 16 == category_no) and (
+                    type_no is None or code >> 8 & 0xFF == type_no):
+                by_bits[code & 0xFF] = by_bits.get(code & 0xFF, 0) + n
+        return by_kind, by_bits
+
+    async def _tally_by_sets(
+        self, ranges: list[str], wanted: int | None, category_no: int | None,
+        type_no: int | None,
+    ) -> tuple[dict[int, int], dict[int, int]]:
+        """:meth:`_tally_codes`'s result from two grouping sets (PostgreSQL, ~100 rows)."""
+        yes: ColumnElement[bool] = true()
+        category = FACET_CODE.bitwise_rshift(16)
+        kind = FACET_CODE.bitwise_rshift(8)
+        holds: ColumnElement[bool]
+        if wanted is None:  # a permission that does not exist: nobody holds it
+            holds = false()
+        elif wanted:
+            holds = FACET_CODE.bitwise_and(wanted) == wanted
+        else:
+            holds = yes
+        in_scope: ColumnElement[bool] = and_(
+            category == category_no if category_no is not None else yes,
+            kind.bitwise_and(0xFF) == type_no if type_no is not None else yes)
+        hits: AnySelect = select(
+            kind.label("kind"), FACET_CODE.bitwise_and(0xFF).label("bits"),
+            holds.label("holds"), in_scope.label("in_scope")).select_from(L)
+        # A subquery, so each flag is one column to group by (the same expression written in
+        # the select list and in the grouping sets would carry two bound parameters, which
+        # PostgreSQL does not see as the same expression); the planner flattens it.
+        r = self._narrow(hits, ranges, skip=_FACETS).subquery("r")
+        stmt: AnySelect = select(
+            r.c.kind, r.c.holds, r.c.bits, r.c.in_scope, func.count()).group_by(
+                func.grouping_sets(tuple_(r.c.kind, r.c.holds), tuple_(r.c.bits, r.c.in_scope)))
+        by_kind: dict[int, int] = {}
+        by_bits: dict[int, int] = {}
+        connection = await self.session.connection()
+        for kind_key, held, bit_set, scoped, n in await connection.execute(stmt):
+            if kind_key is not None:
+                if held:
+                    by_kind[kind_key] = by_kind.get(kind_key, 0) + n
+            elif scoped:
+                by_bits[bit_set] = by_bits.get(bit_set, 0) + n
+        return by_kind, by_bits
 
     @property
     def _unfiltered(self) -> bool:

@@ -320,14 +320,11 @@ class WorkerPool:
             return _outcome("error", started, error=f"{spec.plugin_id} has no handler for {hook!r}")
         budget_ms = max(1, min(timeout_ms, spec.timeout_ms))
         loop = asyncio.get_running_loop()
-        if info.depth == 0 and queue_ms is not None:
-            wait_ms = max(1, queue_ms)
-            deadline = loop.time() + wait_ms / 1000
-        else:
-            wait_ms = budget_ms
-            deadline = loop.time() + wait_ms / 1000
-            if info.deadline:
-                deadline = min(deadline, loop.time() + max(0.0, info.deadline - time.time()))
+        host_queue_ms = queue_ms if info.depth == 0 else None
+        wait_ms = max(1, host_queue_ms) if host_queue_ms is not None else budget_ms
+        deadline = loop.time() + wait_ms / 1000
+        if info.deadline and host_queue_ms is None:
+            deadline = min(deadline, loop.time() + max(0.0, info.deadline - time.time()))
         busy = entry.worker.current if entry.worker is not None else None
         if info.depth > 0 and busy is not None and busy.info.call_id == info.call_id:
             # A nested call back into the plugin whose handler is waiting for it would wait
